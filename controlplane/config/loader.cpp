@@ -1,0 +1,359 @@
+// Validation of the whole ilb.toml for the control plane. Checks run in the order the keys of each
+// table are listed below, tables in file order, and stop at the first problem: the operator gets
+// one precise message and the caller never sees a half-built Config. Limits that come from the
+// shared-memory ABI (services, backends, table entries per snapshot) are enforced here, so a
+// file that loads is a file the publisher can always write.
+#include "controlplane/config/loader.h"
+
+#include <toml++/toml.h>
+#include <algorithm>
+
+#include "dataplane/config/toml_reader.h"
+
+namespace ilb::cp {
+namespace {
+
+using dp::quoted;
+using dp::TomlNode;
+using dp::TomlTable;
+
+// Connection timeouts are whole seconds from 1 s up to a week.
+constexpr uint32_t kMaxTimeoutS = 7 * 24 * 3600;
+constexpr uint64_t kMinInterval = 100;
+constexpr uint64_t kMaxInterval = 3'600'000;
+constexpr uint64_t kMinTimeout = 10;
+constexpr uint32_t kDefaultTimeoutMs = 1000;
+// sockaddr_un::sun_path holds 108 bytes including the terminating NUL.
+constexpr size_t kMaxSocketPath = 107;
+
+bool is_prime(uint32_t n) {
+  if (n < 2) return false;
+  for (uint32_t d = 2; d * d <= n; ++d) {
+    if (n % d == 0) return false;
+  }
+  return true;
+}
+
+bool has_space_or_control(const std::string& text) {
+  return std::any_of(text.begin(), text.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u <= ' ' || u == 0x7f;
+  });
+}
+
+const char* protocol_name(abi::Protocol protocol) {
+  return protocol == abi::Protocol::kUdp ? "udp" : "tcp";
+}
+
+const char* check_type_name(CheckType type) {
+  switch (type) {
+    case CheckType::kNone:
+      return "none";
+    case CheckType::kTcp:
+      return "tcp";
+    case CheckType::kHttp:
+      return "http";
+  }
+  return "?";
+}
+
+ControlPlaneConfig parse_controlplane(const TomlTable& top, const std::string& instance) {
+  ControlPlaneConfig cp;
+  cp.api_socket = "/run/ilb/" + instance + ".sock";
+  auto section = top.get("controlplane");
+  if (!section) return cp;
+  TomlTable t = section->as_table();
+  t.allow_only({"api_socket", "log_level"});
+  if (auto n = t.get("api_socket")) {
+    cp.api_socket = n->as_string();
+    if (cp.api_socket.empty()) n->fail("must not be empty");
+    if (cp.api_socket.size() > kMaxSocketPath) {
+      n->fail("a Unix socket path is limited to " + std::to_string(kMaxSocketPath) +
+              " bytes, got " + std::to_string(cp.api_socket.size()));
+    }
+    if (cp.api_socket.find('\0') != std::string::npos) n->fail("must not contain NUL bytes");
+  }
+  if (auto n = t.get("log_level")) {
+    cp.log_level = n->as_string();
+    static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error"};
+    if (std::find(std::begin(kLevels), std::end(kLevels), cp.log_level) == std::end(kLevels)) {
+      n->fail("expected one of trace, debug, info, warn, error, got " + quoted(cp.log_level));
+    }
+  }
+  return cp;
+}
+
+std::pair<uint16_t, uint16_t> parse_status_range(const TomlNode& node) {
+  auto in_range = [](int64_t v) { return v >= 100 && v <= 599; };
+  if (const auto* value = node.node().as_integer()) {
+    int64_t v = value->get();
+    if (!in_range(v))
+      node.fail("HTTP status must be between 100 and 599, got " + std::to_string(v));
+    return {static_cast<uint16_t>(v), static_cast<uint16_t>(v)};
+  }
+  if (!node.node().is_string()) node.fail_type("an HTTP status or a \"lo-hi\" string");
+  std::string text = node.as_string();
+  auto is_status = [](std::string_view s) {
+    return s.size() == 3 &&
+           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  size_t dash = text.find('-');
+  std::string lo = text.substr(0, dash);
+  std::string hi = dash == std::string::npos ? lo : text.substr(dash + 1);
+  if (!is_status(lo) || !is_status(hi)) {
+    node.fail("expected an HTTP status range such as \"200-299\", got " + quoted(text));
+  }
+  int lo_v = std::stoi(lo);
+  int hi_v = std::stoi(hi);
+  if (!in_range(lo_v) || !in_range(hi_v)) {
+    node.fail("HTTP status must be between 100 and 599, got " + quoted(text));
+  }
+  if (lo_v > hi_v) node.fail("the range " + quoted(text) + " is empty (low end above high end)");
+  return {static_cast<uint16_t>(lo_v), static_cast<uint16_t>(hi_v)};
+}
+
+HealthCheckConfig parse_health_check(const TomlTable& t) {
+  t.allow_only(
+      {"type", "interval", "timeout", "rise", "fall", "port", "path", "host", "expect_status"});
+  HealthCheckConfig hc;
+  if (auto n = t.get("type")) {
+    std::string type = n->as_string();
+    if (type == "none") {
+      hc.type = CheckType::kNone;
+    } else if (type == "tcp") {
+      hc.type = CheckType::kTcp;
+    } else if (type == "http") {
+      hc.type = CheckType::kHttp;
+    } else {
+      n->fail("expected one of none, tcp, http, got " + quoted(type));
+    }
+  }
+  if (auto n = t.get("interval")) {
+    hc.interval_ms = static_cast<uint32_t>(n->as_duration_ms(kMinInterval, kMaxInterval));
+  }
+  if (auto n = t.get("timeout")) {
+    hc.timeout_ms = static_cast<uint32_t>(n->as_duration_ms(kMinTimeout, kMaxInterval));
+    if (hc.timeout_ms > hc.interval_ms) {
+      n->fail("timeout (" + dp::format_duration_ms(hc.timeout_ms) +
+              ") must not be longer than interval (" + dp::format_duration_ms(hc.interval_ms) +
+              ")");
+    }
+  } else {
+    hc.timeout_ms = std::min(kDefaultTimeoutMs, hc.interval_ms);
+  }
+  if (auto n = t.get("rise")) hc.rise = static_cast<uint32_t>(n->as_integer(1, 100));
+  if (auto n = t.get("fall")) hc.fall = static_cast<uint32_t>(n->as_integer(1, 100));
+  if (auto n = t.get("port")) hc.port = static_cast<uint16_t>(n->as_integer(1, 65535));
+
+  if (hc.type != CheckType::kHttp) {
+    for (std::string_view key : {"path", "host", "expect_status"}) {
+      if (auto n = t.get(key)) {
+        n->fail(std::string(key) + " is only valid for type = \"http\" checks, this one is " +
+                quoted(check_type_name(hc.type)));
+      }
+    }
+    return hc;
+  }
+  if (auto n = t.get("path")) {
+    hc.path = n->as_string();
+    if (!hc.path.starts_with('/')) n->fail("must start with '/', got " + quoted(hc.path));
+    if (has_space_or_control(hc.path)) n->fail("must not contain spaces or control characters");
+  }
+  if (auto n = t.get("host")) {
+    hc.host = n->as_string();
+    if (hc.host.empty() || hc.host.size() > 255 || has_space_or_control(hc.host)) {
+      n->fail("expected a host name of 1 to 255 characters without spaces, got " + quoted(hc.host));
+    }
+  }
+  if (auto n = t.get("expect_status")) {
+    auto elements = n->as_array();
+    if (elements.empty()) n->fail("at least one status or range is required");
+    hc.expect_status.clear();
+    for (const auto& element : elements) hc.expect_status.push_back(parse_status_range(element));
+  }
+  return hc;
+}
+
+// Builds the services one by one, checking each against the ones before it and against the
+// dataplane's own addresses.
+class ServiceParser {
+ public:
+  explicit ServiceParser(const dp::DataplaneConfig& dataplane) : dataplane_(dataplane) {}
+
+  ServiceConfig parse(const TomlTable& t) {
+    t.allow_only({"name", "vip", "port", "protocol", "scheduler", "table_size", "tcp_syn_timeout",
+                  "tcp_established_timeout", "tcp_fin_timeout", "udp_timeout", "health_check",
+                  "backend"});
+    ServiceConfig s;
+    s.line = t.position().line;
+
+    auto name = t.require("name");
+    s.name = name.as_string();
+    if (!dp::is_name(s.name, "_.-", abi::kNameLen - 1, true)) {
+      name.fail("must be 1 to 31 characters of A-Z, a-z, 0-9, '_', '.' and '-', got " +
+                quoted(s.name));
+    }
+    for (const auto& other : seen_) {
+      if (other.name == s.name) {
+        name.fail("duplicate service name " + quoted(s.name) + " (first defined at line " +
+                  std::to_string(other.line) + ")");
+      }
+    }
+
+    auto vip = t.require("vip");
+    s.vip = vip.as_ipv4();
+    check_vip_not_owned(vip, s.vip);
+    s.port = static_cast<uint16_t>(t.require("port").as_integer(1, 65535));
+    if (auto n = t.get("protocol")) {
+      std::string protocol = n->as_string();
+      if (protocol == "tcp") {
+        s.protocol = abi::Protocol::kTcp;
+      } else if (protocol == "udp") {
+        s.protocol = abi::Protocol::kUdp;
+      } else {
+        n->fail("expected \"tcp\" or \"udp\", got " + quoted(protocol));
+      }
+    }
+    for (const auto& other : seen_) {
+      if (other.vip == s.vip && other.port == s.port && other.protocol == s.protocol) {
+        vip.fail("service " + quoted(s.name) + " has the same VIP, port and protocol (" +
+                 dp::format_ipv4(s.vip) + ":" + std::to_string(s.port) + "/" +
+                 protocol_name(s.protocol) + ") as service " + quoted(other.name) + " at line " +
+                 std::to_string(other.line));
+      }
+    }
+
+    if (auto n = t.get("scheduler")) {
+      std::string scheduler = n->as_string();
+      if (scheduler == "maglev") {
+        s.scheduler = abi::Scheduler::kMaglev;
+      } else if (scheduler == "source") {
+        s.scheduler = abi::Scheduler::kSource;
+      } else {
+        n->fail("expected \"maglev\" or \"source\", got " + quoted(scheduler));
+      }
+    }
+    auto table_size = t.get("table_size");
+    if (table_size) {
+      s.table_size = static_cast<uint32_t>(table_size->as_integer(7, abi::kMaxTableSize));
+      if (!is_prime(s.table_size)) {
+        table_size->fail("must be a prime number, got " + std::to_string(s.table_size));
+      }
+    }
+    if (table_entries_ + s.table_size > abi::kMaxTableEntries) {
+      std::string message = "the table sizes of all services add up to " +
+                            std::to_string(table_entries_ + s.table_size) + ", more than the " +
+                            std::to_string(abi::kMaxTableEntries) +
+                            " entries a snapshot holds; use smaller table_size values";
+      if (table_size) table_size->fail(message);
+      t.fail_key("table_size", message);
+    }
+
+    if (auto n = t.get("tcp_syn_timeout")) s.tcp_syn_timeout_s = n->as_duration_s(1, kMaxTimeoutS);
+    if (auto n = t.get("tcp_established_timeout")) {
+      s.tcp_established_timeout_s = n->as_duration_s(1, kMaxTimeoutS);
+    }
+    if (auto n = t.get("tcp_fin_timeout")) s.tcp_fin_timeout_s = n->as_duration_s(1, kMaxTimeoutS);
+    if (auto n = t.get("udp_timeout")) s.udp_timeout_s = n->as_duration_s(1, kMaxTimeoutS);
+
+    if (auto n = t.get("health_check")) s.health_check = parse_health_check(n->as_table());
+
+    parse_backends(t, s);
+
+    table_entries_ += s.table_size;
+    seen_.push_back({s.name, s.vip, s.port, s.protocol, s.line});
+    return s;
+  }
+
+ private:
+  // What later services are checked against.
+  struct Seen {
+    std::string name;
+    uint32_t vip;
+    uint16_t port;
+    abi::Protocol protocol;
+    uint32_t line;
+  };
+
+  void check_vip_not_owned(const TomlNode& node, uint32_t vip) const {
+    const auto& snat = dataplane_.snat_addresses;
+    if (std::find(snat.begin(), snat.end(), vip) != snat.end()) {
+      node.fail("VIP " + dp::format_ipv4(vip) + " is also a SNAT address in [dataplane]");
+    }
+    for (const auto& port : dataplane_.ports) {
+      if (port.address == vip) {
+        node.fail("VIP " + dp::format_ipv4(vip) + " is the address of port " + quoted(port.name));
+      }
+    }
+  }
+
+  void parse_backends(const TomlTable& t, ServiceConfig& s) {
+    static const std::string kMissing =
+        "missing backends: a service needs at least one [[service.backend]]";
+    auto node = t.get("backend");
+    if (!node) t.fail_key("backend", kMissing);
+    auto tables = node->as_table_array();
+    if (tables.empty()) node->fail(kMissing);
+    for (const auto& b : tables) {
+      if (backend_count_ >= abi::kMaxBackends - 1) {
+        b.fail("more than " + std::to_string(abi::kMaxBackends - 1) +
+               " backends in total; this version supports at most that many");
+      }
+      b.allow_only({"address", "port", "weight"});
+      BackendConfig backend;
+      backend.line = b.position().line;
+      auto address = b.require("address");
+      backend.address = address.as_ipv4();
+      backend.port = s.port;
+      if (auto n = b.get("port")) backend.port = static_cast<uint16_t>(n->as_integer(1, 65535));
+      if (auto n = b.get("weight")) backend.weight = static_cast<uint32_t>(n->as_integer(0, 65535));
+      for (const auto& other : s.backends) {
+        if (other.address == backend.address && other.port == backend.port) {
+          address.fail("duplicate backend " + dp::format_ipv4(backend.address) + ":" +
+                       std::to_string(backend.port) + " (first listed at line " +
+                       std::to_string(other.line) + ")");
+        }
+      }
+      s.backends.push_back(backend);
+      ++backend_count_;
+    }
+  }
+
+  const dp::DataplaneConfig& dataplane_;
+  std::vector<Seen> seen_;
+  uint32_t backend_count_ = 0;
+  uint64_t table_entries_ = 0;
+};
+
+}  // namespace
+
+Config parse_config(std::string_view text, const std::string& path) {
+  toml::table root = dp::parse_toml(text, path);
+  TomlTable top(root, "", path);
+  top.allow_only({"instance", "controlplane", "dataplane", "service"});
+
+  Config config;
+  config.path = path;
+  config.instance = dp::parse_instance(root, path);
+  config.controlplane = parse_controlplane(top, config.instance);
+  config.dataplane = dp::parse_dataplane_config(root, path, config.instance);
+
+  if (auto services = top.get("service")) {
+    auto tables = services->as_table_array();
+    ServiceParser parser(config.dataplane);
+    for (size_t i = 0; i < tables.size(); ++i) {
+      if (i >= abi::kMaxServices) {
+        tables[i].fail("more than " + std::to_string(abi::kMaxServices) +
+                       " services; this version supports at most that many");
+      }
+      config.services.push_back(parser.parse(tables[i]));
+    }
+  }
+  return config;
+}
+
+Config load_config_file(const std::string& path) {
+  return parse_config(dp::read_config_text(path), path);
+}
+
+}  // namespace ilb::cp

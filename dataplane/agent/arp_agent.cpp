@@ -1,0 +1,114 @@
+#include "dataplane/agent/arp_agent.h"
+
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <algorithm>
+
+#include "dataplane/agent/active_config.h"
+#include "dataplane/packet/packet.h"
+#include "dataplane/worker/worker.h"
+
+namespace ilb::dp {
+namespace {
+
+constexpr uint64_t kRetryNs = 1'000'000'000;  // unresolved next hops: one request per second
+constexpr unsigned kBurst = 32;
+
+}  // namespace
+
+ArpAgent::ArpAgent(SharedState& shared, std::vector<WorkerContext*> workers, rte_mempool* pool,
+                   const DataplaneConfig& cfg)
+    : shared_(shared),
+      workers_(std::move(workers)),
+      pool_(pool),
+      refresh_ns_(uint64_t{cfg.neighbour_refresh_s} * 1'000'000'000),
+      static_(cfg.static_neighbours) {}
+
+void ArpAgent::init() {
+  for (const StaticNeighbour& n : static_) {
+    shared_.neighbours.update(n.address, n.mac.data());
+    static_ips_.insert(n.address);
+  }
+  if (shared_.port.gateway != 0) want(shared_.port.gateway);
+}
+
+void ArpAgent::want(uint32_t ip) {
+  if (static_ips_.count(ip) == 0) wanted_.try_emplace(ip);
+}
+
+bool ArpAgent::owned(uint32_t ip, const ActiveConfig* cfg) const {
+  return ip == shared_.port.address ||
+         std::binary_search(shared_.snat_addresses.begin(), shared_.snat_addresses.end(), ip) ||
+         (cfg != nullptr && cfg->is_vip(ip));
+}
+
+void ArpAgent::send_request(uint32_t ip, uint64_t now_ns) {
+  wanted_[ip].last_request_ns = now_ns;
+  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+  if (m == nullptr) return;
+  auto* buf = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, pkt::kMinFrameLen));
+  if (buf == nullptr) {
+    rte_pktmbuf_free(m);
+    return;
+  }
+  pkt::build_arp_request(buf, shared_.port.mac, shared_.port.address, ip);
+  if (rte_ring_sp_enqueue(workers_[0]->from_main, m) != 0) rte_pktmbuf_free(m);
+}
+
+void ArpAgent::poll(uint64_t now_ns, const ActiveConfig* cfg) {
+  if (cfg != nullptr && cfg->generation() != config_gen_) {
+    config_gen_ = cfg->generation();
+    for (uint32_t id = 1; id < abi::kMaxBackends; ++id) {
+      const BackendEntry& b = cfg->backend(id);
+      if (b.admin == 0) continue;
+      const PortInfo& port = shared_.port;
+      if ((b.address & port.netmask) == (port.address & port.netmask)) {
+        want(b.address);
+      } else if (port.gateway != 0) {
+        want(port.gateway);
+      }
+    }
+  }
+
+  for (WorkerContext* w : workers_) {
+    void* objs[kBurst];
+    unsigned n = rte_ring_sc_dequeue_burst(w->resolve, objs, kBurst, nullptr);
+    for (unsigned i = 0; i < n; ++i) {
+      const auto ip = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(objs[i]));
+      want(ip);
+      Entry& e = wanted_[ip];
+      if (static_ips_.count(ip) == 0 && now_ns - e.last_request_ns > kRetryNs) {
+        send_request(ip, now_ns);
+      }
+    }
+
+    n = rte_ring_sc_dequeue_burst(w->to_main, objs, kBurst, nullptr);
+    for (unsigned i = 0; i < n; ++i) {
+      auto* m = static_cast<rte_mbuf*>(objs[i]);
+      uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+      const pkt::ArpInfo info = pkt::arp_info(frame);
+      const bool for_us = owned(info.target_ip, cfg);
+      if (info.sender_ip != 0 && static_ips_.count(info.sender_ip) == 0 &&
+          (for_us || wanted_.count(info.sender_ip) != 0)) {
+        shared_.neighbours.update(info.sender_ip, info.sender_mac);
+        if (auto it = wanted_.find(info.sender_ip); it != wanted_.end()) {
+          it->second.last_reply_ns = now_ns;
+        }
+      }
+      if (info.op == 1 && for_us) {
+        pkt::make_arp_reply(frame, shared_.port.mac);
+        if (rte_ring_sp_enqueue(w->from_main, m) == 0) continue;
+      }
+      rte_pktmbuf_free(m);
+    }
+  }
+
+  for (auto& [ip, e] : wanted_) {
+    const bool resolved = e.last_reply_ns != 0;
+    const uint64_t due = resolved ? e.last_reply_ns + refresh_ns_ : e.last_request_ns + kRetryNs;
+    if (now_ns >= due && now_ns - e.last_request_ns > kRetryNs) send_request(ip, now_ns);
+  }
+}
+
+}  // namespace ilb::dp

@@ -1,0 +1,165 @@
+#include "dataplane/agent/stats_export.h"
+
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "dataplane/agent/active_config.h"
+#include "dataplane/worker/worker.h"
+
+namespace ilb::dp {
+namespace {
+
+uint64_t realtime_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+template <typename T>
+void store(T& field, uint64_t v) {
+  std::atomic_ref<T>(field).store(static_cast<T>(v), std::memory_order_relaxed);
+}
+
+}  // namespace
+
+uint64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+bool StatsExport::init(const std::string& instance, uint32_t workers, uint64_t conn_capacity,
+                       std::string& error) {
+  const uint64_t size = abi::stat_region_bytes();
+  if (!region_.map(abi::stat_shm_name(instance), abi::ShmRegion::Mode::kCreate, size, error)) {
+    return false;
+  }
+  // A new dataplane starts from zero: readers see a new boot id and fresh counters.
+  std::memset(region_.data(), 0, region_.size());
+  auto& h = header();
+  uint64_t boot_id = 0;
+  while (boot_id == 0) {
+    if (getrandom(&boot_id, sizeof(boot_id), 0) != sizeof(boot_id)) boot_id = realtime_ns();
+  }
+  h.lcore_offset = sizeof(abi::StatHeader);
+  h.port_offset = h.lcore_offset + abi::kMaxLcores * sizeof(abi::LcoreStats);
+  h.service_offset = h.port_offset + abi::kMaxPorts * sizeof(abi::PortStats);
+  h.backend_offset = h.service_offset + abi::kMaxServices * sizeof(abi::ServiceStats);
+  h.worker_count = workers;
+  h.port_count = 1;
+  h.start_time_ns = realtime_ns();
+  h.conn_capacity = conn_capacity;
+  h.common.abi_major = abi::kAbiMajor;
+  h.common.abi_minor = abi::kAbiMinor;
+  h.common.header_size = sizeof(abi::StatHeader);
+  h.common.boot_id = boot_id;
+  h.common.region_size = size;
+  h.common.sizeof_a = sizeof(abi::LcoreStats);
+  h.common.sizeof_b = sizeof(abi::PortStats);
+  h.common.sizeof_c = sizeof(abi::ServiceStats);
+  h.common.sizeof_d = sizeof(abi::BackendStats);
+  h.common.writer_pid = static_cast<uint32_t>(getpid());
+  std::atomic_ref<uint64_t>(h.common.magic).store(abi::kStatMagic, std::memory_order_release);
+  return true;
+}
+
+void StatsExport::beat(uint64_t now_ns) {
+  header().heartbeat_ns.store(now_ns, std::memory_order_release);
+}
+
+void StatsExport::stopped() { header().heartbeat_ns.store(0, std::memory_order_release); }
+
+void StatsExport::export_counters(const std::vector<WorkerContext*>& workers,
+                                  const ActiveConfig* cfg, const std::string& port_name,
+                                  uint16_t port_id) {
+  auto& h = header();
+  auto* lcores = region_.at<abi::LcoreStats>(h.lcore_offset);
+  uint64_t drops[static_cast<size_t>(abi::Drop::kCount)] = {};
+  for (size_t i = 0; i < workers.size() && i < abi::kMaxLcores; ++i) {
+    const WorkerContext& w = *workers[i];
+    const WorkerCounters& c = *w.counters;
+    abi::LcoreStats& l = lcores[i];
+    store(l.lcore_id, w.lcore);
+    store(l.is_worker, 1);
+    store(l.heartbeat_ns, c.heartbeat_ns.get());
+    store(l.loops, c.loops.get());
+    store(l.busy_loops, c.busy_loops.get());
+    store(l.busy_cycles, c.busy_cycles.get());
+    store(l.rx_packets, c.rx_packets.get());
+    store(l.tx_packets, c.tx_packets.get());
+    store(l.active_conns, c.active_conns.get());
+    for (size_t d = 0; d < std::size(drops); ++d) drops[d] += c.drops[d].get();
+  }
+  for (size_t d = 0; d < std::size(drops); ++d) store(h.drops[d], drops[d]);
+
+  rte_eth_stats st{};
+  auto* ports = region_.at<abi::PortStats>(h.port_offset);
+  if (rte_eth_stats_get(port_id, &st) == 0) {
+    std::strncpy(ports[0].name, port_name.c_str(), abi::kNameLen - 1);
+    store(ports[0].rx_packets, st.ipackets);
+    store(ports[0].tx_packets, st.opackets);
+    store(ports[0].rx_dropped, st.imissed + st.rx_nombuf);
+    store(ports[0].tx_errors, st.oerrors);
+  }
+
+  auto* backends = region_.at<abi::BackendStats>(h.backend_offset);
+  auto* services = region_.at<abi::ServiceStats>(h.service_offset);
+  abi::ServiceStats svc_sum[abi::kMaxServices] = {};
+  for (uint32_t id = 1; id < abi::kMaxBackends; ++id) {
+    abi::BackendStats b{};
+    for (const WorkerContext* w : workers) {
+      const BackendCounters& c = w->counters->backends[id];
+      b.new_conns += c.new_conns.get();
+      b.active_conns += c.active_conns.get();
+      b.packets_in += c.packets_in.get();
+      b.packets_out += c.packets_out.get();
+      b.bytes_in += c.bytes_in.get();
+      b.bytes_out += c.bytes_out.get();
+    }
+    store(backends[id].new_conns, b.new_conns);
+    store(backends[id].active_conns, b.active_conns);
+    store(backends[id].packets_in, b.packets_in);
+    store(backends[id].packets_out, b.packets_out);
+    store(backends[id].bytes_in, b.bytes_in);
+    store(backends[id].bytes_out, b.bytes_out);
+    if (cfg != nullptr && cfg->backend(id).admin != 0) {
+      abi::ServiceStats& s = svc_sum[cfg->backend(id).service_index];
+      s.new_conns += b.new_conns;
+      s.active_conns += b.active_conns;
+      s.packets_in += b.packets_in;
+      s.packets_out += b.packets_out;
+      s.bytes_in += b.bytes_in;
+      s.bytes_out += b.bytes_out;
+    }
+  }
+  const uint32_t n_services = cfg != nullptr ? cfg->service_count() : 0;
+  for (uint32_t i = 0; i < abi::kMaxServices; ++i) {
+    abi::ServiceStats& out = services[i];
+    if (i >= n_services) {
+      store(out.valid, 0);
+      continue;
+    }
+    const ServiceEntry& se = cfg->service(i);
+    uint64_t no_backend = 0;
+    for (const WorkerContext* w : workers) no_backend += w->counters->service_no_backend[i].get();
+    store(out.valid, 0);
+    store(out.vip, se.vip);
+    store(out.port, se.port);
+    store(out.protocol, se.protocol);
+    store(out.new_conns, svc_sum[i].new_conns);
+    store(out.packets_in, svc_sum[i].packets_in);
+    store(out.packets_out, svc_sum[i].packets_out);
+    store(out.bytes_in, svc_sum[i].bytes_in);
+    store(out.bytes_out, svc_sum[i].bytes_out);
+    store(out.active_conns, svc_sum[i].active_conns);
+    store(out.no_backend_drops, no_backend);
+    store(out.valid, 1);
+  }
+}
+
+}  // namespace ilb::dp

@@ -1,0 +1,38 @@
+// The dataplane's `stat` region: created (or re-initialised) at start with a new boot id, written
+// only by the main lcore, which sums the workers' private counters into it on a short timer.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dataplane/abi/ilb_abi.h"
+#include "dataplane/abi/shm_region.h"
+
+namespace ilb::dp {
+
+struct WorkerContext;
+class ActiveConfig;
+
+class StatsExport {
+ public:
+  bool init(const std::string& instance, uint32_t workers, uint64_t conn_capacity,
+            std::string& error);
+
+  abi::StatHeader& header() { return *region_.at<abi::StatHeader>(0); }
+
+  // Main-lcore heartbeat (every loop iteration).
+  void beat(uint64_t now_ns);
+  // Sums per-worker counters and port statistics into the region.
+  void export_counters(const std::vector<WorkerContext*>& workers, const ActiveConfig* cfg,
+                       const std::string& port_name, uint16_t port_id);
+  // Marks the dataplane as stopped for readers (heartbeat 0).
+  void stopped();
+
+ private:
+  abi::ShmRegion region_;
+};
+
+uint64_t monotonic_ns();
+
+}  // namespace ilb::dp

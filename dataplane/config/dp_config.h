@@ -1,0 +1,92 @@
+// The dataplane's own settings: the [dataplane] section of the shared TOML file. Parsed here, with
+// toml++ and without DPDK, so that the control plane can validate the whole file too
+// (ilb-controlplane --check) and both processes report errors the same way.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dataplane/config/config_error.h"
+
+namespace toml {
+inline namespace v3 {
+class table;
+}
+}  // namespace toml
+
+namespace ilb::dp {
+
+struct StaticNeighbour {
+  uint32_t address = 0;  // IPv4, network order
+  std::array<uint8_t, 6> mac{};
+};
+
+struct PortConfig {
+  std::string name;          // operator's label, e.g. "lan"
+  std::string device;        // EAL device: PCI address ("0000:00:05.0") or vdev string
+                             // ("net_af_xdp0,iface=ilb0", "net_pcap0,rx_pcap=in.pcap,...")
+  uint32_t address = 0;      // the port's own IPv4 address, network order
+  uint8_t prefix_len = 0;    // on-link prefix of `address`
+  uint32_t gateway = 0;      // next hop for off-link destinations, network order; 0 = none
+  bool has_mac = false;      // `mac` set: overrides the device's MAC address
+  std::array<uint8_t, 6> mac{};
+};
+
+struct DataplaneConfig {
+  uint32_t main_lcore = 0;
+  std::vector<uint32_t> worker_lcores{1};  // this version supports exactly one worker
+  uint32_t memory_mb = 256;                // EAL -m (ignored with no_huge: --no-huge -m)
+  bool no_huge = false;
+  std::string file_prefix;                 // EAL --file-prefix; default "ilb-<instance>"
+  std::vector<std::string> eal_args;       // appended verbatim to the EAL command line
+  uint32_t conn_capacity = 65536;          // tracked connections per worker
+  uint32_t mbuf_count = 8191;
+  uint16_t rx_desc = 1024;
+  uint16_t tx_desc = 1024;
+  std::vector<uint32_t> snat_addresses;    // network order; at least one
+  uint16_t snat_port_min = 1024;
+  uint16_t snat_port_max = 65535;
+  uint32_t neighbour_refresh_s = 30;       // ARP re-resolution interval for used next hops
+  std::vector<StaticNeighbour> static_neighbours;
+  std::vector<PortConfig> ports;           // at least one; exactly one in this version
+};
+
+// Parses and validates `root["dataplane"]` of the file `path` (used in error messages).
+// `instance` is the file's top-level instance name (for defaults such as file_prefix).
+// Throws ilb::ConfigError naming file, line, key and what was expected.
+DataplaneConfig parse_dataplane_config(const toml::table& root, const std::string& path,
+                                       const std::string& instance);
+
+// Loads a whole file and returns its instance name and [dataplane] section. Throws ConfigError
+// (including TOML syntax errors, with their position).
+struct DataplaneFile {
+  std::string instance;
+  DataplaneConfig dataplane;
+};
+DataplaneFile load_dataplane_file(const std::string& path);
+
+// Helpers shared with the control-plane loader. Both return false on bad input.
+bool parse_ipv4(const std::string& text, uint32_t& out_network_order);
+bool parse_mac(const std::string& text, std::array<uint8_t, 6>& out);
+std::string format_ipv4(uint32_t network_order);
+
+// The instance name used when the file has no top-level `instance` key.
+inline constexpr const char* kDefaultInstance = "default";
+
+// Reads and validates the top-level `instance` key of `root` (kDefaultInstance when absent):
+// 1 to 24 characters of [a-z0-9_-]. Throws ConfigError.
+std::string parse_instance(const toml::table& root, const std::string& path);
+
+// load_dataplane_file() on text already in memory; `path` is used in messages only.
+DataplaneFile parse_dataplane_text(std::string_view text, const std::string& path);
+
+// "a.b.c.d/n" with n in 0..32 (callers check the range they accept). Returns false on bad input.
+bool parse_ipv4_prefix(const std::string& text, uint32_t& out_network_order,
+                       uint8_t& out_prefix_len);
+// "02:00:00:00:00:21" (lower-case hex).
+std::string format_mac(const std::array<uint8_t, 6>& mac);
+
+}  // namespace ilb::dp

@@ -1,0 +1,116 @@
+// Per-worker connection tracking. One table per worker lcore, preallocated at start, used by that
+// lcore only: no locks. Each connection is one 64-byte Conn record; both directions' 5-tuples
+// are keys in one rte_hash whose data names the record and the direction, so a packet from
+// either side finds its connection with a single (bulk) lookup. Records carry everything needed
+// to rewrite packets, so flows survive any config swap. Expiry walks the record array with a
+// bounded budget per call, whatever the table size.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+struct rte_hash;
+
+namespace ilb::dp {
+
+// A 5-tuple exactly as it appears in a packet (network order). Padding is always zero.
+struct FlowKey {
+  uint32_t src_ip = 0;
+  uint32_t dst_ip = 0;
+  uint16_t src_port = 0;
+  uint16_t dst_port = 0;
+  uint8_t proto = 0;
+  uint8_t pad[3]{};
+};
+static_assert(sizeof(FlowKey) == 16);
+
+enum class TcpState : uint8_t {
+  kSynSent = 1,     // client SYN forwarded
+  kSynAck = 2,      // backend answered SYN-ACK
+  kEstablished = 3,
+  kClosing = 4,     // FIN seen from one side
+  kTimeWait = 5,    // FIN seen from both sides, or RST
+  kUdp = 6,
+};
+
+enum class Dir : uint8_t { kFromClient = 0, kFromBackend = 1 };
+
+struct Conn {
+  uint32_t client_ip;     // network order
+  uint32_t vip;
+  uint32_t snat_ip;
+  uint32_t backend_ip;
+  uint16_t client_port;   // network order
+  uint16_t vport;
+  uint16_t snat_port;
+  uint16_t backend_port;
+  uint32_t backend_id;
+  uint8_t proto;
+  TcpState state;
+  uint8_t fin_flags;      // bit 0: FIN from client, bit 1: FIN from backend
+  uint8_t snat_index;     // which SNAT address, for returning the port
+  uint64_t deadline_tsc;  // 0 = record free
+  uint8_t client_mac[6];  // next hop towards the client: the source MAC of its first packet
+  uint8_t backend_mac[6]; // next hop towards the backend
+  uint16_t syn_timeout_s;
+  uint16_t fin_timeout_s;
+  uint32_t est_timeout_s;  // established TCP, or UDP idle
+};
+static_assert(sizeof(Conn) == 64);
+
+class ConnTable {
+ public:
+  ConnTable() = default;
+  ~ConnTable();
+  ConnTable(const ConnTable&) = delete;
+  ConnTable& operator=(const ConnTable&) = delete;
+
+  // Preallocates `capacity` connections on `socket`. `name` must be unique in the process.
+  bool init(const std::string& name, uint32_t capacity, int socket, std::string& error);
+
+  uint32_t capacity() const { return capacity_; }
+  uint32_t size() const { return used_; }
+
+  // Looks up `n` (<= 64) keys. For each hit i, bit i of the returned mask is set and `idx[i]`,
+  // `dir[i]` name the connection and the direction the key belongs to.
+  uint64_t lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t* idx, Dir* dir) const;
+  bool lookup(const FlowKey& key, uint32_t& idx, Dir& dir) const;
+
+  // Adds a connection under both keys. Returns its index, or -1 when the table is full.
+  int64_t insert(const FlowKey& from_client, const FlowKey& from_backend, const Conn& conn);
+
+  Conn& at(uint32_t idx) { return conns_[idx]; }
+  const Conn& at(uint32_t idx) const { return conns_[idx]; }
+
+  // Examines up to `budget` records after the last one examined; every record whose deadline is
+  // before `now_tsc` is passed to `on_expire(const Conn&)` and then removed.
+  template <typename F>
+  void expire(uint64_t now_tsc, uint32_t budget, F&& on_expire) {
+    for (uint32_t i = 0; i < budget && capacity_ != 0; ++i) {
+      Conn& c = conns_[cursor_];
+      const uint32_t idx = cursor_;
+      cursor_ = cursor_ + 1 == capacity_ ? 0 : cursor_ + 1;
+      if (c.deadline_tsc != 0 && c.deadline_tsc < now_tsc) {
+        on_expire(static_cast<const Conn&>(c));
+        remove(idx);
+      }
+    }
+  }
+
+  // Removes the connection at `idx` (both keys) and returns its record to the free list.
+  void remove(uint32_t idx);
+
+ private:
+  rte_hash* hash_ = nullptr;
+  Conn* conns_ = nullptr;
+  uint32_t* free_ = nullptr;  // stack of free record indices
+  uint32_t free_top_ = 0;
+  uint32_t capacity_ = 0;
+  uint32_t used_ = 0;
+  uint32_t cursor_ = 0;
+};
+
+FlowKey client_key(const Conn& c);
+FlowKey backend_key(const Conn& c);
+
+}  // namespace ilb::dp

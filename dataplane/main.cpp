@@ -1,0 +1,189 @@
+// ilb-dataplane: the DPDK primary process. The main lcore runs the config agent, ARP and the
+// stats export; each worker lcore polls one queue of the port. Everything is allocated before the
+// workers start; shutdown on SIGINT/SIGTERM stops the workers, then the port (which flushes and
+// closes pcap files), then the EAL.
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_log.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dataplane/agent/arp_agent.h"
+#include "dataplane/agent/config_agent.h"
+#include "dataplane/agent/stats_export.h"
+#include "dataplane/config/dp_config.h"
+#include "dataplane/port/port.h"
+#include "dataplane/worker/worker.h"
+
+namespace {
+
+volatile std::sig_atomic_t g_signal = 0;
+
+void on_signal(int sig) { g_signal = sig; }
+
+constexpr unsigned kRingSize = 1024;
+constexpr uint64_t kExportIntervalNs = 100'000'000;
+
+int fail(const std::string& msg) {
+  std::fprintf(stderr, "ilb-dataplane: %s\n", msg.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace ilb;
+  using namespace ilb::dp;
+
+  CLI::App app{"ilb-dataplane: DPDK full-NAT layer-4 load balancer dataplane"};
+  std::string config_path;
+  bool no_huge = false;
+  std::vector<std::string> port_overrides;
+  app.add_option("-c,--config", config_path, "ilb TOML configuration file")->required();
+  app.add_flag("--no-huge", no_huge, "run without hugepages (EAL --no-huge)");
+  app.add_option("--port", port_overrides,
+                 "NAME=DEVICE: replace the EAL device string of port NAME");
+  CLI11_PARSE(app, argc, argv);
+
+  DataplaneFile file;
+  try {
+    file = load_dataplane_file(config_path);
+  } catch (const ConfigError& e) {
+    return fail(e.what());
+  }
+  DataplaneConfig& cfg = file.dataplane;
+  if (no_huge) cfg.no_huge = true;
+  for (const std::string& o : port_overrides) {
+    const auto eq = o.find('=');
+    auto it = std::find_if(cfg.ports.begin(), cfg.ports.end(),
+                           [&](const PortConfig& p) { return p.name == o.substr(0, eq); });
+    if (eq == std::string::npos || it == cfg.ports.end()) {
+      return fail("--port " + o + ": expected NAME=DEVICE with NAME a port of the config");
+    }
+    it->device = o.substr(eq + 1);
+  }
+  const auto workers_n = static_cast<uint32_t>(cfg.worker_lcores.size());
+
+  std::vector<std::string> eal_args = eal_arguments(cfg, argv[0]);
+  std::vector<char*> eal_argv;
+  for (std::string& a : eal_args) eal_argv.push_back(a.data());
+  if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
+    return fail(std::string("EAL initialisation failed: ") + rte_strerror(rte_errno));
+  }
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  const int socket = static_cast<int>(rte_socket_id());
+
+  rte_mempool* pool = rte_pktmbuf_pool_create("ilb_mbufs", cfg.mbuf_count, 256, 0,
+                                              RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+  if (pool == nullptr) return fail(std::string("mbuf pool: ") + rte_strerror(rte_errno));
+
+  auto shared = std::make_unique<SharedState>();
+  shared->tsc_hz = rte_get_tsc_hz();
+  shared->snat_addresses = cfg.snat_addresses;
+  std::sort(shared->snat_addresses.begin(), shared->snat_addresses.end());
+  std::string error;
+  if (!shared->neighbours.init("ilb_neigh", 4096, socket, error)) return fail(error);
+  const size_t qsbr_size = rte_rcu_qsbr_get_memsize(workers_n);
+  shared->qsbr = static_cast<rte_rcu_qsbr*>(rte_zmalloc("ilb_qsbr", qsbr_size, RTE_CACHE_LINE_SIZE));
+  if (shared->qsbr == nullptr || rte_rcu_qsbr_init(shared->qsbr, workers_n) != 0) {
+    return fail("RCU QSBR initialisation failed");
+  }
+
+  if (!start_port(cfg.ports[0], static_cast<uint16_t>(workers_n), cfg.rx_desc, cfg.tx_desc, pool,
+                  shared->port, error)) {
+    return fail(error);
+  }
+
+  std::vector<std::unique_ptr<WorkerContext>> contexts;
+  std::vector<WorkerContext*> workers;
+  for (uint32_t i = 0; i < workers_n; ++i) {
+    auto w = std::make_unique<WorkerContext>();
+    w->index = i;
+    w->lcore = cfg.worker_lcores[i];
+    w->shared = shared.get();
+    const std::string n = std::to_string(i);
+    const int wsock = static_cast<int>(rte_lcore_to_socket_id(w->lcore));
+    w->to_main = rte_ring_create(("ilb_to_main" + n).c_str(), kRingSize, wsock,
+                                 RING_F_SP_ENQ | RING_F_SC_DEQ);
+    w->resolve = rte_ring_create(("ilb_resolve" + n).c_str(), kRingSize, wsock,
+                                 RING_F_SP_ENQ | RING_F_SC_DEQ);
+    w->from_main = rte_ring_create(("ilb_from_main" + n).c_str(), kRingSize, wsock,
+                                   RING_F_SP_ENQ | RING_F_SC_DEQ);
+    w->counters = static_cast<WorkerCounters*>(
+        rte_zmalloc_socket("ilb_counters", sizeof(WorkerCounters), 64, wsock));
+    if (w->to_main == nullptr || w->resolve == nullptr || w->from_main == nullptr ||
+        w->counters == nullptr) {
+      return fail("out of memory for worker " + n);
+    }
+    if (!w->conns.init("ilb_conn" + n, cfg.conn_capacity, wsock, error) ||
+        !w->snat.init(cfg.snat_addresses, cfg.snat_port_min, cfg.snat_port_max, i, workers_n,
+                      wsock, error)) {
+      return fail(error);
+    }
+    workers.push_back(w.get());
+    contexts.push_back(std::move(w));
+  }
+
+  StatsExport stats;
+  if (!stats.init(file.instance, workers_n, cfg.conn_capacity, error)) return fail(error);
+  ConfigAgent agent(file.instance, *shared, stats);
+  ArpAgent arp(*shared, workers, pool, cfg);
+  arp.init();
+
+  for (WorkerContext* w : workers) {
+    if (rte_eal_remote_launch(worker_main, w, w->lcore) != 0) {
+      return fail("cannot launch worker on lcore " + std::to_string(w->lcore));
+    }
+  }
+  const PortInfo& pi = shared->port;
+  RTE_LOG(INFO, USER1,
+          "ilb-dataplane instance %s: port %s (%02x:%02x:%02x:%02x:%02x:%02x), %u worker(s); "
+          "waiting for the control plane\n",
+          file.instance.c_str(), cfg.ports[0].name.c_str(), pi.mac[0], pi.mac[1], pi.mac[2],
+          pi.mac[3], pi.mac[4], pi.mac[5], workers_n);
+
+  uint64_t last_export = 0;
+  while (g_signal == 0) {
+    const uint64_t now = monotonic_ns();
+    stats.beat(now);
+    agent.poll();
+    arp.poll(now, shared->config.load(std::memory_order_acquire));
+    if (now - last_export >= kExportIntervalNs) {
+      last_export = now;
+      stats.export_counters(workers, shared->config.load(std::memory_order_acquire),
+                            cfg.ports[0].name, pi.port_id);
+    }
+    // The main lcore does housekeeping only; it need not spin.
+    usleep(1000);
+  }
+
+  RTE_LOG(INFO, USER1, "signal %d: stopping\n", static_cast<int>(g_signal));
+  shared->stop.store(true, std::memory_order_relaxed);
+  rte_eal_mp_wait_lcore();
+  stats.export_counters(workers, shared->config.load(std::memory_order_acquire), cfg.ports[0].name,
+                        pi.port_id);
+  stats.stopped();
+  agent.shutdown();
+  stop_port(pi.port_id);
+  contexts.clear();
+  rte_free(shared->qsbr);
+  shared.reset();
+  rte_mempool_free(pool);
+  rte_eal_cleanup();
+  return 0;
+}

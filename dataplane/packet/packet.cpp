@@ -1,0 +1,237 @@
+#include "dataplane/packet/packet.h"
+
+#include <rte_arp.h>
+#include <rte_byteorder.h>
+#include <rte_ether.h>
+#include <rte_icmp.h>
+#include <rte_ip.h>
+#include <rte_tcp.h>
+#include <rte_udp.h>
+
+#include <cstddef>
+#include <cstring>
+
+namespace ilb::dp::pkt {
+namespace {
+
+Kind drop(Parsed& out, abi::Drop reason) {
+  out.kind = Kind::kDrop;
+  out.drop = reason;
+  return Kind::kDrop;
+}
+
+template <typename T>
+T load(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+
+Kind parse_arp(const uint8_t* frame, uint32_t len, Parsed& out) {
+  if (len < kArpFrameLen) return drop(out, abi::Drop::kTruncated);
+  const auto* arp = reinterpret_cast<const rte_arp_hdr*>(frame + kEtherHdrLen);
+  if (arp->arp_hardware != rte_cpu_to_be_16(RTE_ARP_HRD_ETHER) ||
+      arp->arp_protocol != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) || arp->arp_hlen != 6 ||
+      arp->arp_plen != 4) {
+    return drop(out, abi::Drop::kUnsupported);
+  }
+  out.l3_offset = kEtherHdrLen;
+  out.kind = Kind::kArp;
+  return Kind::kArp;
+}
+
+}  // namespace
+
+uint16_t csum_fold(uint32_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(sum);
+}
+
+uint16_t csum_replace16(uint16_t check, uint16_t from, uint16_t to) {
+  // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m')
+  uint32_t sum = static_cast<uint16_t>(~check);
+  sum += static_cast<uint16_t>(~from);
+  sum += to;
+  return static_cast<uint16_t>(~csum_fold(sum));
+}
+
+uint16_t csum_replace32(uint16_t check, uint32_t from, uint32_t to) {
+  check = csum_replace16(check, static_cast<uint16_t>(from & 0xffff),
+                         static_cast<uint16_t>(to & 0xffff));
+  return csum_replace16(check, static_cast<uint16_t>(from >> 16), static_cast<uint16_t>(to >> 16));
+}
+
+Kind parse(const uint8_t* frame, uint32_t len, Parsed& out, ParseOptions opts) {
+  out = Parsed{};
+  if (len < kEtherHdrLen) return drop(out, abi::Drop::kTruncated);
+  const auto* eth = reinterpret_cast<const rte_ether_hdr*>(frame);
+  const uint16_t ether_type = rte_be_to_cpu_16(eth->ether_type);
+  if (ether_type == RTE_ETHER_TYPE_ARP) return parse_arp(frame, len, out);
+  if (ether_type != RTE_ETHER_TYPE_IPV4) return drop(out, abi::Drop::kUnsupported);
+
+  if (len < kEtherHdrLen + sizeof(rte_ipv4_hdr)) return drop(out, abi::Drop::kTruncated);
+  const uint8_t* l3 = frame + kEtherHdrLen;
+  const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(l3);
+  const uint8_t version = ip->version_ihl >> 4;
+  const uint32_t ihl = static_cast<uint32_t>(ip->version_ihl & 0x0f) * 4;
+  const uint32_t total = rte_be_to_cpu_16(ip->total_length);
+  if (version != 4 || ihl < sizeof(rte_ipv4_hdr) || total < ihl) {
+    return drop(out, abi::Drop::kBadIpHeader);
+  }
+  if (kEtherHdrLen + total > len) return drop(out, abi::Drop::kTruncated);
+  if (opts.verify_ip_checksum && rte_raw_cksum(l3, ihl) != 0xffff) {
+    return drop(out, abi::Drop::kBadIpChecksum);
+  }
+  const uint16_t frag = rte_be_to_cpu_16(ip->fragment_offset);
+  if ((frag & (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0) {
+    return drop(out, abi::Drop::kFragment);
+  }
+
+  out.l3_offset = kEtherHdrLen;
+  out.l4_offset = static_cast<uint16_t>(kEtherHdrLen + ihl);
+  out.ip_total_len = static_cast<uint16_t>(total);
+  out.proto = ip->next_proto_id;
+  out.src_ip = ip->src_addr;
+  out.dst_ip = ip->dst_addr;
+  const uint8_t* l4 = l3 + ihl;
+  const uint32_t l4_len = total - ihl;
+
+  switch (ip->next_proto_id) {
+    case IPPROTO_TCP: {
+      if (l4_len < sizeof(rte_tcp_hdr)) return drop(out, abi::Drop::kTruncated);
+      const auto* tcp = reinterpret_cast<const rte_tcp_hdr*>(l4);
+      const uint32_t doff = static_cast<uint32_t>(tcp->data_off >> 4) * 4;
+      if (doff < sizeof(rte_tcp_hdr) || doff > l4_len) return drop(out, abi::Drop::kBadIpHeader);
+      if (opts.verify_l4_checksum && rte_ipv4_udptcp_cksum_verify(ip, l4) != 0) {
+        return drop(out, abi::Drop::kBadL4Checksum);
+      }
+      out.src_port = tcp->src_port;
+      out.dst_port = tcp->dst_port;
+      out.tcp_flags = tcp->tcp_flags;
+      out.kind = Kind::kL4;
+      return Kind::kL4;
+    }
+    case IPPROTO_UDP: {
+      if (l4_len < sizeof(rte_udp_hdr)) return drop(out, abi::Drop::kTruncated);
+      const auto* udp = reinterpret_cast<const rte_udp_hdr*>(l4);
+      const uint32_t udp_len = rte_be_to_cpu_16(udp->dgram_len);
+      if (udp_len < sizeof(rte_udp_hdr) || udp_len > l4_len) {
+        return drop(out, abi::Drop::kBadIpHeader);
+      }
+      if (opts.verify_l4_checksum && udp->dgram_cksum != 0 &&
+          rte_ipv4_udptcp_cksum_verify(ip, l4) != 0) {
+        return drop(out, abi::Drop::kBadL4Checksum);
+      }
+      out.src_port = udp->src_port;
+      out.dst_port = udp->dst_port;
+      out.kind = Kind::kL4;
+      return Kind::kL4;
+    }
+    case IPPROTO_ICMP: {
+      if (l4_len < sizeof(rte_icmp_hdr)) return drop(out, abi::Drop::kTruncated);
+      if (opts.verify_l4_checksum && rte_raw_cksum(l4, l4_len) != 0xffff) {
+        return drop(out, abi::Drop::kBadL4Checksum);
+      }
+      out.icmp_type = l4[0];
+      out.kind = Kind::kIcmp;
+      return Kind::kIcmp;
+    }
+    default:
+      return drop(out, abi::Drop::kUnsupported);
+  }
+}
+
+void rewrite_l4(uint8_t* frame, const Parsed& p, uint32_t src_ip, uint16_t src_port,
+                uint32_t dst_ip, uint16_t dst_port) {
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(frame + p.l3_offset);
+  uint8_t* l4 = frame + p.l4_offset;
+  const uint32_t old_src = ip->src_addr;
+  const uint32_t old_dst = ip->dst_addr;
+  ip->hdr_checksum = csum_replace32(ip->hdr_checksum, old_src, src_ip);
+  ip->hdr_checksum = csum_replace32(ip->hdr_checksum, old_dst, dst_ip);
+  ip->src_addr = src_ip;
+  ip->dst_addr = dst_ip;
+
+  // TCP and UDP put the ports at the same offsets; only the checksum's position differs.
+  auto* ports = reinterpret_cast<rte_udp_hdr*>(l4);
+  uint8_t* check_at = l4 + (p.proto == IPPROTO_TCP ? offsetof(rte_tcp_hdr, cksum)
+                                                   : offsetof(rte_udp_hdr, dgram_cksum));
+  uint16_t c = load<uint16_t>(check_at);
+  const uint16_t old_sport = ports->src_port;
+  const uint16_t old_dport = ports->dst_port;
+  ports->src_port = src_port;
+  ports->dst_port = dst_port;
+  if (p.proto == IPPROTO_UDP && c == 0) return;
+  c = csum_replace32(c, old_src, src_ip);
+  c = csum_replace32(c, old_dst, dst_ip);
+  c = csum_replace16(c, old_sport, src_port);
+  c = csum_replace16(c, old_dport, dst_port);
+  if (p.proto == IPPROTO_UDP && c == 0) c = 0xffff;  // 0 would mean "no checksum"
+  std::memcpy(check_at, &c, sizeof(c));
+}
+
+void set_ether(uint8_t* frame, const uint8_t dst[6], const uint8_t src[6]) {
+  std::memcpy(frame, dst, 6);
+  std::memcpy(frame + 6, src, 6);
+}
+
+ArpInfo arp_info(const uint8_t* frame) {
+  const auto* arp = reinterpret_cast<const rte_arp_hdr*>(frame + kEtherHdrLen);
+  ArpInfo info;
+  info.op = rte_be_to_cpu_16(arp->arp_opcode);
+  std::memcpy(info.sender_mac, &arp->arp_data.arp_sha, 6);
+  info.sender_ip = load<uint32_t>(reinterpret_cast<const uint8_t*>(&arp->arp_data.arp_sip));
+  info.target_ip = load<uint32_t>(reinterpret_cast<const uint8_t*>(&arp->arp_data.arp_tip));
+  return info;
+}
+
+void make_arp_reply(uint8_t* frame, const uint8_t our_mac[6]) {
+  auto* eth = reinterpret_cast<rte_ether_hdr*>(frame);
+  auto* arp = reinterpret_cast<rte_arp_hdr*>(frame + kEtherHdrLen);
+  const ArpInfo req = arp_info(frame);
+  arp->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REPLY);
+  std::memcpy(&arp->arp_data.arp_tha, req.sender_mac, 6);
+  std::memcpy(&arp->arp_data.arp_tip, &req.sender_ip, 4);
+  std::memcpy(&arp->arp_data.arp_sha, our_mac, 6);
+  std::memcpy(&arp->arp_data.arp_sip, &req.target_ip, 4);
+  std::memcpy(&eth->dst_addr, req.sender_mac, 6);
+  std::memcpy(&eth->src_addr, our_mac, 6);
+}
+
+uint32_t build_arp_request(uint8_t* buf, const uint8_t our_mac[6], uint32_t our_ip,
+                           uint32_t target_ip) {
+  std::memset(buf, 0, kMinFrameLen);
+  auto* eth = reinterpret_cast<rte_ether_hdr*>(buf);
+  std::memset(&eth->dst_addr, 0xff, 6);
+  std::memcpy(&eth->src_addr, our_mac, 6);
+  eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
+  auto* arp = reinterpret_cast<rte_arp_hdr*>(buf + kEtherHdrLen);
+  arp->arp_hardware = rte_cpu_to_be_16(RTE_ARP_HRD_ETHER);
+  arp->arp_protocol = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+  arp->arp_hlen = 6;
+  arp->arp_plen = 4;
+  arp->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REQUEST);
+  std::memcpy(&arp->arp_data.arp_sha, our_mac, 6);
+  std::memcpy(&arp->arp_data.arp_sip, &our_ip, 4);
+  std::memcpy(&arp->arp_data.arp_tip, &target_ip, 4);
+  return kMinFrameLen;
+}
+
+void make_echo_reply(uint8_t* frame, const Parsed& p, const uint8_t our_mac[6]) {
+  auto* eth = reinterpret_cast<rte_ether_hdr*>(frame);
+  std::memcpy(&eth->dst_addr, &eth->src_addr, 6);
+  std::memcpy(&eth->src_addr, our_mac, 6);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(frame + p.l3_offset);
+  ip->src_addr = p.dst_ip;
+  ip->dst_addr = p.src_ip;
+  ip->time_to_live = 64;
+  ip->hdr_checksum = 0;
+  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  auto* icmp = reinterpret_cast<rte_icmp_hdr*>(frame + p.l4_offset);
+  const uint16_t old_word = load<uint16_t>(frame + p.l4_offset);  // type and code
+  icmp->icmp_type = RTE_IP_ICMP_ECHO_REPLY;
+  const uint16_t new_word = load<uint16_t>(frame + p.l4_offset);
+  icmp->icmp_cksum = csum_replace16(icmp->icmp_cksum, old_word, new_word);
+}
+
+}  // namespace ilb::dp::pkt

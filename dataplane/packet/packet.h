@@ -1,0 +1,87 @@
+// Pure packet logic: parsing and validation of Ethernet / ARP / IPv4 / TCP / UDP / ICMP frames,
+// NAT rewrites with incremental checksum updates, ARP and ICMP echo replies. It works on plain
+// byte buffers (no mbufs, no EAL), so the same code runs on a NIC, on pcap files and in unit tests.
+// DPDK's header structs and inline checksum helpers are used for layout and arithmetic only.
+#pragma once
+
+#include <cstdint>
+
+#include "dataplane/abi/ilb_abi.h"
+
+namespace ilb::dp::pkt {
+
+inline constexpr uint32_t kEtherHdrLen = 14;
+inline constexpr uint32_t kArpFrameLen = kEtherHdrLen + 28;
+inline constexpr uint32_t kMinFrameLen = 60;  // Ethernet minimum without FCS
+
+enum class Kind : uint8_t {
+  kDrop,  // invalid or unsupported; Parsed::drop says why
+  kArp,   // a well-formed Ethernet/IPv4 ARP packet
+  kL4,    // IPv4 TCP or UDP, headers and checksums valid
+  kIcmp,  // IPv4 ICMP, checksum valid
+};
+
+// Everything the dataplane needs to know about a frame, with addresses and ports in network
+// byte order exactly as on the wire.
+struct Parsed {
+  Kind kind = Kind::kDrop;
+  abi::Drop drop = abi::Drop::kUnsupported;
+  uint8_t proto = 0;      // IPPROTO_TCP / IPPROTO_UDP / IPPROTO_ICMP
+  uint8_t tcp_flags = 0;  // RTE_TCP_*_FLAG bits
+  uint8_t icmp_type = 0;
+  uint16_t l3_offset = 0;
+  uint16_t l4_offset = 0;
+  uint16_t ip_total_len = 0;  // IPv4 total length: frame bytes beyond it are padding
+  uint32_t src_ip = 0;
+  uint32_t dst_ip = 0;
+  uint16_t src_port = 0;
+  uint16_t dst_port = 0;
+};
+
+struct ParseOptions {
+  bool verify_ip_checksum = true;  // false when the NIC reported the checksum good
+  bool verify_l4_checksum = true;
+};
+
+// Parses and validates `len` bytes at `frame`. Never reads past `len`. On kDrop, `out.drop`
+// names the reason (truncated, bad header, bad checksum, fragment, unsupported).
+Kind parse(const uint8_t* frame, uint32_t len, Parsed& out, ParseOptions opts = {});
+
+// Rewrites an already-parsed kL4 frame's IPv4 source/destination and L4 ports (all network
+// order), updating the IPv4 and TCP/UDP checksums incrementally (RFC 1624). A UDP checksum of
+// zero ("none") stays zero.
+void rewrite_l4(uint8_t* frame, const Parsed& p, uint32_t src_ip, uint16_t src_port,
+                uint32_t dst_ip, uint16_t dst_port);
+
+// Sets the Ethernet destination and source addresses.
+void set_ether(uint8_t* frame, const uint8_t dst[6], const uint8_t src[6]);
+
+// ARP fields of a kArp frame.
+struct ArpInfo {
+  uint16_t op = 0;  // 1 request, 2 reply (host order)
+  uint8_t sender_mac[6]{};
+  uint32_t sender_ip = 0;  // network order
+  uint32_t target_ip = 0;  // network order
+};
+ArpInfo arp_info(const uint8_t* frame);
+
+// Turns an ARP request (kArp, op 1) into the reply announcing `our_mac` for its target address.
+void make_arp_reply(uint8_t* frame, const uint8_t our_mac[6]);
+
+// Writes a broadcast ARP request for `target_ip` from `our_mac`/`our_ip` into `buf`, padded to
+// the Ethernet minimum. Returns the frame length (kMinFrameLen). `buf` must hold that many bytes.
+uint32_t build_arp_request(uint8_t* buf, const uint8_t our_mac[6], uint32_t our_ip,
+                           uint32_t target_ip);
+
+// Turns an ICMP echo request (kIcmp, type 8) into the echo reply: swaps addresses (IP and
+// Ethernet, with `our_mac` as the new source), sets TTL 64 and fixes both checksums.
+void make_echo_reply(uint8_t* frame, const Parsed& p, const uint8_t our_mac[6]);
+
+// Ones'-complement checksum helpers (exposed for tests).
+uint16_t csum_fold(uint32_t sum);
+// Incrementally updates checksum `check` (as stored, network order) when a 16-bit word
+// (network order) changes from `from` to `to`.
+uint16_t csum_replace16(uint16_t check, uint16_t from, uint16_t to);
+uint16_t csum_replace32(uint16_t check, uint32_t from, uint32_t to);
+
+}  // namespace ilb::dp::pkt

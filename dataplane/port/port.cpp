@@ -1,0 +1,125 @@
+#include "dataplane/port/port.h"
+
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+
+#include <cerrno>
+#include <cstring>
+#include <regex>
+
+#include "dataplane/worker/worker.h"
+
+namespace ilb::dp {
+
+bool is_pci_address(const std::string& device) {
+  static const std::regex kPci("^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\\.[0-7]$");
+  return std::regex_match(device, kPci);
+}
+
+std::vector<std::string> eal_arguments(const DataplaneConfig& cfg, const std::string& argv0) {
+  std::vector<std::string> args{argv0};
+  std::string lcores = std::to_string(cfg.main_lcore);
+  for (uint32_t l : cfg.worker_lcores) lcores += "," + std::to_string(l);
+  args.insert(args.end(), {"-l", lcores, "--main-lcore", std::to_string(cfg.main_lcore),
+                           "--file-prefix", cfg.file_prefix, "-m", std::to_string(cfg.memory_mb)});
+  if (cfg.no_huge) args.push_back("--no-huge");
+  bool any_pci = false;
+  for (const PortConfig& p : cfg.ports) {
+    if (is_pci_address(p.device)) {
+      any_pci = true;
+      args.insert(args.end(), {"-a", p.device});
+    } else {
+      args.insert(args.end(), {"--vdev", p.device});
+    }
+  }
+  if (!any_pci) args.push_back("--no-pci");
+  args.insert(args.end(), cfg.eal_args.begin(), cfg.eal_args.end());
+  return args;
+}
+
+bool start_port(const PortConfig& port, uint16_t queues, uint16_t rx_desc, uint16_t tx_desc,
+                rte_mempool* pool, PortInfo& out, std::string& error) {
+  const std::string name = port.device.substr(0, port.device.find(','));
+  uint16_t id = 0;
+  if (rte_eth_dev_get_port_by_name(name.c_str(), &id) != 0) {
+    error = "port " + port.name + ": no DPDK device named " + name + " (probe failed?)";
+    return false;
+  }
+  rte_eth_dev_info info{};
+  int rc = rte_eth_dev_info_get(id, &info);
+  if (rc != 0) {
+    error = "port " + port.name + ": rte_eth_dev_info_get: " + rte_strerror(-rc);
+    return false;
+  }
+  if (info.max_rx_queues < queues || info.max_tx_queues < queues) {
+    error = "port " + port.name + ": device offers " + std::to_string(info.max_rx_queues) +
+            " RX / " + std::to_string(info.max_tx_queues) + " TX queues, " +
+            std::to_string(queues) + " needed (one per worker)";
+    return false;
+  }
+  rte_eth_conf conf{};
+  // Let the NIC verify checksums where it can; the worker re-checks in software otherwise.
+  const uint64_t want_rx = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM |
+                           RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
+  conf.rxmode.offloads = info.rx_offload_capa & want_rx;
+  if (queues > 1) {
+    conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+    conf.rx_adv_conf.rss_conf.rss_hf =
+        (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
+  }
+  rc = rte_eth_dev_configure(id, queues, queues, &conf);
+  if (rc != 0) {
+    error = "port " + port.name + ": rte_eth_dev_configure: " + rte_strerror(-rc);
+    return false;
+  }
+  uint16_t nb_rx = rx_desc;
+  uint16_t nb_tx = tx_desc;
+  rte_eth_dev_adjust_nb_rx_tx_desc(id, &nb_rx, &nb_tx);
+  const int socket = rte_eth_dev_socket_id(id);
+  for (uint16_t q = 0; q < queues; ++q) {
+    rc = rte_eth_rx_queue_setup(id, q, nb_rx, socket < 0 ? SOCKET_ID_ANY : socket, nullptr, pool);
+    if (rc != 0) {
+      error = "port " + port.name + ": RX queue " + std::to_string(q) + ": " + rte_strerror(-rc);
+      return false;
+    }
+    rc = rte_eth_tx_queue_setup(id, q, nb_tx, socket < 0 ? SOCKET_ID_ANY : socket, nullptr);
+    if (rc != 0) {
+      error = "port " + port.name + ": TX queue " + std::to_string(q) + ": " + rte_strerror(-rc);
+      return false;
+    }
+  }
+  // Virtual devices (net_pcap, net_af_packet, net_af_xdp on veth) may refuse a new MAC address;
+  // they receive every frame anyway, so the configured address is then used in software only.
+  bool mac_in_software = false;
+  if (port.has_mac) {
+    rte_ether_addr mac;
+    std::memcpy(mac.addr_bytes, port.mac.data(), 6);
+    rc = rte_eth_dev_default_mac_addr_set(id, &mac);
+    if (rc == -ENOTSUP) {
+      mac_in_software = true;
+    } else if (rc != 0) {
+      error = "port " + port.name + ": cannot set MAC address: " + rte_strerror(-rc);
+      return false;
+    }
+  }
+  rc = rte_eth_dev_start(id);
+  if (rc != 0) {
+    error = "port " + port.name + ": rte_eth_dev_start: " + rte_strerror(-rc);
+    return false;
+  }
+  rte_ether_addr mac{};
+  rte_eth_macaddr_get(id, &mac);
+  out.port_id = id;
+  std::memcpy(out.mac, mac_in_software ? port.mac.data() : mac.addr_bytes, 6);
+  out.address = port.address;
+  out.netmask = port.prefix_len == 0 ? 0 : htonl(~uint32_t{0} << (32 - port.prefix_len));
+  out.gateway = port.gateway;
+  return true;
+}
+
+void stop_port(uint16_t port_id) {
+  rte_eth_dev_stop(port_id);
+  rte_eth_dev_close(port_id);
+}
+
+}  // namespace ilb::dp

@@ -1,0 +1,30 @@
+// EAL command line and port set-up from the [dataplane] section. A port is any DPDK device: a PCI
+// address is passed with -a, anything else is a virtual device (--vdev): net_af_xdp, net_af_packet,
+// net_pcap, net_memif, net_ring... The dataplane gives each worker one RX and one TX queue.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dataplane/config/dp_config.h"
+
+struct rte_mempool;
+
+namespace ilb::dp {
+
+struct PortInfo;
+
+bool is_pci_address(const std::string& device);
+
+// The EAL arguments (argv[0] included) for this configuration.
+std::vector<std::string> eal_arguments(const DataplaneConfig& cfg, const std::string& argv0);
+
+// Configures and starts `port` with `queues` RX and TX queues. Fills `out` (port id, MAC,
+// addresses). False with `error` set on failure.
+bool start_port(const PortConfig& port, uint16_t queues, uint16_t rx_desc, uint16_t tx_desc,
+                rte_mempool* pool, PortInfo& out, std::string& error);
+
+void stop_port(uint16_t port_id);
+
+}  // namespace ilb::dp

@@ -1,0 +1,49 @@
+// Per-lcore counters. Each counter has exactly one writer (its lcore), which updates it with a
+// relaxed load and store: no atomic read-modify-write, no lock, no shared cache line between
+// workers. Readers (the main lcore's stats export) load it relaxed and sum over lcores.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "dataplane/abi/ilb_abi.h"
+
+namespace ilb::dp {
+
+class Counter {
+ public:
+  void add(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void sub(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
+  void set(uint64_t n) { v_.store(n, std::memory_order_relaxed); }
+  uint64_t get() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> v_{0};
+};
+
+struct BackendCounters {
+  Counter new_conns;
+  Counter active_conns;  // may wrap below zero on one worker; the sum over workers is exact
+  Counter packets_in;
+  Counter packets_out;
+  Counter bytes_in;
+  Counter bytes_out;
+};
+
+// Everything one worker counts. Allocated with rte_zmalloc on the worker's socket.
+struct alignas(64) WorkerCounters {
+  Counter heartbeat_ns;
+  Counter loops;
+  Counter busy_loops;
+  Counter busy_cycles;
+  Counter rx_packets;
+  Counter tx_packets;
+  Counter active_conns;
+  Counter drops[static_cast<size_t>(abi::Drop::kCount)];
+  Counter service_no_backend[abi::kMaxServices];  // by service index of the config in force
+  BackendCounters backends[abi::kMaxBackends];     // by backend id
+
+  void drop(abi::Drop reason, uint64_t n = 1) { drops[static_cast<size_t>(reason)].add(n); }
+};
+
+}  // namespace ilb::dp

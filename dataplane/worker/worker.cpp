@@ -1,0 +1,343 @@
+#include "dataplane/worker/worker.h"
+
+#include <netinet/in.h>
+#include <rte_byteorder.h>
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_jhash.h>
+#include <rte_mbuf.h>
+#include <rte_prefetch.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+#include <rte_tcp.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "dataplane/packet/packet.h"
+
+namespace ilb::dp {
+namespace {
+
+constexpr uint16_t kBurst = 32;
+constexpr uint32_t kExpireBudget = 64;
+constexpr uint32_t kHashSeed = 0x1b5eed;  // fixed: every ilb instance picks the same backend
+constexpr uint8_t kBroadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+constexpr uint8_t kTcpSyn = RTE_TCP_SYN_FLAG;
+constexpr uint8_t kTcpAck = RTE_TCP_ACK_FLAG;
+constexpr uint8_t kTcpFin = RTE_TCP_FIN_FLAG;
+constexpr uint8_t kTcpRst = RTE_TCP_RST_FLAG;
+
+uint64_t timeout_of(const Conn& c) {
+  switch (c.state) {
+    case TcpState::kSynSent:
+    case TcpState::kSynAck:
+      return c.syn_timeout_s;
+    case TcpState::kClosing:
+    case TcpState::kTimeWait:
+      return c.fin_timeout_s;
+    case TcpState::kEstablished:
+    case TcpState::kUdp:
+      break;
+  }
+  return c.est_timeout_s;
+}
+
+void track_tcp(Conn& c, Dir dir, uint8_t flags) {
+  if ((flags & kTcpRst) != 0) {
+    c.state = TcpState::kTimeWait;
+    return;
+  }
+  if ((flags & kTcpFin) != 0) {
+    c.fin_flags |= dir == Dir::kFromClient ? 1 : 2;
+    c.state = c.fin_flags == 3 ? TcpState::kTimeWait : TcpState::kClosing;
+    return;
+  }
+  if (c.state == TcpState::kSynSent && dir == Dir::kFromBackend &&
+      (flags & (kTcpSyn | kTcpAck)) == (kTcpSyn | kTcpAck)) {
+    c.state = TcpState::kSynAck;
+  } else if (c.state == TcpState::kSynAck && dir == Dir::kFromClient && (flags & kTcpAck) != 0) {
+    c.state = TcpState::kEstablished;
+  }
+}
+
+bool owns_address(const WorkerContext& w, const ActiveConfig& cfg, uint32_t ip) {
+  const SharedState& s = *w.shared;
+  return ip == s.port.address ||
+         std::binary_search(s.snat_addresses.begin(), s.snat_addresses.end(), ip) ||
+         cfg.is_vip(ip);
+}
+
+bool is_snat_address(const WorkerContext& w, uint32_t ip) {
+  const auto& a = w.shared->snat_addresses;
+  return std::binary_search(a.begin(), a.end(), ip);
+}
+
+// Forwards a packet of a tracked connection. Returns false if it must be dropped.
+bool forward_tracked(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
+                     const pkt::Parsed& p, uint32_t idx, Dir dir, uint64_t now) {
+  Conn& c = w.conns.at(idx);
+  const BackendEntry& be = cfg.backend(c.backend_id);
+  if (be.admin == 0 || be.admin == static_cast<uint8_t>(abi::AdminState::kDisabled) ||
+      be.address != c.backend_ip) {
+    w.counters->drop(abi::Drop::kBackendDisabled);
+    return false;
+  }
+  uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+  BackendCounters& bc = w.counters->backends[c.backend_id];
+  const uint32_t len = rte_pktmbuf_data_len(m);
+  if (dir == Dir::kFromClient) {
+    pkt::rewrite_l4(frame, p, c.snat_ip, c.snat_port, c.backend_ip, c.backend_port);
+    pkt::set_ether(frame, c.backend_mac, w.shared->port.mac);
+    bc.packets_in.add();
+    bc.bytes_in.add(len);
+  } else {
+    pkt::rewrite_l4(frame, p, c.vip, c.vport, c.client_ip, c.client_port);
+    pkt::set_ether(frame, c.client_mac, w.shared->port.mac);
+    bc.packets_out.add();
+    bc.bytes_out.add(len);
+  }
+  if (c.proto == IPPROTO_TCP) track_tcp(c, dir, p.tcp_flags);
+  c.deadline_tsc = now + timeout_of(c) * w.shared->tsc_hz;
+  return true;
+}
+
+// Creates a connection for the first packet of a flow to a service. Returns false (with the
+// reason counted) if the packet must be dropped.
+bool new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, const pkt::Parsed& p,
+                    uint64_t now) {
+  const int32_t si = cfg.find_service(p.dst_ip, rte_be_to_cpu_16(p.dst_port), p.proto);
+  if (si < 0) {
+    w.counters->drop(cfg.is_vip(p.dst_ip) ? abi::Drop::kNoService
+                     : is_snat_address(w, p.dst_ip) && p.proto == IPPROTO_TCP
+                         ? abi::Drop::kNonSynMiss
+                         : abi::Drop::kNotForUs);
+    return false;
+  }
+  if (p.proto == IPPROTO_TCP && (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst | kTcpFin)) != kTcpSyn) {
+    w.counters->drop(abi::Drop::kNonSynMiss);
+    return false;
+  }
+  const ServiceEntry& svc = cfg.service(static_cast<uint32_t>(si));
+  if (svc.table_size == 0) {
+    w.counters->drop(abi::Drop::kNoBackend);
+    w.counters->service_no_backend[si].add();
+    return false;
+  }
+  const uint32_t hash =
+      svc.scheduler == static_cast<uint8_t>(abi::Scheduler::kSource)
+          ? rte_jhash_1word(p.src_ip, kHashSeed)
+          : rte_jhash_3words(p.src_ip, p.dst_ip,
+                             (static_cast<uint32_t>(p.src_port) << 16) | p.dst_port,
+                             kHashSeed ^ p.proto);
+  const uint32_t backend_id = svc.table[hash % svc.table_size];
+  const BackendEntry& be = cfg.backend(backend_id);
+
+  const PortInfo& port = w.shared->port;
+  uint32_t next_hop = be.address;
+  if ((be.address & port.netmask) != (port.address & port.netmask)) next_hop = port.gateway;
+  Conn c{};
+  if (next_hop == 0 || !w.shared->neighbours.lookup(next_hop, c.backend_mac)) {
+    if (next_hop != 0) rte_ring_sp_enqueue(w.resolve, reinterpret_cast<void*>(uintptr_t{next_hop}));
+    w.counters->drop(abi::Drop::kNoNeighbour);
+    return false;
+  }
+  uint8_t snat_index = 0;
+  if (!w.snat.alloc(c.snat_ip, c.snat_port, snat_index)) {
+    w.counters->drop(abi::Drop::kNoSnatPort);
+    return false;
+  }
+  uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+  c.client_ip = p.src_ip;
+  c.vip = p.dst_ip;
+  c.client_port = p.src_port;
+  c.vport = p.dst_port;
+  c.backend_ip = be.address;
+  c.backend_port = rte_cpu_to_be_16(be.port);
+  c.backend_id = backend_id;
+  c.proto = p.proto;
+  c.state = p.proto == IPPROTO_TCP ? TcpState::kSynSent : TcpState::kUdp;
+  c.snat_index = snat_index;
+  std::memcpy(c.client_mac, frame + 6, 6);
+  c.syn_timeout_s = static_cast<uint16_t>(std::min<uint32_t>(svc.tcp_syn_timeout_s, 65535));
+  c.fin_timeout_s = static_cast<uint16_t>(std::min<uint32_t>(svc.tcp_fin_timeout_s, 65535));
+  c.est_timeout_s = p.proto == IPPROTO_TCP ? svc.tcp_est_timeout_s : svc.udp_timeout_s;
+  c.deadline_tsc = now + timeout_of(c) * w.shared->tsc_hz;
+  const int64_t idx = w.conns.insert(client_key(c), backend_key(c), c);
+  if (idx < 0) {
+    w.snat.release(snat_index, c.snat_port);
+    w.counters->drop(abi::Drop::kConnTableFull);
+    return false;
+  }
+  BackendCounters& bc = w.counters->backends[backend_id];
+  bc.new_conns.add();
+  bc.active_conns.add();
+  bc.packets_in.add();
+  bc.bytes_in.add(rte_pktmbuf_data_len(m));
+  w.counters->active_conns.add();
+  pkt::rewrite_l4(frame, p, c.snat_ip, c.snat_port, c.backend_ip, c.backend_port);
+  pkt::set_ether(frame, c.backend_mac, port.mac);
+  return true;
+}
+
+}  // namespace
+
+void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, uint16_t n,
+                   rte_mbuf** tx, uint16_t* n_tx, uint64_t now) {
+  pkt::Parsed parsed[kBurst];
+  FlowKey keys[kBurst];
+  const FlowKey* key_ptrs[kBurst] = {};
+  uint16_t l4_pkt[kBurst];
+  uint32_t n_l4 = 0;
+  WorkerCounters& ctr = *w.counters;
+  const uint8_t* our_mac = w.shared->port.mac;
+
+  for (uint16_t i = 0; i < n; ++i) {
+    if (i + 3 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void*));
+    rte_mbuf* m = pkts[i];
+    const uint8_t* frame = rte_pktmbuf_mtod(m, const uint8_t*);
+    pkt::Parsed& p = parsed[i];
+    if (m->nb_segs != 1) {
+      ctr.drop(abi::Drop::kUnsupported);
+      rte_pktmbuf_free(m);
+      pkts[i] = nullptr;
+      continue;
+    }
+    const uint32_t len = rte_pktmbuf_data_len(m);
+    if (len >= 6 && std::memcmp(frame, our_mac, 6) != 0 && std::memcmp(frame, kBroadcast, 6) != 0) {
+      ctr.drop(abi::Drop::kNotForUs);
+      rte_pktmbuf_free(m);
+      pkts[i] = nullptr;
+      continue;
+    }
+    pkt::ParseOptions opts;
+    opts.verify_ip_checksum =
+        (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) != RTE_MBUF_F_RX_IP_CKSUM_GOOD;
+    opts.verify_l4_checksum =
+        (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) != RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+    switch (pkt::parse(frame, len, p, opts)) {
+      case pkt::Kind::kL4: {
+        FlowKey& k = keys[n_l4];
+        k = FlowKey{};
+        k.src_ip = p.src_ip;
+        k.dst_ip = p.dst_ip;
+        k.src_port = p.src_port;
+        k.dst_port = p.dst_port;
+        k.proto = p.proto;
+        key_ptrs[n_l4] = &k;
+        l4_pkt[n_l4++] = i;
+        continue;
+      }
+      case pkt::Kind::kArp:
+        if (rte_ring_sp_enqueue(w.to_main, m) != 0) {
+          ctr.drop(abi::Drop::kUnsupported);
+          rte_pktmbuf_free(m);
+        }
+        pkts[i] = nullptr;
+        continue;
+      case pkt::Kind::kIcmp:
+        if (p.icmp_type == RTE_IP_ICMP_ECHO_REQUEST && owns_address(w, cfg, p.dst_ip)) {
+          pkt::make_echo_reply(rte_pktmbuf_mtod(m, uint8_t*), p, our_mac);
+          tx[(*n_tx)++] = m;
+        } else {
+          ctr.drop(abi::Drop::kUnsupported);
+          rte_pktmbuf_free(m);
+        }
+        pkts[i] = nullptr;
+        continue;
+      case pkt::Kind::kDrop:
+        ctr.drop(p.drop);
+        rte_pktmbuf_free(m);
+        pkts[i] = nullptr;
+        continue;
+    }
+  }
+
+  uint32_t idx[kBurst];
+  Dir dir[kBurst];
+  const uint64_t hits = w.conns.lookup_bulk(key_ptrs, n_l4, idx, dir);
+  for (uint32_t j = 0; j < n_l4; ++j) {
+    rte_mbuf* m = pkts[l4_pkt[j]];
+    const pkt::Parsed& p = parsed[l4_pkt[j]];
+    bool ok;
+    if ((hits >> j) & 1) {
+      ok = forward_tracked(w, cfg, m, p, idx[j], dir[j], now);
+    } else if (w.conns.lookup(keys[j], idx[j], dir[j])) {
+      // Created by an earlier packet of this same burst.
+      ok = forward_tracked(w, cfg, m, p, idx[j], dir[j], now);
+    } else {
+      ok = new_connection(w, cfg, m, p, now);
+    }
+    if (ok) {
+      tx[(*n_tx)++] = m;
+    } else {
+      rte_pktmbuf_free(m);
+    }
+  }
+}
+
+void expire_step(WorkerContext& w, uint64_t now, uint32_t budget) {
+  w.conns.expire(now, budget, [&w](const Conn& c) {
+    w.snat.release(c.snat_index, c.snat_port);
+    w.counters->backends[c.backend_id].active_conns.sub();
+    w.counters->active_conns.sub();
+  });
+}
+
+int worker_main(void* arg) {
+  auto& w = *static_cast<WorkerContext*>(arg);
+  SharedState& s = *w.shared;
+  const uint16_t port = s.port.port_id;
+  const auto queue = static_cast<uint16_t>(w.index);
+  rte_mbuf* rx[kBurst];
+  rte_mbuf* tx[kBurst * 2];
+
+  rte_rcu_qsbr_thread_register(s.qsbr, w.index);
+  rte_rcu_qsbr_thread_online(s.qsbr, w.index);
+  uint64_t last_beat = 0;
+  while (!s.stop.load(std::memory_order_relaxed)) {
+    const uint64_t start = rte_rdtsc();
+    const ActiveConfig* cfg = s.config.load(std::memory_order_acquire);
+    uint16_t n_tx = 0;
+    uint16_t n_rx = 0;
+    // Until the first snapshot is applied nothing is polled: the dataplane forwards nothing.
+    if (cfg != nullptr) {
+      n_rx = rte_eth_rx_burst(port, queue, rx, kBurst);
+      if (n_rx != 0) {
+        w.counters->rx_packets.add(n_rx);
+        process_burst(w, *cfg, rx, n_rx, tx, &n_tx, start);
+      }
+      n_tx += static_cast<uint16_t>(rte_ring_sc_dequeue_burst(
+          w.from_main, reinterpret_cast<void**>(tx + n_tx), kBurst * 2 - n_tx, nullptr));
+      if (n_tx != 0) {
+        const uint16_t sent = rte_eth_tx_burst(port, queue, tx, n_tx);
+        w.counters->tx_packets.add(sent);
+        if (sent < n_tx) {
+          w.counters->drop(abi::Drop::kTxFull, n_tx - sent);
+          rte_pktmbuf_free_bulk(tx + sent, n_tx - sent);
+        }
+      }
+      expire_step(w, start, kExpireBudget);
+    }
+    rte_rcu_qsbr_quiescent(s.qsbr, w.index);
+    w.counters->loops.add();
+    if (n_rx != 0) {
+      w.counters->busy_loops.add();
+      w.counters->busy_cycles.add(rte_rdtsc() - start);
+    }
+    if (start - last_beat > s.tsc_hz / 100) {
+      last_beat = start;
+      // A cheap clock read on a timer, not per packet: the heartbeat proves the loop is alive.
+      timespec ts{};
+      clock_gettime(CLOCK_MONOTONIC, &ts);
+      w.counters->heartbeat_ns.set(static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL +
+                                   static_cast<uint64_t>(ts.tv_nsec));
+    }
+  }
+  rte_rcu_qsbr_thread_offline(s.qsbr, w.index);
+  rte_rcu_qsbr_thread_unregister(s.qsbr, w.index);
+  return 0;
+}
+
+}  // namespace ilb::dp

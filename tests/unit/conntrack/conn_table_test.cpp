@@ -1,0 +1,169 @@
+#include "dataplane/conntrack/conn_table.h"
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <rte_byteorder.h>
+#include <rte_memory.h>
+
+#include <set>
+#include <vector>
+
+#include "dataplane/conntrack/snat_ports.h"
+
+namespace ilb::dp {
+namespace {
+
+Conn make_conn(uint32_t n, uint64_t deadline) {
+  Conn c{};
+  c.client_ip = rte_cpu_to_be_32(0x0a000000 + n);
+  c.vip = rte_cpu_to_be_32(0x0a000064);
+  c.client_port = rte_cpu_to_be_16(static_cast<uint16_t>(10000 + n % 50000));
+  c.vport = rte_cpu_to_be_16(80);
+  c.snat_ip = rte_cpu_to_be_32(0x0a000065);
+  c.snat_port = rte_cpu_to_be_16(static_cast<uint16_t>(1024 + n));
+  c.backend_ip = rte_cpu_to_be_32(0x0a000015);
+  c.backend_port = rte_cpu_to_be_16(80);
+  c.backend_id = 1;
+  c.proto = IPPROTO_TCP;
+  c.state = TcpState::kSynSent;
+  c.deadline_tsc = deadline;
+  return c;
+}
+
+TEST(ConnTable, BothDirectionsFindTheSameConnection) {
+  ConnTable t;
+  std::string err;
+  ASSERT_TRUE(t.init("ct_both", 1024, SOCKET_ID_ANY, err)) << err;
+  const Conn c = make_conn(1, 100);
+  const int64_t idx = t.insert(client_key(c), backend_key(c), c);
+  ASSERT_GE(idx, 0);
+  uint32_t got = 0;
+  Dir dir{};
+  ASSERT_TRUE(t.lookup(client_key(c), got, dir));
+  EXPECT_EQ(got, idx);
+  EXPECT_EQ(dir, Dir::kFromClient);
+  ASSERT_TRUE(t.lookup(backend_key(c), got, dir));
+  EXPECT_EQ(got, idx);
+  EXPECT_EQ(dir, Dir::kFromBackend);
+  EXPECT_EQ(t.at(got).client_port, c.client_port);
+  EXPECT_EQ(t.size(), 1u);
+}
+
+TEST(ConnTable, BulkLookupReportsHitsAndMisses) {
+  ConnTable t;
+  std::string err;
+  ASSERT_TRUE(t.init("ct_bulk", 1024, SOCKET_ID_ANY, err)) << err;
+  std::vector<FlowKey> keys;
+  for (uint32_t i = 0; i < 32; ++i) {
+    const Conn c = make_conn(i, 100);
+    if (i % 2 == 0) {
+      ASSERT_GE(t.insert(client_key(c), backend_key(c), c), 0);
+    }
+    keys.push_back(i % 4 == 0 ? backend_key(c) : client_key(c));
+  }
+  const FlowKey* ptrs[32];
+  for (uint32_t i = 0; i < 32; ++i) ptrs[i] = &keys[i];
+  uint32_t idx[32];
+  Dir dir[32];
+  const uint64_t hits = t.lookup_bulk(ptrs, 32, idx, dir);
+  for (uint32_t i = 0; i < 32; ++i) {
+    EXPECT_EQ(((hits >> i) & 1) != 0, i % 2 == 0) << i;
+    if (i % 2 == 0) {
+      EXPECT_EQ(dir[i], i % 4 == 0 ? Dir::kFromBackend : Dir::kFromClient) << i;
+      EXPECT_EQ(t.at(idx[i]).client_ip, make_conn(i, 0).client_ip);
+    }
+  }
+}
+
+TEST(ConnTable, FullTableRejectsNewConnectionsAndKeepsOldOnes) {
+  ConnTable t;
+  std::string err;
+  ASSERT_TRUE(t.init("ct_full", 1024, SOCKET_ID_ANY, err)) << err;
+  for (uint32_t i = 0; i < 1024; ++i) {
+    const Conn c = make_conn(i, 100);
+    ASSERT_GE(t.insert(client_key(c), backend_key(c), c), 0) << i;
+  }
+  const Conn extra = make_conn(5000, 100);
+  EXPECT_LT(t.insert(client_key(extra), backend_key(extra), extra), 0);
+  uint32_t idx = 0;
+  Dir dir{};
+  EXPECT_TRUE(t.lookup(client_key(make_conn(7, 0)), idx, dir));
+  EXPECT_FALSE(t.lookup(client_key(extra), idx, dir));
+}
+
+TEST(ConnTable, ExpiryRemovesOnlyDeadConnectionsWithBoundedWork) {
+  ConnTable t;
+  std::string err;
+  ASSERT_TRUE(t.init("ct_expire", 1024, SOCKET_ID_ANY, err)) << err;
+  for (uint32_t i = 0; i < 100; ++i) {
+    const Conn c = make_conn(i, i < 50 ? 10 : 1000);
+    ASSERT_GE(t.insert(client_key(c), backend_key(c), c), 0);
+  }
+  std::set<uint32_t> expired;
+  // A budget of 16 examines 16 records per call: 1024 records need 64 calls for one full pass.
+  for (int call = 0; call < 63; ++call) {
+    t.expire(500, 16, [&](const Conn& c) { expired.insert(rte_be_to_cpu_32(c.client_ip)); });
+  }
+  EXPECT_EQ(expired.size(), 50u);
+  EXPECT_EQ(t.size(), 50u);
+  uint32_t idx = 0;
+  Dir dir{};
+  EXPECT_FALSE(t.lookup(backend_key(make_conn(3, 0)), idx, dir));
+  EXPECT_TRUE(t.lookup(backend_key(make_conn(60, 0)), idx, dir));
+  size_t calls_before = expired.size();
+  t.expire(500, 1, [&](const Conn&) { ++calls_before; });
+  EXPECT_EQ(calls_before, 50u) << "live connections must not expire";
+}
+
+TEST(ConnTable, FreedRecordsAreReused) {
+  ConnTable t;
+  std::string err;
+  ASSERT_TRUE(t.init("ct_reuse", 1024, SOCKET_ID_ANY, err)) << err;
+  for (uint32_t round = 0; round < 5; ++round) {
+    for (uint32_t i = 0; i < 1024; ++i) {
+      const Conn c = make_conn(i, 10);
+      ASSERT_GE(t.insert(client_key(c), backend_key(c), c), 0) << round << " " << i;
+    }
+    for (int call = 0; call < 64; ++call) t.expire(100, 16, [](const Conn&) {});
+    ASSERT_EQ(t.size(), 0u);
+  }
+}
+
+TEST(SnatPorts, WorkersGetDisjointPortsAndFifoReuse) {
+  std::string err;
+  const std::vector<uint32_t> addrs{rte_cpu_to_be_32(0x0a000065)};
+  SnatPorts w0, w1;
+  ASSERT_TRUE(w0.init(addrs, 1024, 1033, 0, 2, SOCKET_ID_ANY, err)) << err;
+  ASSERT_TRUE(w1.init(addrs, 1024, 1033, 1, 2, SOCKET_ID_ANY, err)) << err;
+  std::set<uint16_t> seen;
+  for (SnatPorts* w : {&w0, &w1}) {
+    uint32_t a;
+    uint16_t port;
+    uint8_t i;
+    while (w->alloc(a, port, i)) {
+      EXPECT_TRUE(seen.insert(rte_be_to_cpu_16(port)).second) << "port handed out twice";
+    }
+  }
+  EXPECT_EQ(seen.size(), 10u);
+  EXPECT_EQ(*seen.begin(), 1024);
+  EXPECT_EQ(*seen.rbegin(), 1033);
+
+  SnatPorts w;
+  ASSERT_TRUE(w.init(addrs, 2000, 2002, 0, 1, SOCKET_ID_ANY, err)) << err;
+  uint32_t a;
+  uint16_t p1, p2, p3, p4;
+  uint8_t i;
+  ASSERT_TRUE(w.alloc(a, p1, i));
+  ASSERT_TRUE(w.alloc(a, p2, i));
+  EXPECT_EQ(rte_be_to_cpu_16(p1), 2000);
+  EXPECT_EQ(rte_be_to_cpu_16(p2), 2001);
+  w.release(i, p1);
+  ASSERT_TRUE(w.alloc(a, p3, i));
+  EXPECT_EQ(rte_be_to_cpu_16(p3), 2002) << "a released port goes to the back of the queue";
+  ASSERT_TRUE(w.alloc(a, p4, i));
+  EXPECT_EQ(rte_be_to_cpu_16(p4), 2000);
+  EXPECT_FALSE(w.alloc(a, p4, i));
+}
+
+}  // namespace
+}  // namespace ilb::dp
