@@ -1,0 +1,265 @@
+// Scheduling and hysteresis for every health check, on one io_context and no threads.
+//
+// Each target has one steady_timer that fires every interval, on a fixed grid that starts at a
+// random offset within the first interval, so that thousands of targets configured at once do not
+// probe in lockstep. A tick that finds the previous probe still running is skipped rather than
+// starting a second probe against the same backend; if the loop ever falls more than an interval
+// behind, the grid restarts from now instead of firing the missed ticks in a burst.
+//
+// Raw results pass through a small state machine: the first result after start decides between
+// up and down at once (a freshly started control plane should not wait `rise` intervals to send
+// traffic), after which `fall` consecutive failures take a target down and `rise` consecutive
+// successes bring it back. A target given `initial` up or down starts in that state, so a
+// restarted control plane resumes without flapping.
+//
+// Threading: every method must be called on the thread running the io_context (or while it is not
+// running); the io_context must outlive the checker.
+#include "controlplane/health/health_checker.h"
+
+#include <algorithm>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <chrono>
+#include <cstring>
+#include <random>
+#include <stdexcept>
+#include <unordered_set>
+#include <utility>
+
+#include "controlplane/health/http_check.h"
+#include "controlplane/health/probe.h"
+#include "controlplane/health/tcp_check.h"
+
+namespace ilb::cp {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kNoCheckReason = "no health check";
+
+bool same_check(const HealthCheckConfig& a, const HealthCheckConfig& b) {
+  return a.type == b.type && a.interval_ms == b.interval_ms && a.timeout_ms == b.timeout_ms &&
+         a.rise == b.rise && a.fall == b.fall && a.port == b.port && a.path == b.path &&
+         a.host == b.host && a.expect_status == b.expect_status;
+}
+
+bool same_target(const CheckTarget& a, const CheckTarget& b) {
+  return a.key == b.key && a.address == b.address && a.port == b.port &&
+         same_check(a.check, b.check);
+}
+
+asio::ip::tcp::endpoint check_endpoint(const CheckTarget& target) {
+  asio::ip::address_v4::bytes_type bytes;
+  static_assert(sizeof(bytes) == sizeof(target.address));
+  std::memcpy(bytes.data(), &target.address, bytes.size());  // both in network order
+  const uint16_t port = target.check.port != 0 ? target.check.port : target.port;
+  return {asio::ip::address_v4(bytes), port};
+}
+
+std::chrono::milliseconds interval_of(const HealthCheckConfig& check) {
+  return std::chrono::milliseconds(std::max<uint32_t>(check.interval_ms, 1));
+}
+
+std::shared_ptr<Probe> make_probe(asio::io_context& io, const CheckTarget& target) {
+  const auto endpoint = check_endpoint(target);
+  const auto timeout = std::chrono::milliseconds(std::max<uint32_t>(target.check.timeout_ms, 1));
+  switch (target.check.type) {
+    case CheckType::kTcp:
+      return std::make_shared<TcpProbe>(io, endpoint, timeout);
+    case CheckType::kHttp: {
+      const std::string host =
+          target.check.host.empty() ? HttpProbe::default_host(endpoint) : target.check.host;
+      return std::make_shared<HttpProbe>(io, endpoint, timeout,
+                                         HttpProbe::make_request(target.check.path, host),
+                                         target.check.expect_status);
+    }
+    case CheckType::kNone:
+      break;
+  }
+  throw std::logic_error("make_probe: a target without a health check has no probe");
+}
+
+}  // namespace
+
+struct HealthChecker::Impl {
+  struct Entry {
+    explicit Entry(asio::io_context& io) : timer(io) {}
+
+    CheckTarget target;
+    abi::Health health = abi::Health::kUnknown;
+    uint32_t successes = 0;  // consecutive
+    uint32_t failures = 0;   // consecutive
+    std::string last_result;
+    asio::steady_timer timer;
+    Clock::time_point next_due;
+    std::shared_ptr<Probe> probe;  // the latest probe; may still be closing after its verdict
+    bool probing = false;          // a verdict from `probe` is outstanding
+    bool removed = false;          // handlers still queued for this entry must do nothing
+  };
+  using EntryPtr = std::shared_ptr<Entry>;
+
+  Impl(asio::io_context& io_context, Callback callback)
+      : io(io_context), on_change(std::move(callback)), rng(std::random_device{}()) {}
+
+  void add(const CheckTarget& target, abi::Health start_health) {
+    auto e = std::make_shared<Entry>(io);
+    e->target = target;
+    e->health = start_health;
+    entries[target.key] = e;
+    if (target.check.type == CheckType::kNone) {
+      e->last_result = kNoCheckReason;
+      if (e->health != abi::Health::kUp) {
+        HealthEvent event{target.key, e->health, abi::Health::kUp, kNoCheckReason};
+        e->health = abi::Health::kUp;
+        // Posted, so that the callback never runs inside set_targets().
+        asio::post(io, [this, e, event] {
+          if (!e->removed) notify(event);
+        });
+      }
+      return;
+    }
+    const auto interval = interval_of(target.check);
+    std::uniform_int_distribution<int64_t> jitter(
+        0, std::chrono::duration_cast<std::chrono::microseconds>(interval).count() - 1);
+    schedule(e, Clock::now() + std::chrono::microseconds(jitter(rng)));
+  }
+
+  void remove(const EntryPtr& e) {
+    e->removed = true;
+    e->timer.cancel();
+    if (e->probe) e->probe->cancel();
+    e->probe.reset();
+  }
+
+  void schedule(const EntryPtr& e, Clock::time_point due) {
+    e->next_due = due;
+    e->timer.expires_at(due);
+    e->timer.async_wait([this, e](const std::error_code& ec) {
+      if (ec || e->removed) return;
+      on_due(e);
+    });
+  }
+
+  void on_due(const EntryPtr& e) {
+    if (!e->probing) start_probe(e);
+    const auto interval = interval_of(e->target.check);
+    auto next = e->next_due + interval;
+    const auto now = Clock::now();
+    if (next <= now) next = now + interval;
+    schedule(e, next);
+  }
+
+  void start_probe(const EntryPtr& e) {
+    // A previous HTTP probe that is still draining its response has had its say: close it.
+    if (e->probe) e->probe->cancel();
+    e->probe = make_probe(io, e->target);
+    e->probing = true;
+    e->probe->start([this, e](ProbeResult result) {
+      if (e->removed) return;
+      e->probing = false;
+      on_result(e, std::move(result));
+    });
+  }
+
+  void on_result(const EntryPtr& e, ProbeResult result) {
+    e->last_result = std::move(result.reason);
+    const abi::Health from = e->health;
+    abi::Health to = from;
+    if (result.ok) {
+      e->failures = 0;
+      ++e->successes;
+      if (from == abi::Health::kUnknown ||
+          (from == abi::Health::kDown &&
+           e->successes >= std::max<uint32_t>(e->target.check.rise, 1))) {
+        to = abi::Health::kUp;
+      }
+    } else {
+      e->successes = 0;
+      ++e->failures;
+      if (from == abi::Health::kUnknown ||
+          (from == abi::Health::kUp &&
+           e->failures >= std::max<uint32_t>(e->target.check.fall, 1))) {
+        to = abi::Health::kDown;
+      }
+    }
+    if (to == from) return;
+    e->health = to;
+    // Last statement: the callback may call set_targets(), stop() or even destroy the checker.
+    notify(HealthEvent{e->target.key, from, to, e->last_result});
+  }
+
+  // Calls a copy of the callback, which stays valid even if the call destroys the checker.
+  void notify(const HealthEvent& event) {
+    if (!on_change) return;
+    Callback callback = on_change;
+    callback(event);
+  }
+
+  asio::io_context& io;
+  Callback on_change;
+  std::mt19937_64 rng;
+  std::unordered_map<uint32_t, EntryPtr> entries;
+  bool stopped = false;
+};
+
+HealthChecker::HealthChecker(asio::io_context& io, Callback on_change)
+    : impl_(std::make_unique<Impl>(io, std::move(on_change))) {}
+
+HealthChecker::~HealthChecker() {
+  stop();
+}
+
+// A target whose check parameters changed but whose address and port did not is still the same
+// server: it keeps its current health (with fresh counters and a new schedule) instead of
+// falling back to `initial`, so that editing an interval does not make a backend flap.
+void HealthChecker::set_targets(const std::vector<CheckTarget>& targets) {
+  if (impl_->stopped) return;
+  std::unordered_set<uint32_t> keys;
+  for (const CheckTarget& t : targets) {
+    if (!keys.insert(t.key).second) {
+      throw std::invalid_argument("health checker: duplicate target key " + std::to_string(t.key));
+    }
+  }
+
+  for (auto it = impl_->entries.begin(); it != impl_->entries.end();) {
+    if (!keys.contains(it->first)) {
+      impl_->remove(it->second);
+      it = impl_->entries.erase(it);
+    } else {
+      ++it;
+    }
+  }
+
+  for (const CheckTarget& t : targets) {
+    abi::Health start_health = t.initial;
+    auto it = impl_->entries.find(t.key);
+    if (it != impl_->entries.end()) {
+      const Impl::EntryPtr& old = it->second;
+      if (same_target(old->target, t)) continue;
+      if (old->target.address == t.address && old->target.port == t.port) {
+        start_health = old->health;
+      }
+      impl_->remove(old);
+      impl_->entries.erase(it);
+    }
+    impl_->add(t, start_health);
+  }
+}
+
+abi::Health HealthChecker::health(uint32_t key) const {
+  auto it = impl_->entries.find(key);
+  return it == impl_->entries.end() ? abi::Health::kUnknown : it->second->health;
+}
+
+std::string HealthChecker::last_result(uint32_t key) const {
+  auto it = impl_->entries.find(key);
+  return it == impl_->entries.end() ? std::string() : it->second->last_result;
+}
+
+void HealthChecker::stop() {
+  impl_->stopped = true;
+  for (auto& [key, entry] : impl_->entries) impl_->remove(entry);
+  impl_->entries.clear();
+}
+
+}  // namespace ilb::cp

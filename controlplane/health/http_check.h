@@ -1,0 +1,72 @@
+// HTTP check: one GET with "Connection: close", judged by the response's status code alone. The
+// verdict is reached as soon as the response headers are complete, so a large or endless body
+// cannot hold it up. The probe then keeps reading until the server closes (at most 64 KiB in all,
+// and only until the timeout), so the connection ends the way HTTP/1.1 intends: the server closes
+// first and keeps the TIME_WAIT, and the prober never resets a server still sending its body, as
+// closing a socket with unread data would. Connect, request and headers must all fit in the
+// check's timeout.
+#pragma once
+
+#include <http_parser.h>
+
+#include <array>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "controlplane/health/probe.h"
+
+namespace ilb::cp {
+
+class HttpProbe final : public Probe, public std::enable_shared_from_this<HttpProbe> {
+ public:
+  using StatusRanges = std::vector<std::pair<uint16_t, uint16_t>>;  // inclusive
+
+  // Most bytes read from one response, headers and drained body together.
+  static constexpr size_t kMaxResponseBytes = 64 * 1024;
+
+  HttpProbe(asio::io_context& io, asio::ip::tcp::endpoint endpoint,
+            std::chrono::milliseconds timeout, std::string request, StatusRanges expect_status);
+
+  // The request sent by the check. `host` is the Host header's value.
+  static std::string make_request(const std::string& path, const std::string& host);
+  // The default Host header for a backend: its address, with ":port" unless the port is 80.
+  static std::string default_host(const asio::ip::tcp::endpoint& endpoint);
+
+  void start(Done done) override;
+  void cancel() override;
+
+ private:
+  static int on_headers_complete(http_parser* parser);
+
+  void on_connect(const std::error_code& ec);
+  void read_response();
+  void on_response_data(const std::error_code& ec, size_t n);
+  void drain();
+  void report(ProbeResult result);
+  void close();
+
+  asio::io_context& io_;
+  asio::ip::tcp::socket socket_;
+  asio::steady_timer timer_;
+  asio::ip::tcp::endpoint endpoint_;
+  std::chrono::milliseconds timeout_;
+  std::string request_;
+  StatusRanges expect_status_;
+  Done done_;
+  http_parser parser_{};
+  http_parser_settings settings_{};
+  std::array<char, 4096> buffer_{};
+  size_t received_ = 0;
+  bool headers_complete_ = false;
+  bool reported_ = false;  // the verdict has been given (or the probe was cancelled)
+  bool closed_ = false;
+};
+
+}  // namespace ilb::cp

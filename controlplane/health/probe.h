@@ -1,0 +1,44 @@
+// One health probe: a single asynchronous attempt against one backend, reporting success or failure
+// with a short human-readable reason. The checker creates a fresh probe for every attempt, so a
+// probe type holds only the state of one exchange and never has to be reset.
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <system_error>
+
+namespace ilb::cp {
+
+struct ProbeResult {
+  bool ok = false;
+  std::string reason;  // "connected", "HTTP 200", "connect: connection refused", ...
+};
+
+class Probe {
+ public:
+  using Done = std::function<void(ProbeResult)>;
+
+  virtual ~Probe() = default;
+
+  // Starts the attempt. `done` is called exactly once, from a handler on the io_context, unless
+  // cancel() is called first; it is never called from inside start(). The probe keeps itself alive
+  // while its operations are pending, so the caller may drop its pointer at any time.
+  virtual void start(Done done) = 0;
+
+  // Closes the socket and timer; `done` is not called afterwards. Safe to call more than once and
+  // after `done` has run (a probe may still be closing its connection then).
+  virtual void cancel() = 0;
+};
+
+// "connect: connection refused" from an asio error: the operation, then the system's message with
+// its first letter lowered so reasons read the same whatever the source.
+std::string probe_error(const char* operation, const std::error_code& ec);
+
+// "timeout after 500 ms".
+std::string probe_timeout(std::chrono::milliseconds timeout);
+
+}  // namespace ilb::cp

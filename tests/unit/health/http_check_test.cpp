@@ -1,0 +1,173 @@
+#include "controlplane/health/http_check.h"
+
+#include <gtest/gtest.h>
+
+#include <optional>
+
+#include "tests/unit/health/loopback.h"
+
+namespace ilb::cp {
+namespace {
+
+using namespace test;
+
+struct Exchange {
+  std::shared_ptr<HttpProbe> probe;
+  std::optional<ProbeResult> result;
+};
+
+std::optional<ProbeResult> run_probe(asio::io_context& io, uint16_t port,
+                                     HttpProbe::StatusRanges expect = {{200, 200}},
+                                     std::chrono::milliseconds timeout = 1000ms,
+                                     const std::string& host = "backend.test") {
+  auto probe = std::make_shared<HttpProbe>(io, asio::ip::tcp::endpoint(kLoopback, port), timeout,
+                                           HttpProbe::make_request("/health", host), expect);
+  std::optional<ProbeResult> result;
+  probe->start([&](ProbeResult r) { result = std::move(r); });
+  run_until(io, [&] { return result.has_value(); });
+  return result;
+}
+
+TEST(HttpProbe, RequestIsMinimalGetWithConnectionClose) {
+  EXPECT_EQ(HttpProbe::make_request("/status?full=1", "api.internal"),
+            "GET /status?full=1 HTTP/1.1\r\nHost: api.internal\r\n"
+            "User-Agent: ilb-health/0.1\r\nConnection: close\r\n\r\n");
+}
+
+TEST(HttpProbe, DefaultHostIsAddressWithPortUnlessPort80) {
+  const auto address = asio::ip::make_address_v4("10.1.2.3");
+  EXPECT_EQ(HttpProbe::default_host({address, 80}), "10.1.2.3");
+  EXPECT_EQ(HttpProbe::default_host({address, 8080}), "10.1.2.3:8080");
+}
+
+TEST(HttpProbe, UpOn200AndSendsRequest) {
+  asio::io_context io;
+  HttpServer server(io);
+  const auto result = run_probe(io, server.port());
+  ASSERT_TRUE(result);
+  EXPECT_TRUE(result->ok);
+  EXPECT_EQ(result->reason, "HTTP 200");
+  ASSERT_EQ(server.requests().size(), 1u);
+  EXPECT_EQ(server.requests()[0], HttpProbe::make_request("/health", "backend.test"));
+}
+
+TEST(HttpProbe, DownOn503) {
+  asio::io_context io;
+  HttpServer server(io);
+  server.status = 503;
+  const auto result = run_probe(io, server.port());
+  ASSERT_TRUE(result);
+  EXPECT_FALSE(result->ok);
+  EXPECT_EQ(result->reason, "HTTP 503");
+}
+
+TEST(HttpProbe, HonoursEveryExpectedStatusRange) {
+  asio::io_context io;
+  HttpServer server(io);
+  const HttpProbe::StatusRanges expect{{200, 299}, {404, 404}};
+  for (int status : {200, 204, 299, 404}) {
+    server.status = status;
+    const auto result = run_probe(io, server.port(), expect);
+    ASSERT_TRUE(result);
+    EXPECT_TRUE(result->ok) << status;
+  }
+  for (int status : {199, 301, 403, 405, 500}) {
+    server.status = status;
+    const auto result = run_probe(io, server.port(), expect);
+    ASSERT_TRUE(result);
+    EXPECT_FALSE(result->ok) << status;
+    EXPECT_EQ(result->reason, "HTTP " + std::to_string(status));
+  }
+}
+
+TEST(HttpProbe, TimesOutWhenServerNeverAnswers) {
+  asio::io_context io;
+  HttpServer server(io);
+  server.answer = false;
+  const auto started = std::chrono::steady_clock::now();
+  const auto result = run_probe(io, server.port(), {{200, 200}}, 200ms);
+  ASSERT_TRUE(result);
+  EXPECT_FALSE(result->ok);
+  EXPECT_EQ(result->reason, "timeout after 200 ms");
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 200ms);
+  EXPECT_EQ(server.requests().size(), 1u) << "the request was sent; only the answer was missing";
+}
+
+TEST(HttpProbe, ConnectionRefused) {
+  asio::io_context io;
+  const auto result = run_probe(io, closed_port(io));
+  ASSERT_TRUE(result);
+  EXPECT_FALSE(result->ok);
+  EXPECT_EQ(result->reason, "connect: connection refused");
+}
+
+TEST(HttpProbe, MalformedResponseFails) {
+  asio::io_context io;
+  HttpServer server(io);
+  server.raw_response = "SSH-2.0-OpenSSH_9.2\r\n\r\n";
+  const auto result = run_probe(io, server.port());
+  ASSERT_TRUE(result);
+  EXPECT_FALSE(result->ok);
+  EXPECT_EQ(result->reason.rfind("HTTP parse error: ", 0), 0u) << result->reason;
+}
+
+TEST(HttpProbe, ConnectionClosedBeforeHeadersFails) {
+  asio::io_context io;
+  HttpServer server(io);
+  server.raw_response = "HTTP/1.1 200 OK\r\nContent-Le";
+  const auto result = run_probe(io, server.port());
+  ASSERT_TRUE(result);
+  EXPECT_FALSE(result->ok);
+  EXPECT_EQ(result->reason, "connection closed before the response headers");
+}
+
+// The verdict comes from the headers alone; a huge body is neither waited for nor read beyond
+// the cap, so the server's write of it fails once the probe closes the connection.
+TEST(HttpProbe, DoesNotReadUnboundedBody) {
+  asio::io_context io;
+  HttpServer server(io);
+  server.body_size = 16 * 1024 * 1024;
+  const auto result = run_probe(io, server.port());
+  ASSERT_TRUE(result);
+  EXPECT_TRUE(result->ok);
+  EXPECT_EQ(result->reason, "HTTP 200");
+  ASSERT_TRUE(run_until(io, [&] { return server.writes_done == 1; }));
+  EXPECT_TRUE(server.last_write_error) << "the whole body was consumed";
+  EXPECT_LT(server.last_write_bytes, server.body_size);
+}
+
+// The verdict comes as soon as the headers are in, but the probe keeps reading the rest of the
+// response until the server closes, so a server still sending its body is not cut off with an
+// RST (which closing a socket with unread data would send).
+TEST(HttpProbe, DrainsBodyAfterVerdictAndClosesCleanly) {
+  asio::io_context io;
+  HttpServer server(io);
+  server.body_size = 40000;
+  server.late_body = true;
+  const auto result = run_probe(io, server.port());
+  ASSERT_TRUE(result && result->ok);
+  ASSERT_TRUE(run_until(io, [&] { return server.late_waiting() == 1; }));
+  server.send_late_bodies();
+  ASSERT_TRUE(run_until(io, [&] { return server.writes_done == 1; }));
+  EXPECT_FALSE(server.last_write_error) << server.last_write_error.message();
+  EXPECT_EQ(server.last_write_bytes, server.body_size / 2);
+}
+
+TEST(HttpProbe, CancelSuppressesResult) {
+  asio::io_context io;
+  HttpServer server(io);
+  server.answer = false;
+  auto probe = std::make_shared<HttpProbe>(io, asio::ip::tcp::endpoint(kLoopback, server.port()),
+                                           5000ms, HttpProbe::make_request("/", "x"),
+                                           HttpProbe::StatusRanges{{200, 200}});
+  bool called = false;
+  probe->start([&](ProbeResult) { called = true; });
+  ASSERT_TRUE(run_until(io, [&] { return server.requests().size() == 1; }));
+  probe->cancel();
+  probe.reset();
+  io.run_for(100ms);
+  EXPECT_FALSE(called);
+}
+
+}  // namespace
+}  // namespace ilb::cp
