@@ -33,7 +33,9 @@ namespace {
 
 volatile std::sig_atomic_t g_signal = 0;
 
-void on_signal(int sig) { g_signal = sig; }
+void on_signal(int sig) {
+  g_signal = sig;
+}
 
 constexpr unsigned kRingSize = 1024;
 constexpr uint64_t kExportIntervalNs = 100'000'000;
@@ -99,7 +101,8 @@ int main(int argc, char** argv) {
   std::string error;
   if (!shared->neighbours.init("ilb_neigh", 4096, socket, error)) return fail(error);
   const size_t qsbr_size = rte_rcu_qsbr_get_memsize(workers_n);
-  shared->qsbr = static_cast<rte_rcu_qsbr*>(rte_zmalloc("ilb_qsbr", qsbr_size, RTE_CACHE_LINE_SIZE));
+  shared->qsbr =
+      static_cast<rte_rcu_qsbr*>(rte_zmalloc("ilb_qsbr", qsbr_size, RTE_CACHE_LINE_SIZE));
   if (shared->qsbr == nullptr || rte_rcu_qsbr_init(shared->qsbr, workers_n) != 0) {
     return fail("RCU QSBR initialisation failed");
   }
@@ -131,8 +134,8 @@ int main(int argc, char** argv) {
       return fail("out of memory for worker " + n);
     }
     if (!w->conns.init("ilb_conn" + n, cfg.conn_capacity, wsock, error) ||
-        !w->snat.init(cfg.snat_addresses, cfg.snat_port_min, cfg.snat_port_max, i, workers_n,
-                      wsock, error)) {
+        !w->snat.init(cfg.snat_addresses, cfg.snat_port_min, cfg.snat_port_max, i, workers_n, wsock,
+                      error)) {
       return fail(error);
     }
     workers.push_back(w.get());

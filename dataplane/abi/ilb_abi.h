@@ -27,7 +27,8 @@
 //   1. g = published_gen.load(acquire); nothing to do if g == acked_gen.
 //   2. copy slot (g & 1) out and validate every count, offset and table entry (untrusted input).
 //   3. re-read the slot generation: if it moved, the copy was torn and the attempt is retried.
-//   4. apply or reject, then write stat.applied_gen / rejected_gen and stat.acked_gen = g (release).
+//   4. apply or reject, then write stat.applied_gen / rejected_gen and stat.acked_gen = g
+//   (release).
 //
 // stat region
 //   [0, 256)               StatHeader
@@ -73,58 +74,58 @@ enum class Health : uint8_t { kUnknown = 0, kUp = 1, kDown = 2 };
 
 // Drop and exception reasons counted by the dataplane (index into drop counters).
 enum class Drop : uint32_t {
-  kTruncated = 0,        // frame shorter than the headers it claims
-  kBadIpHeader,          // version, IHL, total length
+  kTruncated = 0,  // frame shorter than the headers it claims
+  kBadIpHeader,    // version, IHL, total length
   kBadIpChecksum,
   kBadL4Checksum,
-  kFragment,             // IPv4 fragments are not reassembled
-  kNotForUs,             // IPv4 to an address ilb does not own
-  kNoService,            // to a VIP, but no service on that port/protocol
-  kNoBackend,            // service has no eligible backend
-  kNonSynMiss,           // TCP packet that is neither a SYN nor part of a tracked flow
+  kFragment,    // IPv4 fragments are not reassembled
+  kNotForUs,    // IPv4 to an address ilb does not own
+  kNoService,   // to a VIP, but no service on that port/protocol
+  kNoBackend,   // service has no eligible backend
+  kNonSynMiss,  // TCP packet that is neither a SYN nor part of a tracked flow
   kConnTableFull,
-  kNoSnatPort,           // SNAT port space exhausted
-  kNoNeighbour,          // next hop MAC unknown (resolution requested)
-  kBackendDisabled,      // flow of a backend that is disabled or gone
-  kUnsupported,          // other EtherTypes, IP protocols, ICMP types
-  kTxFull,               // TX queue full
-  kNoConfig,             // no snapshot applied yet
+  kNoSnatPort,       // SNAT port space exhausted
+  kNoNeighbour,      // next hop MAC unknown (resolution requested)
+  kBackendDisabled,  // flow of a backend that is disabled or gone
+  kUnsupported,      // other EtherTypes, IP protocols, ICMP types
+  kTxFull,           // TX queue full
+  kNoConfig,         // no snapshot applied yet
   kCount
 };
 
 inline constexpr const char* kDropNames[] = {
-    "truncated",  "bad_ip_header", "bad_ip_checksum", "bad_l4_checksum",  "fragment",
-    "not_for_us", "no_service",    "no_backend",      "non_syn_miss",     "conn_table_full",
-    "no_snat_port", "no_neighbour", "backend_disabled", "unsupported",    "tx_full",
-    "no_config"};
+    "truncated",        "bad_ip_header",   "bad_ip_checksum", "bad_l4_checksum",
+    "fragment",         "not_for_us",      "no_service",      "no_backend",
+    "non_syn_miss",     "conn_table_full", "no_snat_port",    "no_neighbour",
+    "backend_disabled", "unsupported",     "tx_full",         "no_config"};
 static_assert(sizeof(kDropNames) / sizeof(kDropNames[0]) == static_cast<size_t>(Drop::kCount));
 
 // ---------------------------------------------------------------------------------------------
 // Common header: bytes [0, 64) of both regions.
 struct alignas(64) RegionHeader {
-  uint64_t magic;          // [0, 8)    kCtlMagic or kStatMagic
-  uint16_t abi_major;      // [8, 10)
-  uint16_t abi_minor;      // [10, 12)
-  uint32_t header_size;    // [12, 16)  sizeof(CtlHeader) or sizeof(StatHeader)
-  uint64_t boot_id;        // [16, 24)  random per writer process start; never 0
-  uint64_t region_size;    // [24, 32)  bytes mapped by the writer
-  uint32_t sizeof_a;       // [32, 36)  ctl: sizeof(SlotHeader);    stat: sizeof(LcoreStats)
-  uint32_t sizeof_b;       // [36, 40)  ctl: sizeof(ServiceRecord); stat: sizeof(PortStats)
-  uint32_t sizeof_c;       // [40, 44)  ctl: sizeof(BackendRecord); stat: sizeof(ServiceStats)
-  uint32_t sizeof_d;       // [44, 48)  ctl: 4 (table entry);       stat: sizeof(BackendStats)
-  uint32_t writer_pid;     // [48, 52)
-  uint32_t reserved0;      // [52, 56)
-  uint64_t reserved1;      // [56, 64)
+  uint64_t magic;        // [0, 8)    kCtlMagic or kStatMagic
+  uint16_t abi_major;    // [8, 10)
+  uint16_t abi_minor;    // [10, 12)
+  uint32_t header_size;  // [12, 16)  sizeof(CtlHeader) or sizeof(StatHeader)
+  uint64_t boot_id;      // [16, 24)  random per writer process start; never 0
+  uint64_t region_size;  // [24, 32)  bytes mapped by the writer
+  uint32_t sizeof_a;     // [32, 36)  ctl: sizeof(SlotHeader);    stat: sizeof(LcoreStats)
+  uint32_t sizeof_b;     // [36, 40)  ctl: sizeof(ServiceRecord); stat: sizeof(PortStats)
+  uint32_t sizeof_c;     // [40, 44)  ctl: sizeof(BackendRecord); stat: sizeof(ServiceStats)
+  uint32_t sizeof_d;     // [44, 48)  ctl: 4 (table entry);       stat: sizeof(BackendStats)
+  uint32_t writer_pid;   // [48, 52)
+  uint32_t reserved0;    // [52, 56)
+  uint64_t reserved1;    // [56, 64)
 };
 static_assert(sizeof(RegionHeader) == 64);
 
 // ctl region header: bytes [0, 128).
 struct alignas(64) CtlHeader {
-  RegionHeader common;                   // [0, 64)
-  std::atomic<uint64_t> published_gen;   // [64, 72)   0 = nothing published yet
-  uint64_t slot_offset[2];               // [72, 88)
-  uint64_t slot_size;                    // [88, 96)
-  uint64_t reserved[4];                  // [96, 128)
+  RegionHeader common;                  // [0, 64)
+  std::atomic<uint64_t> published_gen;  // [64, 72)   0 = nothing published yet
+  uint64_t slot_offset[2];              // [72, 88)
+  uint64_t slot_size;                   // [88, 96)
+  uint64_t reserved[4];                 // [96, 128)
 };
 static_assert(sizeof(CtlHeader) == 128);
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
@@ -187,49 +188,49 @@ struct alignas(64) StatHeader {
   uint64_t service_offset;             // [112, 120)
   uint64_t backend_offset;             // [120, 128)
   uint64_t drops[static_cast<size_t>(Drop::kCount)];  // [128, 256) summed over workers
-  char reject_reason[kReasonLen];      // [256, 416) NUL-terminated; valid when rejected_gen != 0
-  uint32_t worker_count;               // [416, 420)
-  uint32_t port_count;                 // [420, 424)
-  uint64_t start_time_ns;              // [424, 432) CLOCK_REALTIME at dataplane start
-  uint64_t conn_capacity;              // [432, 440) per worker
-  uint64_t reserved[9];                // [440, 512)
+  char reject_reason[kReasonLen];  // [256, 416) NUL-terminated; valid when rejected_gen != 0
+  uint32_t worker_count;           // [416, 420)
+  uint32_t port_count;             // [420, 424)
+  uint64_t start_time_ns;          // [424, 432) CLOCK_REALTIME at dataplane start
+  uint64_t conn_capacity;          // [432, 440) per worker
+  uint64_t reserved[9];            // [440, 512)
 };
 static_assert(sizeof(StatHeader) == 512);
 
 struct alignas(64) LcoreStats {
-  uint32_t lcore_id;                   // [0, 4)
-  uint32_t is_worker;                  // [4, 8)
-  uint64_t heartbeat_ns;               // [8, 16)
-  uint64_t loops;                      // [16, 24)  poll-loop iterations
-  uint64_t busy_loops;                 // [24, 32)  iterations that received packets
-  uint64_t busy_cycles;                // [32, 40)  TSC cycles spent in non-empty iterations
-  uint64_t rx_packets;                 // [40, 48)
-  uint64_t tx_packets;                 // [48, 56)
-  uint64_t active_conns;               // [56, 64)
+  uint32_t lcore_id;      // [0, 4)
+  uint32_t is_worker;     // [4, 8)
+  uint64_t heartbeat_ns;  // [8, 16)
+  uint64_t loops;         // [16, 24)  poll-loop iterations
+  uint64_t busy_loops;    // [24, 32)  iterations that received packets
+  uint64_t busy_cycles;   // [32, 40)  TSC cycles spent in non-empty iterations
+  uint64_t rx_packets;    // [40, 48)
+  uint64_t tx_packets;    // [48, 56)
+  uint64_t active_conns;  // [56, 64)
 };
 static_assert(sizeof(LcoreStats) == 64);
 
 struct alignas(64) PortStats {
-  char name[kNameLen];   // [0, 32)
-  uint64_t rx_packets;   // [32, 40)  from rte_eth_stats
-  uint64_t tx_packets;   // [40, 48)
-  uint64_t rx_dropped;   // [48, 56)  imissed + rx_nombuf
-  uint64_t tx_errors;    // [56, 64)
+  char name[kNameLen];  // [0, 32)
+  uint64_t rx_packets;  // [32, 40)  from rte_eth_stats
+  uint64_t tx_packets;  // [40, 48)
+  uint64_t rx_dropped;  // [48, 56)  imissed + rx_nombuf
+  uint64_t tx_errors;   // [56, 64)
 };
 static_assert(sizeof(PortStats) == 64);
 
 struct alignas(64) ServiceStats {
-  uint32_t vip;                // [0, 4)   identifies the service these counters belong to
-  uint16_t port;               // [4, 6)
-  uint8_t protocol;            // [6, 7)
-  uint8_t valid;               // [7, 8)
-  uint64_t new_conns;          // [8, 16)
-  uint64_t packets_in;         // [16, 24) client -> backend
-  uint64_t packets_out;        // [24, 32) backend -> client
-  uint64_t bytes_in;           // [32, 40)
-  uint64_t bytes_out;          // [40, 48)
-  uint64_t no_backend_drops;   // [48, 56)
-  uint64_t active_conns;       // [56, 64)
+  uint32_t vip;               // [0, 4)   identifies the service these counters belong to
+  uint16_t port;              // [4, 6)
+  uint8_t protocol;           // [6, 7)
+  uint8_t valid;              // [7, 8)
+  uint64_t new_conns;         // [8, 16)
+  uint64_t packets_in;        // [16, 24) client -> backend
+  uint64_t packets_out;       // [24, 32) backend -> client
+  uint64_t bytes_in;          // [32, 40)
+  uint64_t bytes_out;         // [40, 48)
+  uint64_t no_backend_drops;  // [48, 56)
+  uint64_t active_conns;      // [56, 64)
 };
 static_assert(sizeof(ServiceStats) == 64);
 
@@ -246,7 +247,9 @@ static_assert(sizeof(BackendStats) == 64);
 
 // ---------------------------------------------------------------------------------------------
 // Layout helpers shared by writer and reader.
-inline constexpr uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+inline constexpr uint64_t align_up(uint64_t v, uint64_t a) {
+  return (v + a - 1) / a * a;
+}
 
 inline constexpr uint64_t slot_bytes() {
   return align_up(sizeof(SlotHeader) + kMaxServices * sizeof(ServiceRecord) +
@@ -273,7 +276,9 @@ inline uint64_t fnv1a64(const void* data, size_t len) {
   return h;
 }
 
-inline const char* drop_name(Drop d) { return kDropNames[static_cast<size_t>(d)]; }
+inline const char* drop_name(Drop d) {
+  return kDropNames[static_cast<size_t>(d)];
+}
 
 // Shared-memory object names for an instance: "/ilb.<instance>.ctl" and "/ilb.<instance>.stat".
 inline std::string ctl_shm_name(std::string_view instance) {

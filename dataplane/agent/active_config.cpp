@@ -37,7 +37,9 @@ ActiveConfig::~ActiveConfig() {
   rte_free(tables_);
 }
 
-void ActiveConfig::destroy(ActiveConfig* cfg) { delete cfg; }
+void ActiveConfig::destroy(ActiveConfig* cfg) {
+  delete cfg;
+}
 
 ActiveConfig* ActiveConfig::build(const uint8_t* slot, uint64_t slot_len, uint64_t generation,
                                   std::string& error) {

@@ -15,7 +15,7 @@ struct rte_hash;
 namespace ilb::dp {
 
 struct ServiceEntry {
-  uint32_t vip = 0;  // network order
+  uint32_t vip = 0;   // network order
   uint16_t port = 0;  // host order
   uint8_t protocol = 0;
   uint8_t scheduler = 0;
@@ -67,11 +67,11 @@ class ActiveConfig {
 
   uint64_t generation_ = 0;
   uint32_t service_count_ = 0;
-  ServiceEntry* services_ = nullptr;   // rte_malloc'd, service_count_ entries
-  BackendEntry* backends_ = nullptr;   // rte_malloc'd, kMaxBackends entries indexed by id
-  uint32_t* tables_ = nullptr;         // rte_malloc'd, all services' tables
-  rte_hash* service_hash_ = nullptr;   // (vip, port, proto) -> service index
-  std::vector<uint32_t> vips_;         // distinct VIPs, sorted
+  ServiceEntry* services_ = nullptr;  // rte_malloc'd, service_count_ entries
+  BackendEntry* backends_ = nullptr;  // rte_malloc'd, kMaxBackends entries indexed by id
+  uint32_t* tables_ = nullptr;        // rte_malloc'd, all services' tables
+  rte_hash* service_hash_ = nullptr;  // (vip, port, proto) -> service index
+  std::vector<uint32_t> vips_;        // distinct VIPs, sorted
 };
 
 }  // namespace ilb::dp

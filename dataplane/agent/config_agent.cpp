@@ -93,8 +93,7 @@ bool ConfigAgent::poll() {
     ctl_.unmap();
     return false;
   }
-  const uint64_t gen =
-      const_cast<abi::CtlHeader&>(h).published_gen.load(std::memory_order_acquire);
+  const uint64_t gen = const_cast<abi::CtlHeader&>(h).published_gen.load(std::memory_order_acquire);
   if (gen == 0 || gen == acked_gen_) return false;
 
   const uint64_t off = h.slot_offset[gen & 1];

@@ -54,6 +54,8 @@ bool NeighbourTable::update(uint32_t ip, const uint8_t mac[6]) {
                                reinterpret_cast<void*>(static_cast<uintptr_t>(pack(mac)))) == 0;
 }
 
-uint32_t NeighbourTable::count() const { return static_cast<uint32_t>(rte_hash_count(hash_)); }
+uint32_t NeighbourTable::count() const {
+  return static_cast<uint32_t>(rte_hash_count(hash_));
+}
 
 }  // namespace ilb::dp

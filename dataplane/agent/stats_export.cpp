@@ -72,7 +72,9 @@ void StatsExport::beat(uint64_t now_ns) {
   header().heartbeat_ns.store(now_ns, std::memory_order_release);
 }
 
-void StatsExport::stopped() { header().heartbeat_ns.store(0, std::memory_order_release); }
+void StatsExport::stopped() {
+  header().heartbeat_ns.store(0, std::memory_order_release);
+}
 
 void StatsExport::export_counters(const std::vector<WorkerContext*>& workers,
                                   const ActiveConfig* cfg, const std::string& port_name,

@@ -48,7 +48,8 @@ bool ConnTable::init(const std::string& name, uint32_t capacity, int socket, std
     return false;
   }
   conns_ = static_cast<Conn*>(rte_zmalloc_socket("ilb_conns", sizeof(Conn) * capacity, 64, socket));
-  free_ = static_cast<uint32_t*>(rte_malloc_socket("ilb_conn_free", sizeof(uint32_t) * capacity, 64, socket));
+  free_ = static_cast<uint32_t*>(
+      rte_malloc_socket("ilb_conn_free", sizeof(uint32_t) * capacity, 64, socket));
   if (conns_ == nullptr || free_ == nullptr) {
     error = "out of memory for " + std::to_string(capacity) + " connections";
     return false;
@@ -65,8 +66,8 @@ uint64_t ConnTable::lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t
   void* data[RTE_HASH_LOOKUP_BULK_MAX];
   uint64_t hits = 0;
   if (n == 0) return 0;
-  rte_hash_lookup_bulk_data(hash_, reinterpret_cast<const void**>(const_cast<const FlowKey**>(keys)),
-                            n, &hits, data);
+  rte_hash_lookup_bulk_data(
+      hash_, reinterpret_cast<const void**>(const_cast<const FlowKey**>(keys)), n, &hits, data);
   for (uint64_t m = hits; m != 0; m &= m - 1) {
     const uint32_t i = static_cast<uint32_t>(__builtin_ctzll(m));
     const auto v = reinterpret_cast<uintptr_t>(data[i]);

@@ -25,33 +25,33 @@ struct FlowKey {
 static_assert(sizeof(FlowKey) == 16);
 
 enum class TcpState : uint8_t {
-  kSynSent = 1,     // client SYN forwarded
-  kSynAck = 2,      // backend answered SYN-ACK
+  kSynSent = 1,  // client SYN forwarded
+  kSynAck = 2,   // backend answered SYN-ACK
   kEstablished = 3,
-  kClosing = 4,     // FIN seen from one side
-  kTimeWait = 5,    // FIN seen from both sides, or RST
+  kClosing = 4,   // FIN seen from one side
+  kTimeWait = 5,  // FIN seen from both sides, or RST
   kUdp = 6,
 };
 
 enum class Dir : uint8_t { kFromClient = 0, kFromBackend = 1 };
 
 struct Conn {
-  uint32_t client_ip;     // network order
+  uint32_t client_ip;  // network order
   uint32_t vip;
   uint32_t snat_ip;
   uint32_t backend_ip;
-  uint16_t client_port;   // network order
+  uint16_t client_port;  // network order
   uint16_t vport;
   uint16_t snat_port;
   uint16_t backend_port;
   uint32_t backend_id;
   uint8_t proto;
   TcpState state;
-  uint8_t fin_flags;      // bit 0: FIN from client, bit 1: FIN from backend
-  uint8_t snat_index;     // which SNAT address, for returning the port
-  uint64_t deadline_tsc;  // 0 = record free
-  uint8_t client_mac[6];  // next hop towards the client: the source MAC of its first packet
-  uint8_t backend_mac[6]; // next hop towards the backend
+  uint8_t fin_flags;       // bit 0: FIN from client, bit 1: FIN from backend
+  uint8_t snat_index;      // which SNAT address, for returning the port
+  uint64_t deadline_tsc;   // 0 = record free
+  uint8_t client_mac[6];   // next hop towards the client: the source MAC of its first packet
+  uint8_t backend_mac[6];  // next hop towards the backend
   uint16_t syn_timeout_s;
   uint16_t fin_timeout_s;
   uint32_t est_timeout_s;  // established TCP, or UDP idle

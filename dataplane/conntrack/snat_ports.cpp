@@ -9,9 +9,8 @@ SnatPorts::~SnatPorts() {
   for (Pool& p : pools_) rte_free(p.ring);
 }
 
-bool SnatPorts::init(const std::vector<uint32_t>& addresses, uint16_t port_min,
-                     uint16_t port_max, uint32_t worker, uint32_t workers, int socket,
-                     std::string& error) {
+bool SnatPorts::init(const std::vector<uint32_t>& addresses, uint16_t port_min, uint16_t port_max,
+                     uint32_t worker, uint32_t workers, int socket, std::string& error) {
   if (addresses.empty() || addresses.size() > 255 || port_min > port_max || workers == 0 ||
       worker >= workers) {
     error = "bad SNAT port configuration";

@@ -115,7 +115,7 @@ Kind parse(const uint8_t* frame, uint32_t len, Parsed& out, ParseOptions opts) {
       if (l4_len < sizeof(rte_udp_hdr)) return drop(out, abi::Drop::kTruncated);
       const auto* udp = reinterpret_cast<const rte_udp_hdr*>(l4);
       const uint32_t udp_len = rte_be_to_cpu_16(udp->dgram_len);
-      if (udp_len < sizeof(rte_udp_hdr) || udp_len > l4_len) {
+      if (udp_len < sizeof(rte_udp_hdr) || udp_len != l4_len) {
         return drop(out, abi::Drop::kBadIpHeader);
       }
       if (opts.verify_l4_checksum && udp->dgram_cksum != 0 &&

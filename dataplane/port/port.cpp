@@ -3,17 +3,26 @@
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
-#include <regex>
 
 #include "dataplane/worker/worker.h"
 
 namespace ilb::dp {
 
 bool is_pci_address(const std::string& device) {
-  static const std::regex kPci("^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\\.[0-7]$");
-  return std::regex_match(device, kPci);
+  // [DDDD:]BB:DD.F with hex digits: what EAL's -a accepts for a PCI device.
+  auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
+  const size_t n = device.size();
+  if (n != 7 && n != 12) return false;
+  const std::string tail = device.substr(n - 7);  // BB:DD.F
+  if (n == 12 && (device[4] != ':' || !std::all_of(device.begin(), device.begin() + 4, hex))) {
+    return false;
+  }
+  return hex(tail[0]) && hex(tail[1]) && tail[2] == ':' && hex(tail[3]) && hex(tail[4]) &&
+         tail[5] == '.' && tail[6] >= '0' && tail[6] <= '7';
 }
 
 std::vector<std::string> eal_arguments(const DataplaneConfig& cfg, const std::string& argv0) {
@@ -59,8 +68,8 @@ bool start_port(const PortConfig& port, uint16_t queues, uint16_t rx_desc, uint1
   }
   rte_eth_conf conf{};
   // Let the NIC verify checksums where it can; the worker re-checks in software otherwise.
-  const uint64_t want_rx = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM |
-                           RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
+  const uint64_t want_rx =
+      RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
   conf.rxmode.offloads = info.rx_offload_capa & want_rx;
   if (queues > 1) {
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;

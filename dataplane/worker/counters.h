@@ -12,8 +12,12 @@ namespace ilb::dp {
 
 class Counter {
  public:
-  void add(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
-  void sub(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
+  void add(uint64_t n = 1) {
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  void sub(uint64_t n = 1) {
+    v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+  }
   void set(uint64_t n) { v_.store(n, std::memory_order_relaxed); }
   uint64_t get() const { return v_.load(std::memory_order_relaxed); }
 
@@ -41,7 +45,7 @@ struct alignas(64) WorkerCounters {
   Counter active_conns;
   Counter drops[static_cast<size_t>(abi::Drop::kCount)];
   Counter service_no_backend[abi::kMaxServices];  // by service index of the config in force
-  BackendCounters backends[abi::kMaxBackends];     // by backend id
+  BackendCounters backends[abi::kMaxBackends];    // by backend id
 
   void drop(abi::Drop reason, uint64_t n = 1) { drops[static_cast<size_t>(reason)].add(n); }
 };

@@ -65,8 +65,7 @@ void track_tcp(Conn& c, Dir dir, uint8_t flags) {
 bool owns_address(const WorkerContext& w, const ActiveConfig& cfg, uint32_t ip) {
   const SharedState& s = *w.shared;
   return ip == s.port.address ||
-         std::binary_search(s.snat_addresses.begin(), s.snat_addresses.end(), ip) ||
-         cfg.is_vip(ip);
+         std::binary_search(s.snat_addresses.begin(), s.snat_addresses.end(), ip) || cfg.is_vip(ip);
 }
 
 bool is_snat_address(const WorkerContext& w, uint32_t ip) {
@@ -75,8 +74,8 @@ bool is_snat_address(const WorkerContext& w, uint32_t ip) {
 }
 
 // Forwards a packet of a tracked connection. Returns false if it must be dropped.
-bool forward_tracked(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
-                     const pkt::Parsed& p, uint32_t idx, Dir dir, uint64_t now) {
+bool forward_tracked(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, const pkt::Parsed& p,
+                     uint32_t idx, Dir dir, uint64_t now) {
   Conn& c = w.conns.at(idx);
   const BackendEntry& be = cfg.backend(c.backend_id);
   if (be.admin == 0 || be.admin == static_cast<uint8_t>(abi::AdminState::kDisabled) ||
@@ -115,7 +114,8 @@ bool new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, cons
                          : abi::Drop::kNotForUs);
     return false;
   }
-  if (p.proto == IPPROTO_TCP && (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst | kTcpFin)) != kTcpSyn) {
+  if (p.proto == IPPROTO_TCP &&
+      (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst | kTcpFin)) != kTcpSyn) {
     w.counters->drop(abi::Drop::kNonSynMiss);
     return false;
   }

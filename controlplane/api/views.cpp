@@ -1,0 +1,144 @@
+#include "controlplane/api/views.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+
+namespace ilb::cp {
+
+namespace {
+
+uint64_t relaxed(const uint64_t& counter) {
+  // The dataplane stores counters with relaxed atomic stores; read them the same way.
+  // A relaxed load only reads, so it is safe on the read-only mapping despite the const_cast.
+  return std::atomic_ref<uint64_t>(const_cast<uint64_t&>(counter)).load(std::memory_order_relaxed);
+}
+
+std::string bounded_string(const char* text, size_t capacity) {
+  return std::string(text, strnlen(text, capacity));
+}
+
+}  // namespace
+
+const char* protocol_name(abi::Protocol p) {
+  return p == abi::Protocol::kUdp ? "udp" : "tcp";
+}
+const char* scheduler_name(abi::Scheduler s) {
+  return s == abi::Scheduler::kSource ? "source" : "maglev";
+}
+
+nlohmann::json dataplane_json(const StatReader& stat) {
+  using nlohmann::json;
+  if (!stat.valid()) return json{{"running", false}};
+  const auto& h = stat.header();
+  char boot_id[24];
+  std::snprintf(boot_id, sizeof(boot_id), "%016" PRIx64, h.common.boot_id);
+  const uint64_t age = stat.heartbeat_age_ms();
+  json dp{
+      {"running", stat.running()},
+      {"pid", h.common.writer_pid},
+      {"boot_id", boot_id},
+      {"applied_gen", h.applied_gen.load(std::memory_order_acquire)},
+      {"acked_gen", h.acked_gen.load(std::memory_order_acquire)},
+      {"rejected_gen", h.rejected_gen.load(std::memory_order_acquire)},
+      {"reject_reason", bounded_string(h.reject_reason, sizeof(h.reject_reason))},
+      {"heartbeat_age_ms", age == UINT64_MAX ? json(nullptr) : json(age)},
+      {"workers", h.worker_count},
+  };
+  json lcores = json::array();
+  for (uint32_t i = 0; i < abi::kMaxLcores; ++i) {
+    const auto& l = stat.lcore(i);
+    // Only lcores the dataplane runs have ever beaten or looped.
+    if (relaxed(l.heartbeat_ns) == 0 && relaxed(l.loops) == 0) continue;
+    lcores.push_back(json{{"lcore", l.lcore_id},
+                          {"worker", l.is_worker != 0},
+                          {"loops", relaxed(l.loops)},
+                          {"busy_loops", relaxed(l.busy_loops)},
+                          {"rx_packets", relaxed(l.rx_packets)},
+                          {"tx_packets", relaxed(l.tx_packets)},
+                          {"active_conns", relaxed(l.active_conns)}});
+  }
+  dp["lcores"] = std::move(lcores);
+  json ports = json::array();
+  for (uint32_t i = 0; i < std::min(h.port_count, abi::kMaxPorts); ++i) {
+    const auto& p = stat.port(i);
+    ports.push_back(json{{"name", bounded_string(p.name, sizeof(p.name))},
+                         {"rx_packets", relaxed(p.rx_packets)},
+                         {"tx_packets", relaxed(p.tx_packets)},
+                         {"rx_dropped", relaxed(p.rx_dropped)},
+                         {"tx_errors", relaxed(p.tx_errors)}});
+  }
+  dp["ports"] = std::move(ports);
+  json drops = json::object();
+  for (size_t i = 0; i < static_cast<size_t>(abi::Drop::kCount); ++i) {
+    drops[abi::kDropNames[i]] = relaxed(h.drops[i]);
+  }
+  dp["drops"] = std::move(drops);
+  return dp;
+}
+
+nlohmann::json status_json(const DaemonInfo& info, const State& state, const StatReader& stat) {
+  return nlohmann::json{{"instance", info.instance},
+                        {"config_path", info.config_path},
+                        {"pid", info.pid},
+                        {"uptime_s", info.uptime_s},
+                        {"published_gen", info.published_gen},
+                        {"dataplane", dataplane_json(stat)},
+                        {"services", state.services().size()},
+                        {"backends", state.backend_count()},
+                        {"backends_up", state.backends_up()}};
+}
+
+nlohmann::json services_json(const State& state, const StatReader& stat) {
+  auto out = nlohmann::json::array();
+  for (const auto& s : state.services()) {
+    const auto& c = s.config;
+    size_t up = 0;
+    for (const auto& b : s.backends) up += b.health == abi::Health::kUp ? 1 : 0;
+    const abi::ServiceStats* st =
+        stat.valid() ? stat.find_service(c.vip, c.port, c.protocol) : nullptr;
+    auto counter = [&](const uint64_t abi::ServiceStats::*field) -> uint64_t {
+      return st != nullptr ? relaxed(st->*field) : 0;
+    };
+    out.push_back(nlohmann::json{{"name", c.name},
+                                 {"vip", address_text(c.vip)},
+                                 {"port", c.port},
+                                 {"protocol", protocol_name(c.protocol)},
+                                 {"scheduler", scheduler_name(c.scheduler)},
+                                 {"backends", s.backends.size()},
+                                 {"backends_up", up},
+                                 {"active_conns", counter(&abi::ServiceStats::active_conns)},
+                                 {"new_conns", counter(&abi::ServiceStats::new_conns)},
+                                 {"packets_in", counter(&abi::ServiceStats::packets_in)},
+                                 {"packets_out", counter(&abi::ServiceStats::packets_out)}});
+  }
+  return out;
+}
+
+nlohmann::json backends_json(const ServiceState& service, const StatReader& stat) {
+  auto out = nlohmann::json::array();
+  for (const auto& b : service.backends) {
+    const abi::BackendStats* st = stat.valid() ? &stat.backend(b.id) : nullptr;
+    auto counter = [&](const uint64_t abi::BackendStats::*field) -> uint64_t {
+      return st != nullptr ? relaxed(st->*field) : 0;
+    };
+    out.push_back(nlohmann::json{{"id", b.id},
+                                 {"address", address_text(b.config.address)},
+                                 {"port", b.config.port},
+                                 {"weight", b.config.weight},
+                                 {"admin", admin_name(b.admin)},
+                                 {"health", health_name(b.health)},
+                                 {"last_check", b.last_check},
+                                 {"active_conns", counter(&abi::BackendStats::active_conns)},
+                                 {"new_conns", counter(&abi::BackendStats::new_conns)},
+                                 {"packets_in", counter(&abi::BackendStats::packets_in)},
+                                 {"packets_out", counter(&abi::BackendStats::packets_out)},
+                                 {"bytes_in", counter(&abi::BackendStats::bytes_in)},
+                                 {"bytes_out", counter(&abi::BackendStats::bytes_out)}});
+  }
+  return out;
+}
+
+}  // namespace ilb::cp

@@ -1,0 +1,311 @@
+#include "controlplane/daemon.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <asio/post.hpp>
+#include <csignal>
+#include <filesystem>
+#include <set>
+
+#include "controlplane/api/views.h"
+#include "controlplane/config/loader.h"
+#include "dataplane/config/config_error.h"
+
+namespace ilb::cp {
+
+namespace {
+
+constexpr auto kRetryInterval = std::chrono::milliseconds(20);
+constexpr auto kStatInterval = std::chrono::seconds(1);
+constexpr auto kPendingWarnAfter = std::chrono::seconds(3);
+constexpr auto kPendingWarnEvery = std::chrono::seconds(10);
+
+std::string socket_path_of(const Config& c) {
+  if (!c.controlplane.api_socket.empty()) return c.controlplane.api_socket;
+  return "/run/ilb/" + c.instance + ".sock";
+}
+
+std::set<BackendKey> keys_of(const State& state) {
+  std::set<BackendKey> keys;
+  for (const auto& s : state.services()) {
+    for (const auto& b : s.backends) keys.insert(backend_key(s.config, b.config));
+  }
+  return keys;
+}
+
+// "mysql 10.0.0.1:3306", for log lines about one backend.
+std::string describe(const State& state, uint32_t id) {
+  for (const auto& s : state.services()) {
+    for (const auto& b : s.backends) {
+      if (b.id == id) return s.config.name + " " + backend_name(b.config.address, b.config.port);
+    }
+  }
+  return "backend " + std::to_string(id);
+}
+
+}  // namespace
+
+Daemon::Daemon(Config config)
+    : config_(std::move(config)),
+      publisher_(config_.instance),
+      checker_(io_, [this](const HealthEvent& e) { on_health(e); }),
+      router_(*this),
+      api_(io_, socket_path_of(config_),
+           [this](const HttpRequest& r) { return router_.handle(r); }),
+      signals_(io_, SIGINT, SIGTERM),
+      retry_timer_(io_),
+      stat_timer_(io_) {
+  State::check_limits(config_);
+}
+
+Daemon::~Daemon() = default;
+
+int Daemon::run() {
+  publisher_.open();
+  if (publisher_.reused_existing()) {
+    spdlog::info("{}: kept the existing region, last published generation {}",
+                 publisher_.ctl_name(), publisher_.published_gen());
+  } else {
+    spdlog::info("{}: created", publisher_.ctl_name());
+  }
+  if (auto recovered = publisher_.recover()) {
+    state_.seed_from_snapshot(*recovered);
+    spdlog::info("resuming ids, admin state and health of {} backends from generation {}",
+                 recovered->backends.size(), publisher_.published_gen());
+  } else if (publisher_.published_gen() > 0) {
+    spdlog::warn(
+        "generation {} could not be read back; backends start with new ids and "
+        "unknown health",
+        publisher_.published_gen());
+  }
+  state_.apply_config(config_);
+  spdlog::info("instance {}: {} services, {} backends from {}", config_.instance,
+               state_.services().size(), state_.backend_count(), config_.path);
+
+  dirty_ = true;
+  publish_now();
+  checker_.set_targets(state_.check_targets());
+  api_.start();
+  spdlog::info("API listening on {}", api_.socket_path());
+
+  signals_.async_wait([this](const std::error_code& ec, int signo) {
+    if (ec) return;
+    spdlog::info("{}: shutting down", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+    shutdown();
+  });
+  watch_stat();
+  io_.run();
+  return 0;
+}
+
+void Daemon::request_stop() {
+  asio::post(io_, [this] {
+    spdlog::info("stop requested: shutting down");
+    shutdown();
+  });
+}
+
+void Daemon::shutdown() {
+  if (dirty_) spdlog::warn("exiting with changes the dataplane has not been sent");
+  checker_.stop();
+  api_.stop();
+  retry_timer_.cancel();
+  stat_timer_.cancel();
+  std::error_code ignored;
+  signals_.cancel(ignored);
+  io_.stop();
+}
+
+void Daemon::request_publish() {
+  dirty_ = true;
+  if (publish_posted_ || retry_armed_) return;
+  publish_posted_ = true;
+  asio::post(io_, [this] {
+    publish_posted_ = false;
+    publish_now();
+  });
+}
+
+void Daemon::publish_now() {
+  if (!dirty_) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (!publisher_.ready()) {
+    wait_for_dataplane(now);
+    return;
+  }
+  Snapshot snap = state_.build_snapshot(tables_);
+  try {
+    if (publisher_.publish(snap) != PublishResult::kPublished) {
+      wait_for_dataplane(now);
+      return;
+    }
+  } catch (const std::invalid_argument& e) {
+    // check_limits() keeps every configuration within the ABI, so this is a bug, not bad input.
+    spdlog::critical("snapshot breaks the ABI, not published: {}", e.what());
+    dirty_ = false;
+    return;
+  }
+  dirty_ = false;
+  size_t in_tables = 0;
+  for (const auto& s : state_.services()) {
+    for (const auto& b : s.backends) in_tables += eligible(b) ? 1 : 0;
+  }
+  if (pending_since_ != std::chrono::steady_clock::time_point{}) {
+    spdlog::info(
+        "published generation {} after waiting {} ms for the dataplane", publisher_.published_gen(),
+        std::chrono::duration_cast<std::chrono::milliseconds>(now - pending_since_).count());
+  } else {
+    spdlog::info(
+        "published generation {}: {} services, {} backends, {} in tables ({} tables "
+        "rebuilt)",
+        publisher_.published_gen(), snap.services.size(), snap.backends.size(), in_tables,
+        tables_.last_rebuilt());
+  }
+  pending_since_ = {};
+}
+
+void Daemon::wait_for_dataplane(std::chrono::steady_clock::time_point now) {
+  if (pending_since_ == std::chrono::steady_clock::time_point{}) pending_since_ = now;
+  if (now - pending_since_ >= kPendingWarnAfter && now - pending_logged_ >= kPendingWarnEvery) {
+    spdlog::warn("publish pending: {}", publisher_.pending_reason());
+    pending_logged_ = now;
+  }
+  if (retry_armed_) return;
+  retry_armed_ = true;
+  retry_timer_.expires_after(kRetryInterval);
+  retry_timer_.async_wait([this](const std::error_code& ec) {
+    retry_armed_ = false;
+    if (!ec) publish_now();
+  });
+}
+
+void Daemon::watch_stat() {
+  StatReader& stat = publisher_.stat();
+  stat.refresh();
+  const bool running = stat.running();
+  if (running && (!dp_running_ || stat.boot_id() != dp_boot_id_)) {
+    spdlog::info("dataplane running: pid {}, boot id {:016x}", stat.header().common.writer_pid,
+                 stat.boot_id());
+    dp_boot_id_ = stat.boot_id();
+  } else if (!running && dp_running_) {
+    spdlog::warn("dataplane stopped: {}",
+                 stat.valid() ? "heartbeat older than 2 s" : stat.problem());
+  }
+  dp_running_ = running;
+  if (stat.valid()) {
+    const uint64_t rejected = stat.header().rejected_gen.load(std::memory_order_acquire);
+    if (rejected != 0 && rejected != dp_rejected_gen_) {
+      const auto& reason = stat.header().reject_reason;
+      spdlog::error("dataplane rejected generation {}: {}", rejected,
+                    std::string(reason, strnlen(reason, sizeof(reason))));
+    }
+    dp_rejected_gen_ = rejected;
+    const uint64_t applied = stat.header().applied_gen.load(std::memory_order_acquire);
+    if (applied != dp_applied_gen_) spdlog::debug("dataplane applied generation {}", applied);
+    dp_applied_gen_ = applied;
+  }
+  stat_timer_.expires_after(kStatInterval);
+  stat_timer_.async_wait([this](const std::error_code& ec) {
+    if (!ec) watch_stat();
+  });
+}
+
+void Daemon::on_health(const HealthEvent& e) {
+  if (!state_.set_health(e.key, e.to, e.reason)) return;
+  spdlog::info("{}: health {} -> {} ({})", describe(state_, e.key), health_name(e.from),
+               health_name(e.to), e.reason);
+  request_publish();
+}
+
+nlohmann::json Daemon::status() {
+  publisher_.stat().refresh();
+  DaemonInfo info;
+  info.instance = config_.instance;
+  std::error_code ec;
+  const auto absolute = std::filesystem::absolute(config_.path, ec);
+  info.config_path = ec ? config_.path : absolute.lexically_normal().string();
+  info.pid = static_cast<uint32_t>(getpid());
+  info.uptime_s = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_)
+          .count());
+  info.published_gen = publisher_.published_gen();
+  return status_json(info, state_, publisher_.stat());
+}
+
+nlohmann::json Daemon::services() {
+  publisher_.stat().refresh();
+  return services_json(state_, publisher_.stat());
+}
+
+std::optional<nlohmann::json> Daemon::backends(const std::string& service) {
+  const ServiceState* s = state_.find_service(service);
+  if (s == nullptr) return std::nullopt;
+  for (const auto& b : s->backends) {
+    std::string last = checker_.last_result(b.id);
+    if (!last.empty()) state_.set_last_check(b.id, std::move(last));
+  }
+  publisher_.stat().refresh();
+  return backends_json(*s, publisher_.stat());
+}
+
+AdminResult Daemon::set_admin(const std::string& service, uint32_t address, uint16_t port,
+                              abi::AdminState admin) {
+  switch (state_.set_admin(service, address, port, admin)) {
+    case AdminChange::kNoService:
+      return AdminResult::kNoService;
+    case AdminChange::kNoBackend:
+      return AdminResult::kNoBackend;
+    case AdminChange::kUnchanged:
+      return AdminResult::kOk;
+    case AdminChange::kChanged:
+      break;
+  }
+  spdlog::info("{} {}: admin {}", service, backend_name(address, port), admin_name(admin));
+  request_publish();
+  return AdminResult::kOk;
+}
+
+ReloadResult Daemon::reload() {
+  Config next;
+  try {
+    next = load_config_file(config_.path);
+    State::check_limits(next);
+  } catch (const std::exception& e) {
+    spdlog::error("reload rejected, keeping the running configuration: {}", e.what());
+    return ReloadResult{false, e.what(), {}};
+  }
+  if (next.instance != config_.instance) {
+    std::string msg = config_.path + ": instance: cannot change from \"" + config_.instance +
+                      "\" to \"" + next.instance + "\" on reload (restart the control plane)";
+    spdlog::error("reload rejected: {}", msg);
+    return ReloadResult{false, msg, {}};
+  }
+  if (socket_path_of(next) != api_.socket_path()) {
+    spdlog::warn("reload: controlplane.api_socket changes only on restart; still serving {}",
+                 api_.socket_path());
+  }
+  const auto before = keys_of(state_);
+  state_.apply_config(next);
+  config_ = std::move(next);
+  const auto after = keys_of(state_);
+  size_t added = 0;
+  size_t removed = 0;
+  for (const auto& k : after) added += before.count(k) == 0 ? 1 : 0;
+  for (const auto& k : before) removed += after.count(k) == 0 ? 1 : 0;
+  checker_.set_targets(state_.check_targets());
+  spdlog::info("reloaded {}: {} services, {} backends ({} added, {} removed)", config_.path,
+               state_.services().size(), state_.backend_count(), added, removed);
+  dirty_ = true;
+  publish_now();
+  return ReloadResult{true,
+                      "",
+                      {{"services", state_.services().size()},
+                       {"backends", state_.backend_count()},
+                       {"added", added},
+                       {"removed", removed},
+                       {"published_gen", publisher_.published_gen()},
+                       {"publish_pending", dirty_}}};
+}
+
+}  // namespace ilb::cp

@@ -1,0 +1,83 @@
+// ilb-controlplane's event loop: one asio::io_context runs the health checks, the API, the
+// publish retry timer, the stat-region watcher and the signal handler, so the daemon's state is
+// only ever touched from one thread (TBB threads inside TableBuilder only compute tables).
+//
+// Every change (health transition, admin command, reload) marks the state dirty; publishing is
+// posted rather than done inline, so changes arriving in one loop iteration become one snapshot,
+// and a publish the dataplane is not ready for is retried on a short timer with whatever the
+// state is by then.
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "controlplane/api/api_model.h"
+#include "controlplane/api/api_server.h"
+#include "controlplane/api/router.h"
+#include "controlplane/config/model.h"
+#include "controlplane/health/health_checker.h"
+#include "controlplane/publish/publisher.h"
+#include "controlplane/state/state.h"
+#include "controlplane/tables/maglev.h"
+
+namespace ilb::cp {
+
+class Daemon : public ApiModel {
+ public:
+  // `config` must be valid (load_config_file). Throws ConfigError if it exceeds the ABI limits.
+  explicit Daemon(Config config);
+  ~Daemon() override;
+
+  // Maps ctl, recovers, publishes, starts checks and the API, then runs until SIGINT/SIGTERM.
+  // Returns the process exit code. Throws std::runtime_error if start-up fails.
+  int run();
+  // Asks a running run() to shut down as on SIGTERM. Safe to call from any thread.
+  void request_stop();
+
+  // ApiModel
+  nlohmann::json status() override;
+  nlohmann::json services() override;
+  std::optional<nlohmann::json> backends(const std::string& service) override;
+  AdminResult set_admin(const std::string& service, uint32_t address, uint16_t port,
+                        abi::AdminState state) override;
+  ReloadResult reload() override;
+
+ private:
+  void request_publish();
+  void publish_now();
+  // Keeps the state dirty and retries on a short timer (the dataplane is still reading).
+  void wait_for_dataplane(std::chrono::steady_clock::time_point now);
+  void watch_stat();
+  void on_health(const HealthEvent& event);
+  void shutdown();
+
+  asio::io_context io_;
+  Config config_;
+  State state_;
+  TableBuilder tables_;
+  Publisher publisher_;
+  HealthChecker checker_;
+  Router router_;
+  ApiServer api_;
+  asio::signal_set signals_;
+  asio::steady_timer retry_timer_;
+  asio::steady_timer stat_timer_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  bool dirty_ = false;
+  bool publish_posted_ = false;
+  bool retry_armed_ = false;
+  std::chrono::steady_clock::time_point pending_since_{};
+  std::chrono::steady_clock::time_point pending_logged_{};
+  // What watch_stat() last saw of the dataplane, to log its transitions once.
+  bool dp_running_ = false;
+  uint64_t dp_boot_id_ = 0;
+  uint64_t dp_rejected_gen_ = 0;
+  uint64_t dp_applied_gen_ = 0;
+};
+
+}  // namespace ilb::cp

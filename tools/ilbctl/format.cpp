@@ -1,0 +1,188 @@
+#include "tools/ilbctl/format.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace ilb::ctl {
+
+namespace {
+
+using nlohmann::json;
+
+// Any scalar field as text; "-" when it is absent or null.
+std::string field(const json& j, const char* key) {
+  if (!j.is_object()) return "-";
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return "-";
+  if (it->is_string()) return it->get<std::string>();
+  if (it->is_boolean()) return it->get<bool>() ? "yes" : "no";
+  return it->dump();
+}
+
+uint64_t number(const json& j, const char* key) {
+  if (!j.is_object()) return 0;
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number_integer()) return 0;
+  return it->is_number_unsigned() || it->get<int64_t>() >= 0 ? it->get<uint64_t>() : 0;
+}
+
+bool is_number(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+std::string pad(const std::string& s, size_t width, bool right) {
+  if (s.size() >= width) return s;
+  return right ? std::string(width - s.size(), ' ') + s : s + std::string(width - s.size(), ' ');
+}
+
+}  // namespace
+
+std::string format_duration(uint64_t s) {
+  char buf[48];
+  if (s >= 86400) {
+    std::snprintf(buf, sizeof(buf), "%llud%lluh", static_cast<unsigned long long>(s / 86400),
+                  static_cast<unsigned long long>(s % 86400 / 3600));
+  } else if (s >= 3600) {
+    std::snprintf(buf, sizeof(buf), "%lluh%02llum", static_cast<unsigned long long>(s / 3600),
+                  static_cast<unsigned long long>(s % 3600 / 60));
+  } else if (s >= 60) {
+    std::snprintf(buf, sizeof(buf), "%llum%02llus", static_cast<unsigned long long>(s / 60),
+                  static_cast<unsigned long long>(s % 60));
+  } else {
+    std::snprintf(buf, sizeof(buf), "%llus", static_cast<unsigned long long>(s));
+  }
+  return buf;
+}
+
+std::string format_table(const std::vector<std::string>& header,
+                         const std::vector<std::vector<std::string>>& rows) {
+  const size_t cols = header.size();
+  std::vector<size_t> width(cols);
+  std::vector<bool> right(cols, !rows.empty());
+  for (size_t c = 0; c < cols; ++c) width[c] = header[c].size();
+  for (const auto& row : rows) {
+    for (size_t c = 0; c < cols; ++c) {
+      const std::string& cell = c < row.size() ? row[c] : std::string();
+      width[c] = std::max(width[c], cell.size());
+      if (!is_number(cell)) right[c] = false;
+    }
+  }
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string out;
+    for (size_t c = 0; c < cols; ++c) {
+      const std::string& cell = c < cells.size() ? cells[c] : std::string();
+      // The last column is not padded on the right, so lines carry no trailing blanks.
+      out += c + 1 == cols && !right[c] ? cell : pad(cell, width[c], right[c]);
+      if (c + 1 < cols) out += "  ";
+    }
+    return out + "\n";
+  };
+  std::string out = line(header);
+  for (const auto& row : rows) out += line(row);
+  return out;
+}
+
+std::string format_status(const json& s) {
+  std::string out;
+  auto kv = [&](const std::string& k, const std::string& v) {
+    out += pad(k + ":", 15, false) + v + "\n";
+  };
+  kv("instance", field(s, "instance"));
+  kv("config", field(s, "config_path"));
+  kv("control plane", "pid " + field(s, "pid") + ", up " + format_duration(number(s, "uptime_s")) +
+                          ", published generation " + field(s, "published_gen"));
+  kv("services", field(s, "services") + " (" + field(s, "backends") + " backends, " +
+                     field(s, "backends_up") + " up)");
+
+  const json dp = s.is_object() && s.contains("dataplane") ? s["dataplane"] : json::object();
+  const bool running = dp.value("running", false);
+  if (!dp.contains("pid")) {
+    kv("dataplane", "not running (no stat region)");
+    return out;
+  }
+  std::string line = running ? "running" : "not running";
+  line += ", pid " + field(dp, "pid") + ", boot " + field(dp, "boot_id") + ", " +
+          field(dp, "workers") + " worker(s)";
+  kv("dataplane", line);
+  kv("generations", "applied " + field(dp, "applied_gen") + ", acked " + field(dp, "acked_gen") +
+                        ", rejected " + field(dp, "rejected_gen"));
+  kv("heartbeat", dp.contains("heartbeat_age_ms") && !dp["heartbeat_age_ms"].is_null()
+                      ? field(dp, "heartbeat_age_ms") + " ms ago"
+                      : std::string("never"));
+  if (number(dp, "rejected_gen") != 0) kv("last reject", field(dp, "reject_reason"));
+
+  if (dp.contains("lcores") && dp["lcores"].is_array() && !dp["lcores"].empty()) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& l : dp["lcores"]) {
+      rows.push_back({field(l, "lcore"), l.value("worker", false) ? "worker" : "main",
+                      field(l, "loops"), field(l, "busy_loops"), field(l, "rx_packets"),
+                      field(l, "tx_packets"), field(l, "active_conns")});
+    }
+    out += "\n" + format_table({"LCORE", "ROLE", "LOOPS", "BUSY", "RX", "TX", "CONNS"}, rows);
+  }
+  if (dp.contains("ports") && dp["ports"].is_array() && !dp["ports"].empty()) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& p : dp["ports"]) {
+      rows.push_back({field(p, "name"), field(p, "rx_packets"), field(p, "tx_packets"),
+                      field(p, "rx_dropped"), field(p, "tx_errors")});
+    }
+    out += "\n" + format_table({"PORT", "RX", "TX", "RX_DROPPED", "TX_ERRORS"}, rows);
+  }
+  if (dp.contains("drops") && dp["drops"].is_object()) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& [name, value] : dp["drops"].items()) {
+      if (value.is_number_integer() && value.dump() != "0") rows.push_back({name, value.dump()});
+    }
+    if (!rows.empty()) out += "\n" + format_table({"DROP", "PACKETS"}, rows);
+  }
+  return out;
+}
+
+std::string format_services(const json& services) {
+  std::vector<std::vector<std::string>> rows;
+  if (services.is_array()) {
+    for (const auto& s : services) {
+      rows.push_back({field(s, "name"), field(s, "vip") + ":" + field(s, "port"),
+                      field(s, "protocol"), field(s, "scheduler"), field(s, "backends"),
+                      field(s, "backends_up"), field(s, "active_conns"), field(s, "new_conns"),
+                      field(s, "packets_in"), field(s, "packets_out")});
+    }
+  }
+  return format_table(
+      {"NAME", "VIP", "PROTO", "SCHED", "BACKENDS", "UP", "ACTIVE", "NEW", "PKTS_IN", "PKTS_OUT"},
+      rows);
+}
+
+std::string format_backends(const json& backends) {
+  std::vector<std::vector<std::string>> rows;
+  if (backends.is_array()) {
+    for (const auto& b : backends) {
+      rows.push_back({field(b, "id"), field(b, "address") + ":" + field(b, "port"),
+                      field(b, "weight"), field(b, "admin"), field(b, "health"),
+                      field(b, "active_conns"), field(b, "new_conns"), field(b, "packets_in"),
+                      field(b, "packets_out"), field(b, "bytes_in"), field(b, "bytes_out"),
+                      field(b, "last_check")});
+    }
+  }
+  return format_table({"ID", "BACKEND", "WEIGHT", "ADMIN", "HEALTH", "ACTIVE", "NEW", "PKTS_IN",
+                       "PKTS_OUT", "BYTES_IN", "BYTES_OUT", "LAST_CHECK"},
+                      rows);
+}
+
+std::string format_admin(const json& a) {
+  return field(a, "service") + " " + field(a, "backend") + ": admin " + field(a, "admin") + "\n";
+}
+
+std::string format_reload(const json& r) {
+  std::string out = "reloaded: " + field(r, "services") + " services, " + field(r, "backends") +
+                    " backends (" + field(r, "added") + " added, " + field(r, "removed") +
+                    " removed), ";
+  if (r.is_object() && r.value("publish_pending", false)) {
+    out += "publish pending (waiting for the dataplane)";
+  } else {
+    out += "published generation " + field(r, "published_gen");
+  }
+  return out + "\n";
+}
+
+}  // namespace ilb::ctl
