@@ -150,6 +150,10 @@ int main(int argc, char** argv) {
 
   for (WorkerContext* w : workers) {
     if (rte_eal_remote_launch(worker_main, w, w->lcore) != 0) {
+      // Workers already running use memory freed on return: stop them first.
+      shared->stop.store(true, std::memory_order_relaxed);
+      rte_eal_mp_wait_lcore();
+      stop_port(shared->port.port_id);
       return fail("cannot launch worker on lcore " + std::to_string(w->lcore));
     }
   }

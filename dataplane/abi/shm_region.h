@@ -28,6 +28,7 @@ class ShmRegion {
       unmap();
       base_ = std::exchange(o.base_, nullptr);
       size_ = std::exchange(o.size_, 0);
+      inode_ = std::exchange(o.inode_, 0);
       name_ = std::move(o.name_);
     }
     return *this;
@@ -53,10 +54,23 @@ class ShmRegion {
       return false;
     }
     uint64_t map_size = static_cast<uint64_t>(st.st_size);
-    if (mode == Mode::kCreate && map_size != size) {
-      if (ftruncate(fd, 0) != 0 || ftruncate(fd, static_cast<off_t>(size)) != 0) {
+    if (mode == Mode::kCreate && map_size == 0) {
+      // Just created (an empty object cannot be mapped by anyone): size it in place.
+      if (ftruncate(fd, static_cast<off_t>(size)) != 0) {
         error = "ftruncate " + name + ": " + std::strerror(errno);
         close(fd);
+        return false;
+      }
+      map_size = size;
+    } else if (mode == Mode::kCreate && map_size != size) {
+      // Never resize a used object in place: a process that has it mapped would fault on the
+      // pages that vanish. A wrong-sized object is replaced, and its readers see a new inode.
+      close(fd);
+      shm_unlink(name.c_str());
+      fd = shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+      if (fd < 0 || ftruncate(fd, static_cast<off_t>(size)) != 0 || fstat(fd, &st) != 0) {
+        error = "create " + name + ": " + std::strerror(errno);
+        if (fd >= 0) close(fd);
         return false;
       }
       map_size = size;
@@ -75,6 +89,7 @@ class ShmRegion {
     }
     base_ = static_cast<uint8_t*>(p);
     size_ = map_size;
+    inode_ = static_cast<uint64_t>(st.st_ino);
     name_ = name;
     return true;
   }
@@ -87,6 +102,17 @@ class ShmRegion {
 
   bool mapped() const { return base_ != nullptr; }
   uint8_t* data() const { return base_; }
+  // Identity of the mapped object; compare with current_inode() to see whether the name now
+  // refers to a different object (its writer re-created it).
+  uint64_t inode() const { return inode_; }
+  static uint64_t current_inode(const std::string& name) {
+    int fd = shm_open(name.c_str(), O_RDONLY, 0);
+    if (fd < 0) return 0;
+    struct stat st {};
+    const bool ok = fstat(fd, &st) == 0;
+    close(fd);
+    return ok ? static_cast<uint64_t>(st.st_ino) : 0;
+  }
   uint64_t size() const { return size_; }
   const std::string& name() const { return name_; }
 
@@ -98,6 +124,7 @@ class ShmRegion {
  private:
   uint8_t* base_ = nullptr;
   uint64_t size_ = 0;
+  uint64_t inode_ = 0;
   std::string name_;
 };
 

@@ -1,5 +1,6 @@
 #include "dataplane/agent/arp_agent.h"
 
+#include <rte_log.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
@@ -59,6 +60,10 @@ void ArpAgent::send_request(uint32_t ip, uint64_t now_ns) {
 void ArpAgent::poll(uint64_t now_ns, const ActiveConfig* cfg) {
   if (cfg != nullptr && cfg->generation() != config_gen_) {
     config_gen_ = cfg->generation();
+    // Next hops of backends that left the config are no longer refreshed.
+    std::unordered_map<uint32_t, Entry> previous;
+    previous.swap(wanted_);
+    if (shared_.port.gateway != 0) want(shared_.port.gateway);
     for (uint32_t id = 1; id < abi::kMaxBackends; ++id) {
       const BackendEntry& b = cfg->backend(id);
       if (b.admin == 0) continue;
@@ -68,6 +73,9 @@ void ArpAgent::poll(uint64_t now_ns, const ActiveConfig* cfg) {
       } else if (port.gateway != 0) {
         want(port.gateway);
       }
+    }
+    for (auto& [ip, e] : wanted_) {
+      if (auto it = previous.find(ip); it != previous.end()) e = it->second;
     }
   }
 
@@ -89,11 +97,14 @@ void ArpAgent::poll(uint64_t now_ns, const ActiveConfig* cfg) {
       uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
       const pkt::ArpInfo info = pkt::arp_info(frame);
       const bool for_us = owned(info.target_ip, cfg);
-      if (info.sender_ip != 0 && static_ips_.count(info.sender_ip) == 0 &&
-          (for_us || wanted_.count(info.sender_ip) != 0)) {
-        shared_.neighbours.update(info.sender_ip, info.sender_mac);
-        if (auto it = wanted_.find(info.sender_ip); it != wanted_.end()) {
+      // Only next hops ilb needs are learnt (clients are answered at the MAC their packets came
+      // from), so hosts that merely ARP for a VIP cannot fill the table.
+      if (auto it = wanted_.find(info.sender_ip); it != wanted_.end()) {
+        if (shared_.neighbours.update(info.sender_ip, info.sender_mac)) {
           it->second.last_reply_ns = now_ns;
+        } else if (!table_full_logged_) {
+          table_full_logged_ = true;
+          RTE_LOG(ERR, USER1, "neighbour table full: cannot learn more next hops\n");
         }
       }
       if (info.op == 1 && for_us) {

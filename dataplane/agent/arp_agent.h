@@ -47,6 +47,7 @@ class ArpAgent {
   std::unordered_set<uint32_t> static_ips_;
   std::unordered_map<uint32_t, Entry> wanted_;
   uint64_t config_gen_ = 0;
+  bool table_full_logged_ = false;
 };
 
 }  // namespace ilb::dp

@@ -62,8 +62,13 @@ bool ConfigAgent::map_ctl() {
       return bad("slot offsets outside the region");
     }
   }
+  slot_offset_[0] = h.slot_offset[0];
+  slot_offset_[1] = h.slot_offset[1];
+  slot_size_ = h.slot_size;
   ctl_ = std::move(region);
   ctl_boot_id_ = h.common.boot_id;
+  // A new writer may restart its generations: apply whatever it publishes next.
+  acked_gen_ = 0;
   RTE_LOG(INFO, USER1, "mapped %s (writer pid %u)\n", ctl_.name().c_str(), h.common.writer_pid);
   return true;
 }
@@ -93,21 +98,30 @@ bool ConfigAgent::poll() {
     ctl_.unmap();
     return false;
   }
+  if (now >= next_inode_check_ns_) {
+    next_inode_check_ns_ = now + kMapRetryNs;
+    if (abi::ShmRegion::current_inode(ctl_.name()) != ctl_.inode()) {
+      // The object was removed or re-created under its name: map the new one.
+      RTE_LOG(INFO, USER1, "%s was replaced; mapping it again\n", ctl_.name().c_str());
+      ctl_.unmap();
+      return false;
+    }
+  }
   const uint64_t gen = const_cast<abi::CtlHeader&>(h).published_gen.load(std::memory_order_acquire);
   if (gen == 0 || gen == acked_gen_) return false;
 
-  const uint64_t off = h.slot_offset[gen & 1];
-  const uint64_t size = h.slot_size;
-  const auto& slot_hdr = *ctl_.at<const abi::SlotHeader>(off);
+  const uint64_t off = slot_offset_[gen & 1];
+  const uint64_t size = slot_size_;
+  auto& slot_hdr = *ctl_.at<abi::SlotHeader>(off);
   const uint64_t payload_end = std::min<uint64_t>(
-      std::atomic_ref<const uint64_t>(slot_hdr.payload_end).load(std::memory_order_relaxed), size);
+      std::atomic_ref<uint64_t>(slot_hdr.payload_end).load(std::memory_order_relaxed), size);
   copy_.resize(payload_end < sizeof(abi::SlotHeader) ? sizeof(abi::SlotHeader) : payload_end);
   std::memcpy(copy_.data(), ctl_.data() + off, copy_.size());
-  // If the writer moved on while we copied (it only may when our heartbeat looked stale), the
-  // generation in the slot changed: try again on the next poll.
-  if (const_cast<abi::SlotHeader&>(slot_hdr).generation.load(std::memory_order_acquire) != gen) {
-    return false;
-  }
+  // Seqlock-style re-check: the fence orders the copy's reads before the second generation
+  // read. If the writer moved on while we copied (it only may when our heartbeat looked stale),
+  // the copy may be torn: try again on the next poll rather than reject a valid snapshot.
+  std::atomic_thread_fence(std::memory_order_acquire);
+  if (slot_hdr.generation.load(std::memory_order_relaxed) != gen) return false;
   std::string error;
   ActiveConfig* cfg = ActiveConfig::build(copy_.data(), copy_.size(), gen, error);
   if (cfg == nullptr) {

@@ -41,6 +41,9 @@ class ConfigAgent {
   StatsExport& stats_;
   abi::ShmRegion ctl_;
   uint64_t ctl_boot_id_ = 0;
+  uint64_t slot_offset_[2] = {0, 0};  // validated when mapped; never re-read from the writer
+  uint64_t slot_size_ = 0;
+  uint64_t next_inode_check_ns_ = 0;
   uint64_t acked_gen_ = 0;
   uint64_t applied_gen_ = 0;
   uint64_t next_map_attempt_ns_ = 0;

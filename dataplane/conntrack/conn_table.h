@@ -52,8 +52,8 @@ struct Conn {
   uint64_t deadline_tsc;   // 0 = record free
   uint8_t client_mac[6];   // next hop towards the client: the source MAC of its first packet
   uint8_t backend_mac[6];  // next hop towards the backend
-  uint16_t syn_timeout_s;
-  uint16_t fin_timeout_s;
+  uint32_t syn_timeout_s;
+  uint32_t fin_timeout_s;
   uint32_t est_timeout_s;  // established TCP, or UDP idle
 };
 static_assert(sizeof(Conn) == 64);

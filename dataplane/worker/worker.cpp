@@ -73,15 +73,37 @@ bool is_snat_address(const WorkerContext& w, uint32_t ip) {
   return std::binary_search(a.begin(), a.end(), ip);
 }
 
-// Forwards a packet of a tracked connection. Returns false if it must be dropped.
-bool forward_tracked(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, const pkt::Parsed& p,
-                     uint32_t idx, Dir dir, uint64_t now) {
+// Ends a connection: its SNAT port goes back to the pool, its counters down, both keys out.
+void release_conn(WorkerContext& w, uint32_t idx) {
+  const Conn& c = w.conns.at(idx);
+  w.snat.release(c.snat_index, c.snat_port);
+  w.counters->backends[c.backend_id].active_conns.sub();
+  w.counters->active_conns.sub();
+  w.conns.remove(idx);
+}
+
+enum class Verdict { kSend, kDrop, kNewFlow };
+
+// Forwards a packet of a tracked connection, or says it must be dropped or start a new flow.
+Verdict forward_tracked(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
+                        const pkt::Parsed& p, uint32_t idx, Dir dir, uint64_t now) {
   Conn& c = w.conns.at(idx);
+  const bool client_syn = dir == Dir::kFromClient && c.proto == IPPROTO_TCP &&
+                          (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpSyn;
   const BackendEntry& be = cfg.backend(c.backend_id);
   if (be.admin == 0 || be.admin == static_cast<uint8_t>(abi::AdminState::kDisabled) ||
       be.address != c.backend_ip) {
+    // The backend was disabled or removed: its flows end here and free their resources; a
+    // client's new SYN on the same tuple is scheduled afresh.
+    release_conn(w, idx);
+    if (client_syn) return Verdict::kNewFlow;
     w.counters->drop(abi::Drop::kBackendDisabled);
-    return false;
+    return Verdict::kDrop;
+  }
+  if (client_syn && (c.state == TcpState::kClosing || c.state == TcpState::kTimeWait)) {
+    // The client reuses the 4-tuple of a closed connection: a new connection, scheduled again.
+    release_conn(w, idx);
+    return Verdict::kNewFlow;
   }
   uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
   BackendCounters& bc = w.counters->backends[c.backend_id];
@@ -99,7 +121,7 @@ bool forward_tracked(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, con
   }
   if (c.proto == IPPROTO_TCP) track_tcp(c, dir, p.tcp_flags);
   c.deadline_tsc = now + timeout_of(c) * w.shared->tsc_hz;
-  return true;
+  return Verdict::kSend;
 }
 
 // Creates a connection for the first packet of a flow to a service. Returns false (with the
@@ -160,8 +182,8 @@ bool new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, cons
   c.state = p.proto == IPPROTO_TCP ? TcpState::kSynSent : TcpState::kUdp;
   c.snat_index = snat_index;
   std::memcpy(c.client_mac, frame + 6, 6);
-  c.syn_timeout_s = static_cast<uint16_t>(std::min<uint32_t>(svc.tcp_syn_timeout_s, 65535));
-  c.fin_timeout_s = static_cast<uint16_t>(std::min<uint32_t>(svc.tcp_fin_timeout_s, 65535));
+  c.syn_timeout_s = svc.tcp_syn_timeout_s;
+  c.fin_timeout_s = svc.tcp_fin_timeout_s;
   c.est_timeout_s = p.proto == IPPROTO_TCP ? svc.tcp_est_timeout_s : svc.udp_timeout_s;
   c.deadline_tsc = now + timeout_of(c) * w.shared->tsc_hz;
   const int64_t idx = w.conns.insert(client_key(c), backend_key(c), c);
@@ -185,6 +207,11 @@ bool new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, cons
 
 void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, uint16_t n,
                    rte_mbuf** tx, uint16_t* n_tx, uint64_t now) {
+  while (n > kBurst) {  // the per-burst arrays below hold kBurst packets
+    process_burst(w, cfg, pkts, kBurst, tx, n_tx, now);
+    pkts += kBurst;
+    n = static_cast<uint16_t>(n - kBurst);
+  }
   pkt::Parsed parsed[kBurst];
   FlowKey keys[kBurst];
   const FlowKey* key_ptrs[kBurst] = {};
@@ -260,15 +287,15 @@ void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, u
   for (uint32_t j = 0; j < n_l4; ++j) {
     rte_mbuf* m = pkts[l4_pkt[j]];
     const pkt::Parsed& p = parsed[l4_pkt[j]];
-    bool ok;
+    Verdict v = Verdict::kNewFlow;
     if ((hits >> j) & 1) {
-      ok = forward_tracked(w, cfg, m, p, idx[j], dir[j], now);
+      v = forward_tracked(w, cfg, m, p, idx[j], dir[j], now);
     } else if (w.conns.lookup(keys[j], idx[j], dir[j])) {
       // Created by an earlier packet of this same burst.
-      ok = forward_tracked(w, cfg, m, p, idx[j], dir[j], now);
-    } else {
-      ok = new_connection(w, cfg, m, p, now);
+      v = forward_tracked(w, cfg, m, p, idx[j], dir[j], now);
     }
+    bool ok = v == Verdict::kSend;
+    if (v == Verdict::kNewFlow) ok = new_connection(w, cfg, m, p, now);
     if (ok) {
       tx[(*n_tx)++] = m;
     } else {
@@ -308,17 +335,18 @@ int worker_main(void* arg) {
         w.counters->rx_packets.add(n_rx);
         process_burst(w, *cfg, rx, n_rx, tx, &n_tx, start);
       }
-      n_tx += static_cast<uint16_t>(rte_ring_sc_dequeue_burst(
-          w.from_main, reinterpret_cast<void**>(tx + n_tx), kBurst * 2 - n_tx, nullptr));
-      if (n_tx != 0) {
-        const uint16_t sent = rte_eth_tx_burst(port, queue, tx, n_tx);
-        w.counters->tx_packets.add(sent);
-        if (sent < n_tx) {
-          w.counters->drop(abi::Drop::kTxFull, n_tx - sent);
-          rte_pktmbuf_free_bulk(tx + sent, n_tx - sent);
-        }
-      }
       expire_step(w, start, kExpireBudget);
+    }
+    // Frames from the main lcore (ARP) go out whether or not a config is in force.
+    n_tx += static_cast<uint16_t>(rte_ring_sc_dequeue_burst(
+        w.from_main, reinterpret_cast<void**>(tx + n_tx), kBurst * 2 - n_tx, nullptr));
+    if (n_tx != 0) {
+      const uint16_t sent = rte_eth_tx_burst(port, queue, tx, n_tx);
+      w.counters->tx_packets.add(sent);
+      if (sent < n_tx) {
+        w.counters->drop(abi::Drop::kTxFull, n_tx - sent);
+        rte_pktmbuf_free_bulk(tx + sent, n_tx - sent);
+      }
     }
     rte_rcu_qsbr_quiescent(s.qsbr, w.index);
     w.counters->loops.add();

@@ -277,6 +277,47 @@ TEST_F(WorkerTest, CorruptChecksumIsCountedAndDropped) {
   EXPECT_EQ(drops(abi::Drop::kBadL4Checksum), 1u);
 }
 
+TEST_F(WorkerTest, ClientReusingAClosedTupleStartsANewConnection) {
+  auto fwd = run(from_client(40011));
+  ASSERT_TRUE(fwd);
+  ASSERT_TRUE(run(from_backend(*fwd, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)));
+  ASSERT_TRUE(run(from_client(40011, RTE_TCP_ACK_FLAG)));
+  ASSERT_TRUE(run(from_backend(*fwd, RTE_TCP_FIN_FLAG | RTE_TCP_ACK_FLAG)));
+  ASSERT_TRUE(run(from_client(40011, RTE_TCP_FIN_FLAG | RTE_TCP_ACK_FLAG)));
+  // Same 4-tuple, new SYN: a fresh connection with its own SNAT port and SYN state.
+  auto again = run(from_client(40011));
+  ASSERT_TRUE(again);
+  EXPECT_NE(again->src_port, fwd->src_port);
+  EXPECT_EQ(w_.conns.size(), 1u);
+  EXPECT_EQ(w_.counters->backends[1].new_conns.get(), 2u);
+  EXPECT_EQ(w_.counters->active_conns.get(), 1u);
+}
+
+TEST_F(WorkerTest, SynForADisabledBackendsTupleIsScheduledAgain) {
+  ASSERT_TRUE(run(from_client(40012)));
+  cp::Snapshot s = two_backends();
+  s.backends[0].admin = abi::AdminState::kDisabled;
+  s.services[0].table.assign(7, 2);
+  apply(s, 2);
+  auto retry = run(from_client(40012));
+  ASSERT_TRUE(retry);
+  EXPECT_EQ(retry->dst_ip, ip("10.0.0.22"));
+  EXPECT_EQ(w_.counters->backends[1].active_conns.get(), 0u);
+  EXPECT_EQ(w_.conns.size(), 1u);
+}
+
+TEST_F(WorkerTest, BurstsLargerThanTheInternalBatchAreProcessedWhole) {
+  constexpr uint16_t kN = 70;  // the fixture has 77 SNAT ports
+  rte_mbuf* in[kN];
+  for (uint16_t i = 0; i < kN; ++i) in[i] = test::make_frame(pool_, from_client(41000 + i));
+  rte_mbuf* tx[kN];
+  uint16_t n_tx = 0;
+  process_burst(w_, *cfg_, in, kN, tx, &n_tx, 1);
+  EXPECT_EQ(n_tx, kN);
+  EXPECT_EQ(w_.conns.size(), kN);
+  rte_pktmbuf_free_bulk(tx, n_tx);
+}
+
 // ---- ActiveConfig validation: the snapshot is untrusted input. ----
 
 class ActiveConfigTest : public testing::Test {
