@@ -118,7 +118,9 @@ std::optional<Snapshot> Publisher::recover() const {
 bool Publisher::slot_free(uint64_t g) {
   if (!stat_.refresh()) return true;  // no dataplane (or none of this ABI) can be reading
   const uint64_t acked = stat_.acked_gen();
-  if (acked + 1 >= g) return true;
+  // An ack above what this region ever published belongs to an earlier life of the ctl object
+  // (it was re-created): it proves nothing about the slots of this one.
+  if (acked <= published_gen_ && acked + 1 >= g) return true;
   const uint64_t hb = stat_.heartbeat_ns();
   const uint64_t now = monotonic_ns();
   if (hb == 0 || (now > hb && now - hb > kStaleHeartbeatNs)) return true;

@@ -67,8 +67,10 @@ bool ConfigAgent::map_ctl() {
   slot_size_ = h.slot_size;
   ctl_ = std::move(region);
   ctl_boot_id_ = h.common.boot_id;
-  // A new writer may restart its generations: apply whatever it publishes next.
+  // A new writer may restart its generations: apply whatever it publishes next, and withdraw
+  // acks given to the object's previous writer so they cannot vouch for this one's slots.
   acked_gen_ = 0;
+  stats_.header().acked_gen.store(0, std::memory_order_release);
   RTE_LOG(INFO, USER1, "mapped %s (writer pid %u)\n", ctl_.name().c_str(), h.common.writer_pid);
   return true;
 }

@@ -100,6 +100,13 @@ Verdict forward_tracked(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
     w.counters->drop(abi::Drop::kBackendDisabled);
     return Verdict::kDrop;
   }
+  if (c.proto == IPPROTO_UDP && dir == Dir::kFromClient &&
+      be.health == static_cast<uint8_t>(abi::Health::kDown)) {
+    // UDP has no connection to keep: a client of a dead backend is moved at its next datagram
+    // instead of talking to it until the idle timeout (TCP flows follow the service's policy).
+    release_conn(w, idx);
+    return Verdict::kNewFlow;
+  }
   if (client_syn && (c.state == TcpState::kClosing || c.state == TcpState::kTimeWait)) {
     // The client reuses the 4-tuple of a closed connection: a new connection, scheduled again.
     release_conn(w, idx);

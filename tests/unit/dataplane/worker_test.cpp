@@ -259,6 +259,36 @@ TEST_F(WorkerTest, UdpDatagramsShareOneFlow) {
   EXPECT_EQ(w_.conns.size(), 1u);
 }
 
+TEST_F(WorkerTest, UdpFlowOfADownBackendMovesAtItsNextDatagram) {
+  auto f = from_client(5354);
+  f.proto = IPPROTO_UDP;
+  cp::Snapshot s = two_backends();
+  s.services[0].protocol = abi::Protocol::kUdp;
+  apply(s, 2);
+  auto a = run(f);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->dst_ip, ip("10.0.0.21"));
+  s.backends[0].health = abi::Health::kDown;
+  s.services[0].table.assign(7, 2);
+  apply(s, 3);
+  auto b = run(f);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->dst_ip, ip("10.0.0.22"));
+  EXPECT_EQ(w_.conns.size(), 1u);
+  EXPECT_EQ(w_.counters->backends[1].active_conns.get(), 0u);
+}
+
+TEST_F(WorkerTest, TcpFlowOfADownBackendIsKept) {
+  ASSERT_TRUE(run(from_client(40013)));
+  cp::Snapshot s = two_backends();
+  s.backends[0].health = abi::Health::kDown;
+  s.services[0].table.assign(7, 2);
+  apply(s, 2);
+  auto again = run(from_client(40013, RTE_TCP_ACK_FLAG));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->dst_ip, ip("10.0.0.21"));
+}
+
 TEST_F(WorkerTest, FramesForAnotherMacAreNotForUs) {
   auto f = from_client(40009);
   f.dst_mac[5] = 0x77;

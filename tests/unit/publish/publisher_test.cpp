@@ -95,6 +95,17 @@ TEST_F(PublisherTest, WaitsForAckWhileDataplaneHeartbeats) {
   EXPECT_EQ(p.published_gen(), 2u);
 }
 
+TEST_F(PublisherTest, AckFromAnEarlierLifeOfTheRegionIsNotTrusted) {
+  test::FakeDataplane dp(instance_);
+  dp.ack(57);  // acknowledged generations of a ctl object that has since been re-created
+  Publisher p(instance_);
+  p.open();
+  EXPECT_EQ(p.published_gen(), 0u);
+  EXPECT_EQ(p.publish(test::make_snapshot(1)), PublishResult::kPending);
+  dp.ack(0);  // the dataplane re-mapped the new object and withdrew its old acks
+  EXPECT_EQ(p.publish(test::make_snapshot(1)), PublishResult::kPublished);
+}
+
 TEST_F(PublisherTest, PendingPublishWritesNothing) {
   test::FakeDataplane dp(instance_);
   Publisher p(instance_);
