@@ -31,7 +31,7 @@ struct BackendConfig {
   uint32_t address = 0;  // IPv4, network order
   uint16_t port = 0;
   uint32_t weight = 100;
-  uint32_t line = 0;     // source line, for messages
+  uint32_t line = 0;  // source line, for messages
 };
 
 struct ServiceConfig {

@@ -25,13 +25,13 @@ struct StaticNeighbour {
 };
 
 struct PortConfig {
-  std::string name;          // operator's label, e.g. "lan"
-  std::string device;        // EAL device: PCI address ("0000:00:05.0") or vdev string
-                             // ("net_af_xdp0,iface=ilb0", "net_pcap0,rx_pcap=in.pcap,...")
-  uint32_t address = 0;      // the port's own IPv4 address, network order
-  uint8_t prefix_len = 0;    // on-link prefix of `address`
-  uint32_t gateway = 0;      // next hop for off-link destinations, network order; 0 = none
-  bool has_mac = false;      // `mac` set: overrides the device's MAC address
+  std::string name;        // operator's label, e.g. "lan"
+  std::string device;      // EAL device: PCI address ("0000:00:05.0") or vdev string
+                           // ("net_af_xdp0,iface=ilb0", "net_pcap0,rx_pcap=in.pcap,...")
+  uint32_t address = 0;    // the port's own IPv4 address, network order
+  uint8_t prefix_len = 0;  // on-link prefix of `address`
+  uint32_t gateway = 0;    // next hop for off-link destinations, network order; 0 = none
+  bool has_mac = false;    // `mac` set: overrides the device's MAC address
   std::array<uint8_t, 6> mac{};
 };
 
@@ -40,18 +40,18 @@ struct DataplaneConfig {
   std::vector<uint32_t> worker_lcores{1};  // this version supports exactly one worker
   uint32_t memory_mb = 256;                // EAL -m (ignored with no_huge: --no-huge -m)
   bool no_huge = false;
-  std::string file_prefix;                 // EAL --file-prefix; default "ilb-<instance>"
-  std::vector<std::string> eal_args;       // appended verbatim to the EAL command line
-  uint32_t conn_capacity = 65536;          // tracked connections per worker
+  std::string file_prefix;            // EAL --file-prefix; default "ilb-<instance>"
+  std::vector<std::string> eal_args;  // appended verbatim to the EAL command line
+  uint32_t conn_capacity = 65536;     // tracked connections per worker
   uint32_t mbuf_count = 8191;
   uint16_t rx_desc = 1024;
   uint16_t tx_desc = 1024;
-  std::vector<uint32_t> snat_addresses;    // network order; at least one
+  std::vector<uint32_t> snat_addresses;  // network order; at least one
   uint16_t snat_port_min = 1024;
   uint16_t snat_port_max = 65535;
-  uint32_t neighbour_refresh_s = 30;       // ARP re-resolution interval for used next hops
+  uint32_t neighbour_refresh_s = 30;  // ARP re-resolution interval for used next hops
   std::vector<StaticNeighbour> static_neighbours;
-  std::vector<PortConfig> ports;           // at least one; exactly one in this version
+  std::vector<PortConfig> ports;  // at least one; exactly one in this version
 };
 
 // Parses and validates `root["dataplane"]` of the file `path` (used in error messages).
