@@ -41,6 +41,13 @@ bool has_space_or_control(const std::string& text) {
   });
 }
 
+bool has_control(const std::string& text) {
+  return std::any_of(text.begin(), text.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u < ' ' || u == 0x7f;
+  });
+}
+
 const char* protocol_name(abi::Protocol protocol) {
   return protocol == abi::Protocol::kUdp ? "udp" : "tcp";
 }
@@ -53,6 +60,10 @@ const char* check_type_name(CheckType type) {
       return "tcp";
     case CheckType::kHttp:
       return "http";
+    case CheckType::kRedis:
+      return "redis";
+    case CheckType::kMemcached:
+      return "memcached";
   }
   return "?";
 }
@@ -112,9 +123,34 @@ std::pair<uint16_t, uint16_t> parse_status_range(const TomlNode& node) {
   return {static_cast<uint16_t>(lo_v), static_cast<uint16_t>(hi_v)};
 }
 
+// The redis check sends these as RESP bulk strings, so any byte would do on the wire; control
+// characters are refused anyway because they are far likelier a pasting mistake than a password.
+void parse_redis_keys(const TomlTable& t, HealthCheckConfig& hc) {
+  if (auto n = t.get("password")) {
+    hc.password = n->as_string();
+    if (hc.password.empty() || hc.password.size() > 512 || has_control(hc.password)) {
+      n->fail("expected 1 to 512 characters without control characters");
+    }
+  }
+  if (auto n = t.get("username")) {
+    hc.username = n->as_string();
+    if (hc.username.empty() || hc.username.size() > 255 || has_space_or_control(hc.username)) {
+      n->fail("expected a user name of 1 to 255 characters without spaces, got " +
+              quoted(hc.username));
+    }
+    if (!t.get("password")) n->fail("username needs a password");
+  }
+  if (auto n = t.get("role")) {
+    hc.role = n->as_string();
+    if (hc.role != "master" && hc.role != "replica") {
+      n->fail("expected one of master, replica, got " + quoted(hc.role));
+    }
+  }
+}
+
 HealthCheckConfig parse_health_check(const TomlTable& t) {
-  t.allow_only(
-      {"type", "interval", "timeout", "rise", "fall", "port", "path", "host", "expect_status"});
+  t.allow_only({"type", "interval", "timeout", "rise", "fall", "port", "path", "host",
+                "expect_status", "password", "username", "role"});
   HealthCheckConfig hc;
   if (auto n = t.get("type")) {
     std::string type = n->as_string();
@@ -124,8 +160,12 @@ HealthCheckConfig parse_health_check(const TomlTable& t) {
       hc.type = CheckType::kTcp;
     } else if (type == "http") {
       hc.type = CheckType::kHttp;
+    } else if (type == "redis") {
+      hc.type = CheckType::kRedis;
+    } else if (type == "memcached") {
+      hc.type = CheckType::kMemcached;
     } else {
-      n->fail("expected one of none, tcp, http, got " + quoted(type));
+      n->fail("expected one of none, tcp, http, redis, memcached, got " + quoted(type));
     }
   }
   if (auto n = t.get("interval")) {
@@ -145,6 +185,16 @@ HealthCheckConfig parse_health_check(const TomlTable& t) {
   if (auto n = t.get("fall")) hc.fall = static_cast<uint32_t>(n->as_integer(1, 100));
   if (auto n = t.get("port")) hc.port = static_cast<uint16_t>(n->as_integer(1, 65535));
 
+  if (hc.type != CheckType::kRedis) {
+    for (std::string_view key : {"password", "username", "role"}) {
+      if (auto n = t.get(key)) {
+        n->fail(std::string(key) + " is only valid for type = \"redis\" checks, this one is " +
+                quoted(check_type_name(hc.type)));
+      }
+    }
+  } else {
+    parse_redis_keys(t, hc);
+  }
   if (hc.type != CheckType::kHttp) {
     for (std::string_view key : {"path", "host", "expect_status"}) {
       if (auto n = t.get(key)) {

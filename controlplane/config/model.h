@@ -12,7 +12,7 @@
 
 namespace ilb::cp {
 
-enum class CheckType { kNone, kTcp, kHttp };
+enum class CheckType { kNone, kTcp, kHttp, kRedis, kMemcached };
 
 struct HealthCheckConfig {
   CheckType type = CheckType::kTcp;
@@ -25,6 +25,10 @@ struct HealthCheckConfig {
   std::string path = "/";
   std::string host;  // Host header; empty = the backend's address
   std::vector<std::pair<uint16_t, uint16_t>> expect_status{{200, 200}};  // inclusive ranges
+  // redis only
+  std::string password;  // empty = no AUTH
+  std::string username;  // ACL user for AUTH; empty = the default user
+  std::string role;      // "", "master" or "replica"
 };
 
 struct BackendConfig {

@@ -27,7 +27,9 @@
 #include <utility>
 
 #include "controlplane/health/http_check.h"
+#include "controlplane/health/memcached_check.h"
 #include "controlplane/health/probe.h"
+#include "controlplane/health/redis_check.h"
 #include "controlplane/health/tcp_check.h"
 
 namespace ilb::cp {
@@ -40,7 +42,8 @@ constexpr const char* kNoCheckReason = "no health check";
 bool same_check(const HealthCheckConfig& a, const HealthCheckConfig& b) {
   return a.type == b.type && a.interval_ms == b.interval_ms && a.timeout_ms == b.timeout_ms &&
          a.rise == b.rise && a.fall == b.fall && a.port == b.port && a.path == b.path &&
-         a.host == b.host && a.expect_status == b.expect_status;
+         a.host == b.host && a.expect_status == b.expect_status && a.password == b.password &&
+         a.username == b.username && a.role == b.role;
 }
 
 bool same_target(const CheckTarget& a, const CheckTarget& b) {
@@ -73,6 +76,11 @@ std::shared_ptr<Probe> make_probe(asio::io_context& io, const CheckTarget& targe
                                          HttpProbe::make_request(target.check.path, host),
                                          target.check.expect_status);
     }
+    case CheckType::kRedis:
+      return std::make_shared<RedisProbe>(io, endpoint, timeout, target.check.username,
+                                          target.check.password, target.check.role);
+    case CheckType::kMemcached:
+      return std::make_shared<MemcachedProbe>(io, endpoint, timeout);
     case CheckType::kNone:
       break;
   }

@@ -482,7 +482,65 @@ TEST(LoadConfig, RejectsBadHttpCheckValues) {
                           "service[0].health_check.expect_status", "at least one"));
   text = service_with("[service.health_check]\ntype = \"grpc\"");
   EXPECT_TRUE(is_error_at(cp_error(text), text, "grpc", "service[0].health_check.type",
-                          "expected one of none, tcp, http, got \"grpc\""));
+                          "expected one of none, tcp, http, redis, memcached, got \"grpc\""));
+}
+
+TEST(LoadConfig, ReadsRedisAndMemcachedChecks) {
+  std::string text = service_with(
+      "[service.health_check]\ntype = \"redis\"\nusername = \"probe\"\npassword = \"s e\"\n"
+      "role = \"replica\"");
+  Config c = parse_config(text, kFile);
+  const HealthCheckConfig& redis = c.services.at(0).health_check;
+  EXPECT_EQ(redis.type, CheckType::kRedis);
+  EXPECT_EQ(redis.username, "probe");
+  EXPECT_EQ(redis.password, "s e");
+  EXPECT_EQ(redis.role, "replica");
+
+  text = service_with("[service.health_check]\ntype = \"redis\"");
+  c = parse_config(text, kFile);
+  EXPECT_EQ(c.services.at(0).health_check.type, CheckType::kRedis);
+  EXPECT_EQ(c.services.at(0).health_check.password, "");
+  EXPECT_EQ(c.services.at(0).health_check.role, "");
+
+  text = service_with("[service.health_check]\ntype = \"memcached\"\ntimeout = \"200ms\"");
+  c = parse_config(text, kFile);
+  EXPECT_EQ(c.services.at(0).health_check.type, CheckType::kMemcached);
+  EXPECT_EQ(c.services.at(0).health_check.timeout_ms, 200u);
+}
+
+TEST(LoadConfig, RejectsRedisKeysOnNonRedisCheck) {
+  std::string text = service_with("[service.health_check]\ntype = \"memcached\"\npassword = \"x\"");
+  EXPECT_TRUE(is_error_at(cp_error(text), text, "password", "service[0].health_check.password",
+                          "password is only valid for type = \"redis\" checks, this one is "
+                          "\"memcached\""));
+  text = service_with("[service.health_check]\nrole = \"master\"");
+  EXPECT_TRUE(is_error_at(cp_error(text), text, "role", "service[0].health_check.role",
+                          "role is only valid for type = \"redis\" checks, this one is \"tcp\""));
+  text = service_with("[service.health_check]\ntype = \"http\"\nusername = \"u\"");
+  EXPECT_TRUE(is_error_at(cp_error(text), text, "username", "service[0].health_check.username",
+                          "this one is \"http\""));
+  text = service_with("[service.health_check]\ntype = \"redis\"\npath = \"/\"");
+  EXPECT_TRUE(is_error_at(cp_error(text), text, "path", "service[0].health_check.path",
+                          "path is only valid for type = \"http\" checks, this one is \"redis\""));
+}
+
+TEST(LoadConfig, RejectsBadRedisCheckValues) {
+  std::string text = service_with("[service.health_check]\ntype = \"redis\"\nrole = \"slave\"");
+  EXPECT_TRUE(is_error_at(cp_error(text), text, "slave", "service[0].health_check.role",
+                          "expected one of master, replica, got \"slave\""));
+  text = service_with("[service.health_check]\ntype = \"redis\"\npassword = \"\"");
+  EXPECT_TRUE(is_error_at(cp_error(text), text, "password", "service[0].health_check.password",
+                          "expected 1 to 512 characters"));
+  text = service_with("[service.health_check]\ntype = \"redis\"\npassword = \"a\\nb\"");
+  EXPECT_TRUE(is_error_at(cp_error(text), text, "password", "service[0].health_check.password",
+                          "without control characters"));
+  text = service_with("[service.health_check]\ntype = \"redis\"\nusername = \"u\"");
+  EXPECT_TRUE(is_error_at(cp_error(text), text, "username", "service[0].health_check.username",
+                          "username needs a password"));
+  text = service_with(
+      "[service.health_check]\ntype = \"redis\"\nusername = \"a b\"\npassword = \"x\"");
+  EXPECT_TRUE(is_error_at(cp_error(text), text, "username", "service[0].health_check.username",
+                          "without spaces"));
 }
 
 TEST(LoadConfig, RejectsBadEnumsAndNames) {
