@@ -20,11 +20,11 @@
 #include <utility>
 #include <vector>
 
-#include "controlplane/health/probe.h"
+#include "controlplane/health/exchange_probe.h"
 
 namespace ilb::cp {
 
-class HttpProbe final : public Probe, public std::enable_shared_from_this<HttpProbe> {
+class HttpProbe final : public ExchangeProbe {
  public:
   using StatusRanges = std::vector<std::pair<uint16_t, uint16_t>>;  // inclusive
 
@@ -39,34 +39,17 @@ class HttpProbe final : public Probe, public std::enable_shared_from_this<HttpPr
   // The default Host header for a backend: its address, with ":port" unless the port is 80.
   static std::string default_host(const asio::ip::tcp::endpoint& endpoint);
 
-  void start(Done done) override;
-  void cancel() override;
-
  private:
   static int on_headers_complete(http_parser* parser);
 
-  void on_connect(const std::error_code& ec);
-  void read_response();
-  void on_response_data(const std::error_code& ec, size_t n);
-  void drain();
-  void report(ProbeResult result);
-  void close();
+  std::optional<Verdict> on_reply(std::string_view chunk) override;
+  ProbeResult closed_early() const override;
+  ProbeResult too_large() const override;
 
-  asio::io_context& io_;
-  asio::ip::tcp::socket socket_;
-  asio::steady_timer timer_;
-  asio::ip::tcp::endpoint endpoint_;
-  std::chrono::milliseconds timeout_;
-  std::string request_;
   StatusRanges expect_status_;
-  Done done_;
   http_parser parser_{};
   http_parser_settings settings_{};
-  std::array<char, 4096> buffer_{};
-  size_t received_ = 0;
   bool headers_complete_ = false;
-  bool reported_ = false;  // the verdict has been given (or the probe was cancelled)
-  bool closed_ = false;
 };
 
 }  // namespace ilb::cp

@@ -15,11 +15,11 @@
 #include <memory>
 #include <string>
 
-#include "controlplane/health/probe.h"
+#include "controlplane/health/exchange_probe.h"
 
 namespace ilb::cp {
 
-class MemcachedProbe final : public Probe, public std::enable_shared_from_this<MemcachedProbe> {
+class MemcachedProbe final : public ExchangeProbe {
  public:
   // Most bytes read from one connection, reply and drain together.
   static constexpr size_t kMaxReplyBytes = 16 * 1024;
@@ -29,28 +29,12 @@ class MemcachedProbe final : public Probe, public std::enable_shared_from_this<M
   MemcachedProbe(asio::io_context& io, asio::ip::tcp::endpoint endpoint,
                  std::chrono::milliseconds timeout);
 
-  void start(Done done) override;
-  void cancel() override;
-
  private:
-  void on_connect(const std::error_code& ec);
-  void read_reply();
-  void on_data(const std::error_code& ec, size_t n);
-  void drain();
-  void report(ProbeResult result);
-  void close();
+  std::optional<Verdict> on_reply(std::string_view chunk) override;
+  ProbeResult closed_early() const override;
+  ProbeResult too_large() const override;
 
-  asio::io_context& io_;
-  asio::ip::tcp::socket socket_;
-  asio::steady_timer timer_;
-  asio::ip::tcp::endpoint endpoint_;
-  std::chrono::milliseconds timeout_;
   std::string received_;
-  Done done_;
-  std::array<char, 4096> buffer_{};
-  size_t total_ = 0;
-  bool reported_ = false;  // the verdict has been given (or the probe was cancelled)
-  bool closed_ = false;
 };
 
 }  // namespace ilb::cp

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 namespace ilb::cp {
@@ -40,5 +41,8 @@ std::string probe_error(const char* operation, const std::error_code& ec);
 
 // "timeout after 500 ms".
 std::string probe_timeout(std::chrono::milliseconds timeout);
+
+// Reply text fit for a reason: control characters become '?', text past 120 bytes is cut off.
+std::string printable(std::string_view text);
 
 }  // namespace ilb::cp

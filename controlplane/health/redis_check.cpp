@@ -1,8 +1,6 @@
 #include "controlplane/health/redis_check.h"
 
 #include <algorithm>
-#include <asio/post.hpp>
-#include <asio/write.hpp>
 #include <charconv>
 #include <system_error>
 #include <utility>
@@ -11,18 +9,6 @@ namespace ilb::cp {
 namespace {
 
 constexpr int kMaxDepth = 8;  // nested arrays; ROLE on a master nests two deep
-
-// A reply fit for a reason: control characters become '?', and long text is cut off.
-std::string printable(std::string_view text) {
-  constexpr size_t kMax = 120;
-  std::string out;
-  for (char c : text.substr(0, kMax)) {
-    const auto u = static_cast<unsigned char>(c);
-    out += (u < ' ' || u == 0x7f) ? '?' : c;
-  }
-  if (text.size() > kMax) out += "...";
-  return out;
-}
 
 std::string describe(const RespReply& reply) {
   if (reply.type == '*') return "an array starting with " + printable(reply.text);
@@ -91,13 +77,9 @@ size_t parse_at(std::string_view data, size_t pos, int depth, RespReply* out) {
 RedisProbe::RedisProbe(asio::io_context& io, asio::ip::tcp::endpoint endpoint,
                        std::chrono::milliseconds timeout, std::string username,
                        std::string password, std::string role)
-    : io_(io),
-      socket_(io),
-      timer_(io),
-      endpoint_(endpoint),
-      timeout_(timeout),
-      role_(std::move(role)),
-      request_(make_request(username, password, !role_.empty())) {
+    : ExchangeProbe(io, endpoint, timeout, make_request(username, password, !role.empty()),
+                    kMaxReplyBytes),
+      role_(std::move(role)) {
   if (!password.empty()) steps_.push_back(Step::kAuth);
   steps_.push_back(Step::kPing);
   if (!role_.empty()) steps_.push_back(Step::kRole);
@@ -123,164 +105,46 @@ size_t RedisProbe::parse_reply(std::string_view data, size_t pos, RespReply& out
   return parse_at(data, pos, 0, &out);
 }
 
-void RedisProbe::start(Done done) {
-  done_ = std::move(done);
-  auto self = shared_from_this();
-  std::error_code ec;
-  socket_.open(endpoint_.protocol(), ec);
-  if (ec) {
-    asio::post(io_, [self, ec] {
-      self->report({false, probe_error("socket", ec)});
-      self->close();
-    });
-    return;
-  }
-  // One timer over connect, pipeline, replies and the drain after the verdict.
-  timer_.expires_after(timeout_);
-  timer_.async_wait([self](const std::error_code& wait_ec) {
-    if (wait_ec || self->closed_) return;
-    self->report({false, probe_timeout(self->timeout_)});
-    self->close();
-  });
-  socket_.async_connect(
-      endpoint_, [self](const std::error_code& connect_ec) { self->on_connect(connect_ec); });
-}
-
-void RedisProbe::on_connect(const std::error_code& ec) {
-  if (closed_) return;
-  if (ec) {
-    report({false, probe_error("connect", ec)});
-    close();
-    return;
-  }
-  auto self = shared_from_this();
-  asio::async_write(socket_, asio::buffer(request_),
-                    [self](const std::error_code& write_ec, size_t) {
-                      if (self->closed_) return;
-                      if (write_ec) {
-                        self->report({false, probe_error("send", write_ec)});
-                        self->close();
-                        return;
-                      }
-                      self->read_replies();
-                    });
-}
-
-void RedisProbe::read_replies() {
-  auto self = shared_from_this();
-  const size_t room = std::min(buffer_.size(), kMaxReplyBytes - total_);
-  socket_.async_read_some(asio::buffer(buffer_.data(), room),
-                          [self](const std::error_code& ec, size_t n) { self->on_data(ec, n); });
-}
-
-void RedisProbe::on_data(const std::error_code& ec, size_t n) {
-  if (closed_) return;
-  if (ec == asio::error::eof) {
-    report({false, "redis: connection closed before the reply"});
-    close();
-    return;
-  }
-  if (ec) {
-    report({false, probe_error("recv", ec)});
-    close();
-    return;
-  }
-  total_ += n;
-  received_.append(buffer_.data(), n);
-  if (judge()) {
-    drain();
-  } else if (total_ >= kMaxReplyBytes) {
-    report({false, "redis: reply larger than 16 KiB"});
-    close();
-  } else {
-    read_replies();
-  }
-}
-
-bool RedisProbe::judge() {
+std::optional<ExchangeProbe::Verdict> RedisProbe::on_reply(std::string_view chunk) {
+  received_.append(chunk);
   while (next_step_ < steps_.size()) {
     RespReply reply;
     const size_t end = parse_reply(received_, parsed_, reply);
-    if (end == kIncomplete) return false;
+    if (end == kIncomplete) return std::nullopt;
     if (end == kMalformed) {
-      report({false, "redis: malformed reply " + printable(received_.substr(parsed_))});
-      return true;
+      return Verdict{{false, "redis: malformed reply " + printable(received_.substr(parsed_))}};
     }
     parsed_ = end;
-    if (reply.type == '-') {
-      report({false, "redis: -" + printable(reply.text)});
-      return true;
-    }
+    if (reply.type == '-') return Verdict{{false, "redis: -" + printable(reply.text)}};
     switch (steps_[next_step_++]) {
       case Step::kAuth:
         if (reply.type != '+' || reply.text != "OK") {
-          report({false, "redis: AUTH answered " + describe(reply)});
-          return true;
+          return Verdict{{false, "redis: AUTH answered " + describe(reply)}};
         }
         break;
       case Step::kPing:
         if (reply.type != '+' || reply.text != "PONG") {
-          report({false, "redis: PING answered " + describe(reply)});
-          return true;
+          return Verdict{{false, "redis: PING answered " + describe(reply)}};
         }
         break;
       case Step::kRole: {
-        if (reply.type != '*') {
-          report({false, "redis: ROLE answered " + describe(reply)});
-          return true;
-        }
+        if (reply.type != '*') return Verdict{{false, "redis: ROLE answered " + describe(reply)}};
         // Redis still says "slave" in ROLE; the configuration says "replica".
         const std::string seen = reply.text == "slave" ? "replica" : printable(reply.text);
-        if (seen != role_) {
-          report({false, "redis: role is " + seen + ", want " + role_});
-          return true;
-        }
+        if (seen != role_) return Verdict{{false, "redis: role is " + seen + ", want " + role_}};
         break;
       }
     }
   }
-  report({true, role_.empty() ? "redis: +PONG" : "redis: +PONG, role " + role_});
-  return true;
+  return Verdict{{true, role_.empty() ? "redis: +PONG" : "redis: +PONG, role " + role_}};
 }
 
-void RedisProbe::drain() {
-  if (closed_) return;  // the verdict's receiver may have cancelled the probe
-  if (total_ >= kMaxReplyBytes) {
-    close();
-    return;
-  }
-  auto self = shared_from_this();
-  const size_t room = std::min(buffer_.size(), kMaxReplyBytes - total_);
-  socket_.async_read_some(asio::buffer(buffer_.data(), room),
-                          [self](const std::error_code& ec, size_t n) {
-                            if (self->closed_) return;
-                            self->total_ += n;
-                            if (ec) {
-                              self->close();
-                            } else {
-                              self->drain();
-                            }
-                          });
+ProbeResult RedisProbe::closed_early() const {
+  return {false, "redis: connection closed before the reply"};
 }
 
-void RedisProbe::cancel() {
-  reported_ = true;
-  done_ = nullptr;
-  close();
-}
-
-void RedisProbe::report(ProbeResult result) {
-  if (reported_) return;
-  reported_ = true;
-  if (Done done = std::exchange(done_, nullptr)) done(std::move(result));
-}
-
-void RedisProbe::close() {
-  if (closed_) return;
-  closed_ = true;
-  std::error_code ignored;
-  timer_.cancel();
-  socket_.close(ignored);
+ProbeResult RedisProbe::too_large() const {
+  return {false, "redis: reply larger than 16 KiB"};
 }
 
 }  // namespace ilb::cp

@@ -18,7 +18,7 @@
 #include <string_view>
 #include <vector>
 
-#include "controlplane/health/probe.h"
+#include "controlplane/health/exchange_probe.h"
 
 namespace ilb::cp {
 
@@ -28,7 +28,7 @@ struct RespReply {
   std::string text;  // the line, the bulk string, or an array's first element's text
 };
 
-class RedisProbe final : public Probe, public std::enable_shared_from_this<RedisProbe> {
+class RedisProbe final : public ExchangeProbe {
  public:
   // Most bytes read from one connection, replies and drain together.
   static constexpr size_t kMaxReplyBytes = 16 * 1024;
@@ -48,37 +48,18 @@ class RedisProbe final : public Probe, public std::enable_shared_from_this<Redis
   // or kIncomplete if more bytes are needed, or kMalformed.
   static size_t parse_reply(std::string_view data, size_t pos, RespReply& out);
 
-  void start(Done done) override;
-  void cancel() override;
-
  private:
   enum class Step { kAuth, kPing, kRole };
 
-  void on_connect(const std::error_code& ec);
-  void read_replies();
-  void on_data(const std::error_code& ec, size_t n);
-  // Judges the replies received so far; true once the verdict has been given.
-  bool judge();
-  void drain();
-  void report(ProbeResult result);
-  void close();
+  std::optional<Verdict> on_reply(std::string_view chunk) override;
+  ProbeResult closed_early() const override;
+  ProbeResult too_large() const override;
 
-  asio::io_context& io_;
-  asio::ip::tcp::socket socket_;
-  asio::steady_timer timer_;
-  asio::ip::tcp::endpoint endpoint_;
-  std::chrono::milliseconds timeout_;
   std::string role_;
-  std::string request_;
   std::vector<Step> steps_;
   size_t next_step_ = 0;
   std::string received_;
   size_t parsed_ = 0;  // bytes of received_ already judged
-  Done done_;
-  std::array<char, 4096> buffer_{};
-  size_t total_ = 0;
-  bool reported_ = false;  // the verdict has been given (or the probe was cancelled)
-  bool closed_ = false;
 };
 
 }  // namespace ilb::cp
