@@ -82,13 +82,20 @@ void StatsExport::export_counters(const std::vector<WorkerContext*>& workers,
   auto& h = header();
   auto* lcores = region_.at<abi::LcoreStats>(h.lcore_offset);
   uint64_t drops[static_cast<size_t>(abi::Drop::kCount)] = {};
+  const uint64_t now = monotonic_ns();
+  last_loops_.resize(workers.size(), 0);
+  last_moved_ns_.resize(workers.size(), 0);
   for (size_t i = 0; i < workers.size() && i < abi::kMaxLcores; ++i) {
     const WorkerContext& w = *workers[i];
     const WorkerCounters& c = *w.counters;
     abi::LcoreStats& l = lcores[i];
     store(l.lcore_id, w.lcore);
     store(l.is_worker, 1);
-    store(l.heartbeat_ns, c.heartbeat_ns.get());
+    if (c.loops.get() != last_loops_[i]) {
+      last_loops_[i] = c.loops.get();
+      last_moved_ns_[i] = now;
+    }
+    store(l.heartbeat_ns, last_moved_ns_[i]);
     store(l.loops, c.loops.get());
     store(l.busy_loops, c.busy_loops.get());
     store(l.busy_cycles, c.busy_cycles.get());

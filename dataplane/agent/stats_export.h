@@ -31,6 +31,10 @@ class StatsExport {
 
  private:
   abi::ShmRegion region_;
+  // A worker's heartbeat is derived here, off the hot path: the time its loop counter was last
+  // seen moving.
+  std::vector<uint64_t> last_loops_;
+  std::vector<uint64_t> last_moved_ns_;
 };
 
 uint64_t monotonic_ns();

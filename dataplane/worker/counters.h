@@ -36,7 +36,6 @@ struct BackendCounters {
 
 // Everything one worker counts. Allocated with rte_zmalloc on the worker's socket.
 struct alignas(64) WorkerCounters {
-  Counter heartbeat_ns;
   Counter loops;
   Counter busy_loops;
   Counter busy_cycles;

@@ -10,7 +10,6 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 #include <rte_tcp.h>
-#include <time.h>
 
 #include <algorithm>
 #include <cstring>
@@ -329,7 +328,6 @@ int worker_main(void* arg) {
 
   rte_rcu_qsbr_thread_register(s.qsbr, w.index);
   rte_rcu_qsbr_thread_online(s.qsbr, w.index);
-  uint64_t last_beat = 0;
   while (!s.stop.load(std::memory_order_relaxed)) {
     const uint64_t start = rte_rdtsc();
     const ActiveConfig* cfg = s.config.load(std::memory_order_acquire);
@@ -360,14 +358,6 @@ int worker_main(void* arg) {
     if (n_rx != 0) {
       w.counters->busy_loops.add();
       w.counters->busy_cycles.add(rte_rdtsc() - start);
-    }
-    if (start - last_beat > s.tsc_hz / 100) {
-      last_beat = start;
-      // A cheap clock read on a timer, not per packet: the heartbeat proves the loop is alive.
-      timespec ts{};
-      clock_gettime(CLOCK_MONOTONIC, &ts);
-      w.counters->heartbeat_ns.set(static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL +
-                                   static_cast<uint64_t>(ts.tv_nsec));
     }
   }
   rte_rcu_qsbr_thread_offline(s.qsbr, w.index);
