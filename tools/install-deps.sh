@@ -9,10 +9,11 @@ packages=(
   build-essential meson ninja-build pkg-config
   libdpdk-dev dpdk libtbb-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev
-  libasio-dev libhttp-parser-dev libpcap-dev libbpf-dev libxdp-dev libxxhash-dev clang-format
+  libasio-dev libhttp-parser-dev libpcap-dev libbpf-dev libxdp-dev libxxhash-dev libssl-dev
+  clang-format
   # lab and tests
   iproute2 ethtool nginx-light curl jq tcpdump python3 python3-scapy procps psmisc
-  redis-server memcached
+  redis-server memcached mariadb-server mariadb-client
   util-linux
 )
 

@@ -23,8 +23,9 @@ constexpr uint64_t kMinInterval = 100;
 constexpr uint64_t kMaxInterval = 3'600'000;
 constexpr uint64_t kMinTimeout = 10;
 constexpr uint32_t kDefaultTimeoutMs = 1000;
-// sockaddr_un::sun_path holds 108 bytes including the terminating NUL.
-constexpr size_t kMaxSocketPath = 107;
+// sockaddr_un::sun_path holds 108 bytes including the terminating NUL, and the API binds
+// "<api_socket>.tmp" before renaming it into place.
+constexpr size_t kMaxSocketPath = 103;
 
 bool is_prime(uint32_t n) {
   if (n < 2) return false;
@@ -64,6 +65,12 @@ const char* check_type_name(CheckType type) {
       return "redis";
     case CheckType::kMemcached:
       return "memcached";
+    case CheckType::kMysql:
+      return "mysql";
+    case CheckType::kAgent:
+      return "agent";
+    case CheckType::kExec:
+      return "exec";
   }
   return "?";
 }
@@ -71,10 +78,41 @@ const char* check_type_name(CheckType type) {
 ControlPlaneConfig parse_controlplane(const TomlTable& top, const std::string& instance) {
   ControlPlaneConfig cp;
   cp.api_socket = "/run/ilb/" + instance + ".sock";
+  cp.state_file = "/var/lib/ilb/" + instance + ".state";
   auto section = top.get("controlplane");
   if (!section) return cp;
   TomlTable t = section->as_table();
-  t.allow_only({"api_socket", "log_level"});
+  t.allow_only({"api_socket", "log_level", "zone", "state_file", "hook", "hook_timeout"});
+  if (auto n = t.get("zone")) {
+    cp.zone = n->as_string();
+    if (!dp::is_name(cp.zone, "_.-", 63, true)) {
+      n->fail("must be 1 to 63 characters of A-Z, a-z, 0-9, '_', '.' and '-', got " +
+              quoted(cp.zone));
+    }
+  }
+  if (auto n = t.get("state_file")) {
+    cp.state_file = n->as_string();
+    if (!cp.state_file.empty() && !cp.state_file.starts_with('/')) {
+      n->fail("expected an absolute path, or \"\" to keep no state file, got " +
+              quoted(cp.state_file));
+    }
+    if (cp.state_file.find('\0') != std::string::npos) n->fail("must not contain NUL bytes");
+  }
+  if (auto n = t.get("hook")) {
+    for (const auto& element : n->as_array()) {
+      std::string arg = element.as_string();
+      if (arg.find('\0') != std::string::npos) element.fail("must not contain NUL bytes");
+      cp.hook.push_back(std::move(arg));
+    }
+    if (cp.hook.empty()) n->fail("expected at least the program's absolute path");
+    if (!cp.hook.front().starts_with('/')) {
+      n->fail("the program must be an absolute path (no shell, no PATH lookup), got " +
+              quoted(cp.hook.front()));
+    }
+  }
+  if (auto n = t.get("hook_timeout")) {
+    cp.hook_timeout_ms = static_cast<uint32_t>(n->as_duration_ms(100, 3'600'000));
+  }
   if (auto n = t.get("api_socket")) {
     cp.api_socket = n->as_string();
     if (cp.api_socket.empty()) n->fail("must not be empty");
@@ -148,62 +186,39 @@ void parse_redis_keys(const TomlTable& t, HealthCheckConfig& hc) {
   }
 }
 
-HealthCheckConfig parse_health_check(const TomlTable& t) {
-  t.allow_only({"type", "interval", "timeout", "rise", "fall", "port", "path", "host",
-                "expect_status", "password", "username", "role"});
-  HealthCheckConfig hc;
-  if (auto n = t.get("type")) {
-    std::string type = n->as_string();
-    if (type == "none") {
-      hc.type = CheckType::kNone;
-    } else if (type == "tcp") {
-      hc.type = CheckType::kTcp;
-    } else if (type == "http") {
-      hc.type = CheckType::kHttp;
-    } else if (type == "redis") {
-      hc.type = CheckType::kRedis;
-    } else if (type == "memcached") {
-      hc.type = CheckType::kMemcached;
-    } else {
-      n->fail("expected one of none, tcp, http, redis, memcached, got " + quoted(type));
-    }
-  }
-  if (auto n = t.get("interval")) {
-    hc.interval_ms = static_cast<uint32_t>(n->as_duration_ms(kMinInterval, kMaxInterval));
-  }
-  if (auto n = t.get("timeout")) {
-    hc.timeout_ms = static_cast<uint32_t>(n->as_duration_ms(kMinTimeout, kMaxInterval));
-    if (hc.timeout_ms > hc.interval_ms) {
-      n->fail("timeout (" + dp::format_duration_ms(hc.timeout_ms) +
-              ") must not be longer than interval (" + dp::format_duration_ms(hc.interval_ms) +
-              ")");
-    }
-  } else {
-    hc.timeout_ms = std::min(kDefaultTimeoutMs, hc.interval_ms);
-  }
-  if (auto n = t.get("rise")) hc.rise = static_cast<uint32_t>(n->as_integer(1, 100));
-  if (auto n = t.get("fall")) hc.fall = static_cast<uint32_t>(n->as_integer(1, 100));
-  if (auto n = t.get("port")) hc.port = static_cast<uint16_t>(n->as_integer(1, 65535));
+const char* const kCheckTypes[] = {"none",      "tcp",   "http",  "redis",
+                                   "memcached", "mysql", "agent", "exec"};
 
-  if (hc.type != CheckType::kRedis) {
-    for (std::string_view key : {"password", "username", "role"}) {
-      if (auto n = t.get(key)) {
-        n->fail(std::string(key) + " is only valid for type = \"redis\" checks, this one is " +
-                quoted(check_type_name(hc.type)));
-      }
-    }
-  } else {
-    parse_redis_keys(t, hc);
+// Which keys belong to which check type; a key given for another type is a mistake worth naming
+// (a `path` on a tcp check does nothing, and the operator should hear so).
+bool key_allowed_for(std::string_view key, CheckType type) {
+  auto in = [&](std::initializer_list<std::string_view> keys) {
+    return std::find(keys.begin(), keys.end(), key) != keys.end();
+  };
+  switch (type) {
+    case CheckType::kHttp:
+      return in({"path", "host", "expect_status"});
+    case CheckType::kRedis:
+      return in({"password", "username", "role"});
+    case CheckType::kMysql:
+      return in({"user", "password", "query", "max_replication_lag"});
+    case CheckType::kAgent:
+      return in({"agent_protocol", "path", "host"});
+    case CheckType::kExec:
+      return in({"command"});
+    case CheckType::kNone:
+    case CheckType::kTcp:
+    case CheckType::kMemcached:
+      return false;
   }
-  if (hc.type != CheckType::kHttp) {
-    for (std::string_view key : {"path", "host", "expect_status"}) {
-      if (auto n = t.get(key)) {
-        n->fail(std::string(key) + " is only valid for type = \"http\" checks, this one is " +
-                quoted(check_type_name(hc.type)));
-      }
-    }
-    return hc;
-  }
+  return false;
+}
+
+constexpr std::string_view kTypeSpecificKeys[] = {
+    "path", "host",  "expect_status",       "password",       "username", "role",
+    "user", "query", "max_replication_lag", "agent_protocol", "command"};
+
+void parse_http_keys(const TomlTable& t, HealthCheckConfig& hc) {
   if (auto n = t.get("path")) {
     hc.path = n->as_string();
     if (!hc.path.starts_with('/')) n->fail("must start with '/', got " + quoted(hc.path));
@@ -221,6 +236,146 @@ HealthCheckConfig parse_health_check(const TomlTable& t) {
     hc.expect_status.clear();
     for (const auto& element : elements) hc.expect_status.push_back(parse_status_range(element));
   }
+}
+
+// The mysql check sends the query as COM_QUERY text and the user name NUL-terminated, so neither
+// may contain NUL; control characters are refused as pasting mistakes.
+void parse_mysql_keys(const TomlTable& t, HealthCheckConfig& hc) {
+  if (auto n = t.get("user")) {
+    hc.user = n->as_string();
+    if (hc.user.empty() || hc.user.size() > 80 || has_space_or_control(hc.user)) {
+      n->fail("expected a user name of 1 to 80 characters without spaces, got " + quoted(hc.user));
+    }
+  }
+  if (auto n = t.get("password")) {
+    hc.password = n->as_string();
+    if (hc.password.size() > 512 || has_control(hc.password)) {
+      n->fail("expected at most 512 characters without control characters");
+    }
+    if (hc.user.empty()) n->fail("password needs a user");
+  }
+  if (auto n = t.get("query")) {
+    hc.query = n->as_string();
+    if (hc.query.empty() || hc.query.size() > 1024 || has_control(hc.query)) {
+      n->fail("expected a query of 1 to 1024 characters without control characters");
+    }
+    if (hc.user.empty()) n->fail("query needs a user: without one the check stops at the greeting");
+  }
+  if (auto n = t.get("max_replication_lag")) {
+    hc.max_replication_lag_s = n->as_duration_s(0, 7 * 24 * 3600);
+    if (hc.user.empty()) {
+      n->fail(
+          "max_replication_lag needs a user with the REPLICATION CLIENT (or SLAVE MONITOR) "
+          "privilege");
+    }
+  }
+}
+
+void parse_agent_keys(const TomlTable& t, HealthCheckConfig& hc) {
+  if (auto n = t.get("agent_protocol")) {
+    std::string protocol = n->as_string();
+    if (protocol == "tcp") {
+      hc.agent_protocol = AgentProtocol::kTcp;
+    } else if (protocol == "http") {
+      hc.agent_protocol = AgentProtocol::kHttp;
+    } else {
+      n->fail("expected \"tcp\" or \"http\", got " + quoted(protocol));
+    }
+  }
+  for (std::string_view key : {"path", "host"}) {
+    if (auto n = t.get(key); n && hc.agent_protocol != AgentProtocol::kHttp) {
+      n->fail(std::string(key) + " is only valid for agent_protocol = \"http\"");
+    }
+  }
+  parse_http_keys(t, hc);
+}
+
+void parse_exec_keys(const TomlTable& t, HealthCheckConfig& hc) {
+  auto n = t.get("command");
+  if (!n) {
+    if (!hc.command.empty()) return;  // inherited from the service's check
+    t.fail_key("command", "an exec check needs command = [\"/absolute/path\", \"arg\", ...]");
+  }
+  auto elements = n->as_array();
+  if (elements.empty()) n->fail("expected at least the program's absolute path");
+  hc.command.clear();
+  for (const auto& element : elements) {
+    std::string arg = element.as_string();
+    if (arg.find('\0') != std::string::npos) element.fail("must not contain NUL bytes");
+    hc.command.push_back(std::move(arg));
+  }
+  if (!hc.command.front().starts_with('/')) {
+    elements.front().fail("the program must be an absolute path (no shell, no PATH lookup), got " +
+                          quoted(hc.command.front()));
+  }
+}
+
+// Parses a [health_check] table on top of `base`: the service's table on top of the defaults, a
+// backend's table on top of its service's check.
+HealthCheckConfig parse_health_check(const TomlTable& t, const HealthCheckConfig& base) {
+  t.allow_only({"type", "interval", "timeout", "rise", "fall", "port", "path", "host",
+                "expect_status", "password", "username", "role", "user", "query",
+                "max_replication_lag", "agent_protocol", "command"});
+  HealthCheckConfig hc = base;
+  if (auto n = t.get("type")) {
+    std::string type = n->as_string();
+    auto it = std::find(std::begin(kCheckTypes), std::end(kCheckTypes), type);
+    if (it == std::end(kCheckTypes)) {
+      n->fail("expected one of none, tcp, http, redis, memcached, mysql, agent, exec, got " +
+              quoted(type));
+    }
+    hc.type = static_cast<CheckType>(it - std::begin(kCheckTypes));
+  }
+  auto interval = t.get("interval");
+  if (interval) {
+    hc.interval_ms = static_cast<uint32_t>(interval->as_duration_ms(kMinInterval, kMaxInterval));
+  }
+  if (auto n = t.get("timeout")) {
+    hc.timeout_ms = static_cast<uint32_t>(n->as_duration_ms(kMinTimeout, kMaxInterval));
+    if (hc.timeout_ms >= hc.interval_ms) {
+      n->fail("timeout (" + dp::format_duration_ms(hc.timeout_ms) +
+              ") must be shorter than interval (" + dp::format_duration_ms(hc.interval_ms) + ")");
+    }
+  } else if (interval && hc.timeout_ms >= hc.interval_ms) {
+    hc.timeout_ms = std::min(kDefaultTimeoutMs, hc.interval_ms / 2);
+  }
+  if (auto n = t.get("rise")) hc.rise = static_cast<uint32_t>(n->as_integer(1, 100));
+  if (auto n = t.get("fall")) hc.fall = static_cast<uint32_t>(n->as_integer(1, 100));
+  if (auto n = t.get("port")) hc.port = static_cast<uint16_t>(n->as_integer(1, 65535));
+
+  for (std::string_view key : kTypeSpecificKeys) {
+    auto n = t.get(key);
+    if (n && !key_allowed_for(key, hc.type)) {
+      std::string types;
+      for (size_t i = 0; i < std::size(kCheckTypes); ++i) {
+        if (!key_allowed_for(key, static_cast<CheckType>(i))) continue;
+        types += (types.empty() ? "" : " or ") + quoted(kCheckTypes[i]);
+      }
+      n->fail(std::string(key) + " is only valid for type = " + types + " checks, this one is " +
+              quoted(check_type_name(hc.type)));
+    }
+  }
+  switch (hc.type) {
+    case CheckType::kHttp:
+      parse_http_keys(t, hc);
+      break;
+    case CheckType::kRedis:
+      parse_redis_keys(t, hc);
+      break;
+    case CheckType::kMysql:
+      parse_mysql_keys(t, hc);
+      break;
+    case CheckType::kAgent:
+      parse_agent_keys(t, hc);
+      break;
+    case CheckType::kExec:
+      parse_exec_keys(t, hc);
+      break;
+    case CheckType::kNone:
+    case CheckType::kTcp:
+    case CheckType::kMemcached:
+      break;
+  }
   return hc;
 }
 
@@ -228,11 +383,29 @@ HealthCheckConfig parse_health_check(const TomlTable& t) {
 // dataplane's own addresses.
 class ServiceParser {
  public:
-  explicit ServiceParser(const dp::DataplaneConfig& dataplane) : dataplane_(dataplane) {}
+  ServiceParser(const dp::DataplaneConfig& dataplane, std::string zone)
+      : dataplane_(dataplane), zone_(std::move(zone)) {}
 
   ServiceConfig parse(const TomlTable& t) {
-    t.allow_only({"name", "vip", "port", "protocol", "scheduler", "table_size", "tcp_syn_timeout",
-                  "tcp_established_timeout", "tcp_fin_timeout", "udp_timeout", "health_check",
+    t.allow_only({"name",
+                  "vip",
+                  "port",
+                  "protocol",
+                  "scheduler",
+                  "table_size",
+                  "tcp_syn_timeout",
+                  "tcp_established_timeout",
+                  "tcp_fin_timeout",
+                  "udp_timeout",
+                  "health_check",
+                  "drain_timeout",
+                  "on_backend_down",
+                  "on_all_down",
+                  "backup_policy",
+                  "slow_start",
+                  "zone_affinity",
+                  "zone_min_healthy",
+                  "dampening",
                   "backend"});
     ServiceConfig s;
     s.line = t.position().line;
@@ -306,9 +479,12 @@ class ServiceParser {
     if (auto n = t.get("tcp_fin_timeout")) s.tcp_fin_timeout_s = n->as_duration_s(1, kMaxTimeoutS);
     if (auto n = t.get("udp_timeout")) s.udp_timeout_s = n->as_duration_s(1, kMaxTimeoutS);
 
-    if (auto n = t.get("health_check")) s.health_check = parse_health_check(n->as_table());
-
+    if (auto n = t.get("health_check")) {
+      s.health_check = parse_health_check(n->as_table(), HealthCheckConfig{});
+    }
+    parse_lifecycle(t, s);
     parse_backends(t, s);
+    check_zones(t, s);
 
     table_entries_ += s.table_size;
     seen_.push_back({s.name, s.vip, s.port, s.protocol, s.line});
@@ -324,6 +500,81 @@ class ServiceParser {
     abi::Protocol protocol;
     uint32_t line;
   };
+
+  void parse_lifecycle(const TomlTable& t, ServiceConfig& s) const {
+    if (auto n = t.get("drain_timeout")) s.drain_timeout_s = n->as_duration_s(0, kMaxTimeoutS);
+    if (auto n = t.get("on_backend_down")) {
+      s.on_backend_down = choose<OnBackendDown>(
+          *n, {{"keep", OnBackendDown::kKeep}, {"reset", OnBackendDown::kReset}});
+    }
+    if (auto n = t.get("on_all_down")) {
+      s.on_all_down = choose<OnAllDown>(
+          *n, {{"reject", OnAllDown::kReject}, {"fail_open", OnAllDown::kFailOpen}});
+    }
+    if (auto n = t.get("backup_policy")) {
+      s.backup_policy =
+          choose<BackupPolicy>(*n, {{"first", BackupPolicy::kFirst}, {"all", BackupPolicy::kAll}});
+    }
+    if (auto n = t.get("slow_start")) s.slow_start_s = n->as_duration_s(0, 3600);
+    if (auto n = t.get("zone_affinity")) s.zone_affinity = n->as_boolean();
+    if (auto n = t.get("zone_min_healthy")) {
+      const toml::node& v = n->node();
+      if (const auto* f = v.as_floating_point()) {
+        s.zone_min_healthy = f->get();
+      } else if (const auto* i = v.as_integer()) {
+        s.zone_min_healthy = static_cast<double>(i->get());
+      } else {
+        n->fail_type("a fraction between 0 and 1");
+      }
+      if (!(s.zone_min_healthy >= 0.0 && s.zone_min_healthy <= 1.0)) {
+        n->fail("expected a fraction between 0 and 1, got " + std::to_string(s.zone_min_healthy));
+      }
+    }
+    if (auto n = t.get("dampening")) {
+      TomlTable d = n->as_table();
+      d.allow_only({"enabled", "threshold", "window", "min_hold", "max_hold"});
+      Dampening& dm = s.dampening;
+      if (auto e = d.get("enabled")) dm.enabled = e->as_boolean();
+      if (auto e = d.get("threshold")) dm.threshold = static_cast<uint32_t>(e->as_integer(1, 1000));
+      if (auto e = d.get("window")) dm.window_s = e->as_duration_s(1, kMaxTimeoutS);
+      if (auto e = d.get("min_hold")) dm.min_hold_s = e->as_duration_s(1, kMaxTimeoutS);
+      if (auto e = d.get("max_hold")) {
+        dm.max_hold_s = e->as_duration_s(1, kMaxTimeoutS);
+        if (dm.max_hold_s < dm.min_hold_s) {
+          e->fail("max_hold (" + std::to_string(dm.max_hold_s) +
+                  "s) must not be shorter than min_hold (" + std::to_string(dm.min_hold_s) + "s)");
+        }
+      } else if (dm.max_hold_s < dm.min_hold_s) {
+        dm.max_hold_s = dm.min_hold_s;
+      }
+    }
+  }
+
+  // zone_affinity compares backends' zones with the instance's own: without both it would
+  // silently do nothing.
+  void check_zones(const TomlTable& t, const ServiceConfig& s) const {
+    if (!s.zone_affinity) return;
+    if (zone_.empty()) {
+      t.fail_key("zone_affinity",
+                 "zone_affinity needs this instance's zone: set [controlplane] zone");
+    }
+    if (std::none_of(s.backends.begin(), s.backends.end(),
+                     [](const BackendConfig& b) { return !b.zone.empty(); })) {
+      t.fail_key("zone_affinity", "zone_affinity needs zone = \"...\" on the service's backends");
+    }
+  }
+
+  template <typename E>
+  static E choose(const TomlNode& node,
+                  std::initializer_list<std::pair<std::string_view, E>> options) {
+    std::string value = node.as_string();
+    std::string names;
+    for (const auto& [name, e] : options) {
+      if (name == value) return e;
+      names += (names.empty() ? "" : ", ") + std::string(name);
+    }
+    node.fail("expected one of " + names + ", got " + quoted(value));
+  }
 
   void check_vip_not_owned(const TomlNode& node, uint32_t vip) const {
     const auto& snat = dataplane_.snat_addresses;
@@ -349,7 +600,7 @@ class ServiceParser {
         b.fail("more than " + std::to_string(abi::kMaxBackends - 1) +
                " backends in total; this version supports at most that many");
       }
-      b.allow_only({"address", "port", "weight"});
+      b.allow_only({"address", "port", "weight", "backup", "zone", "health_check"});
       BackendConfig backend;
       backend.line = b.position().line;
       auto address = b.require("address");
@@ -357,6 +608,17 @@ class ServiceParser {
       backend.port = s.port;
       if (auto n = b.get("port")) backend.port = static_cast<uint16_t>(n->as_integer(1, 65535));
       if (auto n = b.get("weight")) backend.weight = static_cast<uint32_t>(n->as_integer(0, 65535));
+      if (auto n = b.get("backup")) backend.backup = n->as_boolean();
+      if (auto n = b.get("zone")) {
+        backend.zone = n->as_string();
+        if (!dp::is_name(backend.zone, "_.-", 63, true)) {
+          n->fail("must be 1 to 63 characters of A-Z, a-z, 0-9, '_', '.' and '-', got " +
+                  quoted(backend.zone));
+        }
+      }
+      if (auto n = b.get("health_check")) {
+        backend.health_check = parse_health_check(n->as_table(), s.health_check);
+      }
       for (const auto& other : s.backends) {
         if (other.address == backend.address && other.port == backend.port) {
           address.fail("duplicate backend " + dp::format_ipv4(backend.address) + ":" +
@@ -370,6 +632,7 @@ class ServiceParser {
   }
 
   const dp::DataplaneConfig& dataplane_;
+  std::string zone_;
   std::vector<Seen> seen_;
   uint32_t backend_count_ = 0;
   uint64_t table_entries_ = 0;
@@ -390,7 +653,7 @@ Config parse_config(std::string_view text, const std::string& path) {
 
   if (auto services = top.get("service")) {
     auto tables = services->as_table_array();
-    ServiceParser parser(config.dataplane);
+    ServiceParser parser(config.dataplane, config.controlplane.zone);
     for (size_t i = 0; i < tables.size(); ++i) {
       if (i >= abi::kMaxServices) {
         tables[i].fail("more than " + std::to_string(abi::kMaxServices) +

@@ -26,8 +26,11 @@
 #include <unordered_set>
 #include <utility>
 
+#include "controlplane/health/agent_check.h"
+#include "controlplane/health/exec_check.h"
 #include "controlplane/health/http_check.h"
 #include "controlplane/health/memcached_check.h"
+#include "controlplane/health/mysql_check.h"
 #include "controlplane/health/probe.h"
 #include "controlplane/health/redis_check.h"
 #include "controlplane/health/tcp_check.h"
@@ -43,11 +46,13 @@ bool same_check(const HealthCheckConfig& a, const HealthCheckConfig& b) {
   return a.type == b.type && a.interval_ms == b.interval_ms && a.timeout_ms == b.timeout_ms &&
          a.rise == b.rise && a.fall == b.fall && a.port == b.port && a.path == b.path &&
          a.host == b.host && a.expect_status == b.expect_status && a.password == b.password &&
-         a.username == b.username && a.role == b.role;
+         a.username == b.username && a.role == b.role && a.user == b.user && a.query == b.query &&
+         a.max_replication_lag_s == b.max_replication_lag_s &&
+         a.agent_protocol == b.agent_protocol && a.command == b.command;
 }
 
 bool same_target(const CheckTarget& a, const CheckTarget& b) {
-  return a.key == b.key && a.address == b.address && a.port == b.port &&
+  return a.key == b.key && a.service == b.service && a.address == b.address && a.port == b.port &&
          same_check(a.check, b.check);
 }
 
@@ -81,6 +86,26 @@ std::shared_ptr<Probe> make_probe(asio::io_context& io, const CheckTarget& targe
                                           target.check.password, target.check.role);
     case CheckType::kMemcached:
       return std::make_shared<MemcachedProbe>(io, endpoint, timeout);
+    case CheckType::kMysql:
+      return std::make_shared<MysqlProbe>(
+          io, endpoint, timeout,
+          MysqlProbe::Options{target.check.user, target.check.password, target.check.query,
+                              target.check.max_replication_lag_s});
+    case CheckType::kAgent: {
+      const std::string host =
+          target.check.host.empty() ? HttpProbe::default_host(endpoint) : target.check.host;
+      return std::make_shared<AgentProbe>(io, endpoint, timeout, target.check.agent_protocol,
+                                          target.check.path, host);
+    }
+    case CheckType::kExec:
+      return std::make_shared<ExecProbe>(
+          io, target.check.command,
+          std::vector<std::pair<std::string, std::string>>{
+              {"ILB_SERVICE", target.service},
+              {"ILB_BACKEND_ADDRESS", endpoint.address().to_string()},
+              {"ILB_BACKEND_PORT", std::to_string(target.port)},
+              {"ILB_CHECK_PORT", std::to_string(endpoint.port())}},
+          timeout);
     case CheckType::kNone:
       break;
   }
@@ -98,6 +123,7 @@ struct HealthChecker::Impl {
     uint32_t successes = 0;  // consecutive
     uint32_t failures = 0;   // consecutive
     std::string last_result;
+    std::optional<AgentAdvice> advice;
     asio::steady_timer timer;
     Clock::time_point next_due;
     std::shared_ptr<Probe> probe;  // the latest probe; may still be closing after its verdict
@@ -117,7 +143,8 @@ struct HealthChecker::Impl {
     if (target.check.type == CheckType::kNone) {
       e->last_result = kNoCheckReason;
       if (e->health != abi::Health::kUp) {
-        HealthEvent event{target.key, e->health, abi::Health::kUp, kNoCheckReason};
+        HealthEvent event{target.key,     e->health,    abi::Health::kUp,
+                          kNoCheckReason, std::nullopt, false};
         e->health = abi::Health::kUp;
         // Posted, so that the callback never runs inside set_targets().
         asio::post(io, [this, e, event] {
@@ -171,6 +198,8 @@ struct HealthChecker::Impl {
 
   void on_result(const EntryPtr& e, ProbeResult result) {
     e->last_result = std::move(result.reason);
+    const bool advice_changed = result.advice && result.advice != e->advice;
+    if (result.advice) e->advice = result.advice;
     const abi::Health from = e->health;
     abi::Health to = from;
     if (result.ok) {
@@ -190,10 +219,10 @@ struct HealthChecker::Impl {
         to = abi::Health::kDown;
       }
     }
-    if (to == from) return;
+    if (to == from && !advice_changed) return;
     e->health = to;
     // Last statement: the callback may call set_targets(), stop() or even destroy the checker.
-    notify(HealthEvent{e->target.key, from, to, e->last_result});
+    notify(HealthEvent{e->target.key, from, to, e->last_result, e->advice, advice_changed});
   }
 
   // Calls a copy of the callback, which stays valid even if the call destroys the checker.

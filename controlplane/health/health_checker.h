@@ -7,11 +7,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "controlplane/config/model.h"
+#include "controlplane/health/probe.h"
 #include "dataplane/abi/ilb_abi.h"
 
 namespace ilb::cp {
@@ -19,6 +21,7 @@ namespace ilb::cp {
 // One thing to check. `key` is the caller's stable identity for it (the backend id).
 struct CheckTarget {
   uint32_t key = 0;
+  std::string service;   // the service's name, for exec checks' environment
   uint32_t address = 0;  // IPv4, network order
   uint16_t port = 0;     // the backend's port (the check's own port override is in `check`)
   HealthCheckConfig check;
@@ -28,8 +31,10 @@ struct CheckTarget {
 struct HealthEvent {
   uint32_t key = 0;
   abi::Health from = abi::Health::kUnknown;
-  abi::Health to = abi::Health::kUnknown;
+  abi::Health to = abi::Health::kUnknown;  // == from when only the agent's advice changed
   std::string reason;  // last probe's result, e.g. "connect: connection refused", "HTTP 503"
+  std::optional<AgentAdvice> advice;  // the agent's latest well-formed advice (agent checks)
+  bool advice_changed = false;
 };
 
 class HealthChecker {
@@ -38,7 +43,8 @@ class HealthChecker {
 
   // All probes and timers run on `io`; `on_change` is called on `io`'s thread for every state
   // transition (unknown->up on the first success, unknown->down on the first failure, then
-  // up->down after `fall` consecutive failures and down->up after `rise` consecutive successes).
+  // up->down after `fall` consecutive failures and down->up after `rise` consecutive successes),
+  // and whenever an agent's advice changes. An agent probe that fails keeps the last advice.
   HealthChecker(asio::io_context& io, Callback on_change);
   ~HealthChecker();
   HealthChecker(const HealthChecker&) = delete;

@@ -6,17 +6,31 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <chrono>
+#include <compare>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 
 namespace ilb::cp {
 
+// What a backend's agent asked for (agent checks only), on top of up or down.
+struct AgentAdvice {
+  bool drain = false;                  // "drain": keep existing connections, take no new ones
+  std::optional<uint32_t> weight_pct;  // "75%": weight as a percentage of the configured one
+  auto operator<=>(const AgentAdvice&) const = default;
+};
+
 struct ProbeResult {
+  ProbeResult() = default;
+  ProbeResult(bool is_ok, std::string why) : ok(is_ok), reason(std::move(why)) {}
+
   bool ok = false;
-  std::string reason;  // "connected", "HTTP 200", "connect: connection refused", ...
+  std::string reason;                 // "connected", "HTTP 200", "connect: connection refused", ...
+  std::optional<AgentAdvice> advice;  // set by agent checks that got a well-formed reply
 };
 
 class Probe {

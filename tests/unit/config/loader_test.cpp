@@ -1,4 +1,5 @@
 #include "controlplane/config/loader.h"
+#include "tests/unit/common/config_head.h"
 
 #include <gtest/gtest.h>
 
@@ -30,16 +31,7 @@ std::optional<ConfigError> cp_error(const std::string& text) {
 
 // A valid file up to and including one complete service; tests append keys to the service's
 // last backend or add more sections.
-const std::string kHead = R"(instance = "t"
-
-[dataplane]
-snat_addresses = ["10.0.0.101"]
-
-[[dataplane.port]]
-name = "lan"
-device = "net_ring0"
-address = "10.0.0.2/24"
-)";
+const std::string kHead = test::kConfigHead;
 
 const std::string kWeb = R"(
 [[service]]
@@ -184,7 +176,7 @@ TEST(LoadConfig, DefaultsHttpCheckToStatus200) {
 TEST(LoadConfig, ShortIntervalShortensTheDefaultTimeout) {
   Config c = parse_config(service_with("[service.health_check]\ninterval = \"300ms\""), kFile);
   EXPECT_EQ(c.services.at(0).health_check.interval_ms, 300u);
-  EXPECT_EQ(c.services.at(0).health_check.timeout_ms, 300u);
+  EXPECT_EQ(c.services.at(0).health_check.timeout_ms, 150u);
 }
 
 TEST(LoadConfig, RejectsSyntaxErrorWithItsPosition) {
@@ -435,7 +427,7 @@ TEST(LoadConfig, RejectsHealthCheckTimingOutOfRange) {
                           "must be between 100ms and 1h"));
   text = service_with("[service.health_check]\ninterval = \"1s\"\ntimeout = \"2s\"");
   EXPECT_TRUE(is_error_at(cp_error(text), text, "timeout", "service[0].health_check.timeout",
-                          "timeout (2s) must not be longer than interval (1s)"));
+                          "timeout (2s) must be shorter than interval (1s)"));
   text = service_with("[service.health_check]\ntimeout = \"5ms\"");
   EXPECT_TRUE(is_error_at(cp_error(text), text, "timeout", "service[0].health_check.timeout",
                           "must be between 10ms and 1h"));
@@ -449,11 +441,12 @@ TEST(LoadConfig, RejectsHealthCheckTimingOutOfRange) {
 
 TEST(LoadConfig, RejectsHttpKeysOnNonHttpCheck) {
   std::string text = service_with("[service.health_check]\ntype = \"tcp\"\npath = \"/\"");
-  EXPECT_TRUE(is_error_at(cp_error(text), text, "path", "service[0].health_check.path",
-                          "path is only valid for type = \"http\" checks, this one is \"tcp\""));
+  EXPECT_TRUE(is_error_at(
+      cp_error(text), text, "path", "service[0].health_check.path",
+      "path is only valid for type = \"http\" or \"agent\" checks, this one is \"tcp\""));
   text = service_with("[service.health_check]\nhost = \"x\"");
   EXPECT_TRUE(is_error_at(cp_error(text), text, "host", "service[0].health_check.host",
-                          "only valid for type = \"http\""));
+                          "only valid for type = \"http\" or \"agent\""));
   text = service_with("[service.health_check]\ntype = \"none\"\nexpect_status = [200]");
   EXPECT_TRUE(is_error_at(cp_error(text), text, "expect_status",
                           "service[0].health_check.expect_status", "this one is \"none\""));
@@ -481,8 +474,9 @@ TEST(LoadConfig, RejectsBadHttpCheckValues) {
   EXPECT_TRUE(is_error_at(cp_error(text), text, "expect_status",
                           "service[0].health_check.expect_status", "at least one"));
   text = service_with("[service.health_check]\ntype = \"grpc\"");
-  EXPECT_TRUE(is_error_at(cp_error(text), text, "grpc", "service[0].health_check.type",
-                          "expected one of none, tcp, http, redis, memcached, got \"grpc\""));
+  EXPECT_TRUE(is_error_at(
+      cp_error(text), text, "grpc", "service[0].health_check.type",
+      "expected one of none, tcp, http, redis, memcached, mysql, agent, exec, got \"grpc\""));
 }
 
 TEST(LoadConfig, ReadsRedisAndMemcachedChecks) {
@@ -510,9 +504,10 @@ TEST(LoadConfig, ReadsRedisAndMemcachedChecks) {
 
 TEST(LoadConfig, RejectsRedisKeysOnNonRedisCheck) {
   std::string text = service_with("[service.health_check]\ntype = \"memcached\"\npassword = \"x\"");
-  EXPECT_TRUE(is_error_at(cp_error(text), text, "password", "service[0].health_check.password",
-                          "password is only valid for type = \"redis\" checks, this one is "
-                          "\"memcached\""));
+  EXPECT_TRUE(
+      is_error_at(cp_error(text), text, "password", "service[0].health_check.password",
+                  "password is only valid for type = \"redis\" or \"mysql\" checks, this one is "
+                  "\"memcached\""));
   text = service_with("[service.health_check]\nrole = \"master\"");
   EXPECT_TRUE(is_error_at(cp_error(text), text, "role", "service[0].health_check.role",
                           "role is only valid for type = \"redis\" checks, this one is \"tcp\""));
@@ -520,8 +515,9 @@ TEST(LoadConfig, RejectsRedisKeysOnNonRedisCheck) {
   EXPECT_TRUE(is_error_at(cp_error(text), text, "username", "service[0].health_check.username",
                           "this one is \"http\""));
   text = service_with("[service.health_check]\ntype = \"redis\"\npath = \"/\"");
-  EXPECT_TRUE(is_error_at(cp_error(text), text, "path", "service[0].health_check.path",
-                          "path is only valid for type = \"http\" checks, this one is \"redis\""));
+  EXPECT_TRUE(is_error_at(
+      cp_error(text), text, "path", "service[0].health_check.path",
+      "path is only valid for type = \"http\" or \"agent\" checks, this one is \"redis\""));
 }
 
 TEST(LoadConfig, RejectsBadRedisCheckValues) {
@@ -560,7 +556,7 @@ TEST(LoadConfig, RejectsBadEnumsAndNames) {
   text =
       "[controlplane]\napi_socket = \"/" + std::string(120, 's') + "\"\n" + kHead.substr(14) + kWeb;
   EXPECT_TRUE(is_error_at(cp_error(text), text, "api_socket", "controlplane.api_socket",
-                          "limited to 107 bytes"));
+                          "limited to 103 bytes"));
 }
 
 TEST(LoadConfig, RejectsMissingRequiredServiceKeys) {
@@ -589,6 +585,136 @@ TEST(LoadConfig, NamesAMissingFile) {
   ASSERT_TRUE(error);
   EXPECT_EQ(std::string(error->what()).rfind("/nonexistent/ilb.toml: cannot open:", 0), 0u)
       << error->what();
+}
+
+}  // namespace
+}  // namespace ilb::cp
+
+namespace ilb::cp {
+namespace {
+
+TEST(LoadLifecycle, ReadsEveryLifecycleKey) {
+  const std::string text =
+      kHead + "[controlplane]\nzone = \"eu-1a\"\nstate_file = \"/tmp/x.state\"\n" +
+      "hook = [\"/usr/local/bin/failover\", \"--notify\"]\nhook_timeout = \"5s\"\n" +
+      "\n[[service]]\nname = \"db\"\nvip = \"10.0.0.110\"\nport = 3306\n"
+      "drain_timeout = \"60s\"\non_backend_down = \"reset\"\non_all_down = \"fail_open\"\n"
+      "backup_policy = \"all\"\nslow_start = \"30s\"\nzone_affinity = true\n"
+      "zone_min_healthy = 0.75\n"
+      "[service.dampening]\nthreshold = 3\nwindow = \"60s\"\nmin_hold = \"5s\"\n"
+      "max_hold = \"80s\"\n"
+      "[service.health_check]\ntype = \"mysql\"\nuser = \"ilb\"\npassword = \"pw\"\n"
+      "max_replication_lag = \"10s\"\n"
+      "[[service.backend]]\naddress = \"10.0.0.31\"\nzone = \"eu-1a\"\n"
+      "[[service.backend]]\naddress = \"10.0.0.32\"\nbackup = true\nzone = \"eu-1b\"\n"
+      "[service.backend.health_check]\nport = 3307\ninterval = \"5s\"\n";
+  Config c = parse_config(text, kFile);
+  EXPECT_EQ(c.controlplane.zone, "eu-1a");
+  EXPECT_EQ(c.controlplane.state_file, "/tmp/x.state");
+  EXPECT_EQ(c.controlplane.hook, (std::vector<std::string>{"/usr/local/bin/failover", "--notify"}));
+  EXPECT_EQ(c.controlplane.hook_timeout_ms, 5000u);
+  const ServiceConfig& s = c.services.at(0);
+  EXPECT_EQ(s.drain_timeout_s, 60u);
+  EXPECT_EQ(s.on_backend_down, OnBackendDown::kReset);
+  EXPECT_EQ(s.on_all_down, OnAllDown::kFailOpen);
+  EXPECT_EQ(s.backup_policy, BackupPolicy::kAll);
+  EXPECT_EQ(s.slow_start_s, 30u);
+  EXPECT_TRUE(s.zone_affinity);
+  EXPECT_DOUBLE_EQ(s.zone_min_healthy, 0.75);
+  EXPECT_EQ(s.dampening.threshold, 3u);
+  EXPECT_EQ(s.dampening.window_s, 60u);
+  EXPECT_EQ(s.dampening.min_hold_s, 5u);
+  EXPECT_EQ(s.dampening.max_hold_s, 80u);
+  EXPECT_EQ(s.health_check.type, CheckType::kMysql);
+  EXPECT_EQ(s.health_check.max_replication_lag_s, 10u);
+  ASSERT_EQ(s.backends.size(), 2u);
+  EXPECT_FALSE(s.backends[0].backup);
+  EXPECT_FALSE(s.backends[0].health_check.has_value());
+  EXPECT_TRUE(s.backends[1].backup);
+  EXPECT_EQ(s.backends[1].zone, "eu-1b");
+  ASSERT_TRUE(s.backends[1].health_check.has_value());
+  EXPECT_EQ(s.backends[1].health_check->port, 3307u);
+  EXPECT_EQ(s.backends[1].health_check->interval_ms, 5000u);
+  EXPECT_EQ(s.backends[1].health_check->user, "ilb");  // inherited from the service
+  EXPECT_EQ(c.controlplane.state_file, "/tmp/x.state");
+}
+
+TEST(LoadLifecycle, DefaultsAreSafe) {
+  Config c = parse_config(kHead + kWeb, kFile);
+  EXPECT_EQ(c.controlplane.state_file, "/var/lib/ilb/t.state");
+  EXPECT_TRUE(c.controlplane.hook.empty());
+  const ServiceConfig& s = c.services.at(0);
+  EXPECT_EQ(s.drain_timeout_s, 300u);
+  EXPECT_EQ(s.on_backend_down, OnBackendDown::kKeep);
+  EXPECT_EQ(s.on_all_down, OnAllDown::kReject);
+  EXPECT_EQ(s.backup_policy, BackupPolicy::kFirst);
+  EXPECT_EQ(s.slow_start_s, 0u);
+  EXPECT_TRUE(s.dampening.enabled);
+}
+
+TEST(LoadLifecycle, RejectsBadLifecycleValuesWithTheirKey) {
+  struct Case {
+    std::string body;
+    std::string key;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"on_all_down = \"panic\"", "service[0].on_all_down",
+       "expected one of reject, fail_open, got \"panic\""},
+      {"on_backend_down = \"drop\"", "service[0].on_backend_down", "expected one of keep, reset"},
+      {"backup_policy = 2", "service[0].backup_policy", "string"},
+      {"zone_min_healthy = 1.5", "service[0].zone_min_healthy", "between 0 and 1"},
+      {"zone_affinity = true", "service[0].zone_affinity", "set [controlplane] zone"},
+      {"slow_start = \"2h\"", "service[0].slow_start", "must be between"},
+      {"[service.dampening]\nmin_hold = \"60s\"\nmax_hold = \"10s\"",
+       "service[0].dampening.max_hold", "must not be shorter than min_hold"},
+      {"[service.dampening]\nthreshold = 0", "service[0].dampening.threshold", "between 1"},
+      {"[service.health_check]\ntype = \"exec\"", "service[0].health_check.command",
+       "an exec check needs command"},
+      {"[service.health_check]\ntype = \"exec\"\ncommand = [\"check.sh\"]",
+       "service[0].health_check.command[0]", "absolute path"},
+      {"[service.health_check]\ntype = \"mysql\"\npassword = \"x\"",
+       "service[0].health_check.password", "password needs a user"},
+      {"[service.health_check]\ntype = \"mysql\"\nmax_replication_lag = \"10s\"",
+       "service[0].health_check.max_replication_lag", "needs a user"},
+      {"[service.health_check]\ntype = \"agent\"\npath = \"/x\"", "service[0].health_check.path",
+       "only valid for agent_protocol = \"http\""},
+      {"[service.health_check]\ntype = \"agent\"\nagent_protocol = \"udp\"",
+       "service[0].health_check.agent_protocol", "expected \"tcp\" or \"http\""},
+      {"[service.health_check]\ninterval = \"1s\"\ntimeout = \"1s\"",
+       "service[0].health_check.timeout", "must be shorter than interval"},
+      {"[service.health_check]\ninterval = \"0s\"", "service[0].health_check.interval",
+       "must be between"},
+      {"[service.health_check]\ntype = \"grpc\"", "service[0].health_check.type",
+       "expected one of"},
+  };
+  for (const auto& c : cases) {
+    const std::string text = service_with(c.body);
+    auto error = cp_error(text);
+    ASSERT_TRUE(error) << c.body;
+    EXPECT_EQ(error->key(), c.key) << c.body << "\n" << error->what();
+    EXPECT_NE(std::string(error->what()).find(c.message), std::string::npos) << c.body << "\n"
+                                                                             << error->what();
+  }
+}
+
+TEST(LoadLifecycle, RejectsBadBackendAndControlPlaneKeys) {
+  auto error = cp_error(
+      service_with("",
+                   "[[service.backend]]\naddress = \"10.0.0.31\"\n[service.backend.health_check]\n"
+                   "timeout = \"5s\"\n"));
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->key(), "service[0].backend[0].health_check.timeout");
+  error =
+      cp_error(service_with("", "[[service.backend]]\naddress = \"10.0.0.31\"\nzone = \"a b\"\n"));
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->key(), "service[0].backend[0].zone");
+  error = cp_error(kHead + "[controlplane]\nhook = [\"failover.sh\"]\n" + kWeb);
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->key(), "controlplane.hook");
+  error = cp_error(kHead + "[controlplane]\nstate_file = \"relative.state\"\n" + kWeb);
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->key(), "controlplane.state_file");
 }
 
 }  // namespace
