@@ -3,13 +3,18 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <asio/post.hpp>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <set>
+#include <vector>
 
 #include "controlplane/api/views.h"
 #include "controlplane/config/loader.h"
+#include "controlplane/state/state_file.h"
 #include "dataplane/config/config_error.h"
 
 namespace ilb::cp {
@@ -20,6 +25,7 @@ constexpr auto kRetryInterval = std::chrono::milliseconds(20);
 constexpr auto kStatInterval = std::chrono::seconds(1);
 constexpr auto kPendingWarnAfter = std::chrono::seconds(3);
 constexpr auto kPendingWarnEvery = std::chrono::seconds(10);
+constexpr auto kSaveDelay = std::chrono::milliseconds(200);
 
 std::string socket_path_of(const Config& c) {
   if (!c.controlplane.api_socket.empty()) return c.controlplane.api_socket;
@@ -32,6 +38,16 @@ std::set<BackendKey> keys_of(const State& state) {
     for (const auto& b : s.backends) keys.insert(backend_key(s.config, b.config));
   }
   return keys;
+}
+
+// The service's name and "10.0.0.1:3306" of backend `id`.
+std::pair<std::string, std::string> names_of(const State& state, uint32_t id) {
+  for (const auto& s : state.services()) {
+    for (const auto& b : s.backends) {
+      if (b.id == id) return {s.config.name, backend_name(b.config.address, b.config.port)};
+    }
+  }
+  return {"", "backend " + std::to_string(id)};
 }
 
 // "mysql 10.0.0.1:3306", for log lines about one backend.
@@ -55,7 +71,17 @@ Daemon::Daemon(Config config)
            [this](const HttpRequest& r) { return router_.handle(r); }),
       signals_(io_, SIGINT, SIGTERM),
       retry_timer_(io_),
-      stat_timer_(io_) {
+      stat_timer_(io_),
+      lifecycle_timer_(io_),
+      save_timer_(io_),
+      hooks_(io_, config_.controlplane.hook,
+             std::chrono::milliseconds(config_.controlplane.hook_timeout_ms),
+             [this](const HookEvent& e, const ChildResult& r) {
+               if (r.end == ChildResult::End::kExited && r.code == 0) return;
+               spdlog::warn("hook for {} {} {} -> {} failed ({} of {} hooks failed): {}", e.kind,
+                            e.service + (e.backend.empty() ? "" : " " + e.backend), e.old_state,
+                            e.new_state, hooks_.failed(), hooks_.ran(), r.describe());
+             }) {
   State::check_limits(config_);
 }
 
@@ -69,6 +95,7 @@ int Daemon::run() {
   } else {
     spdlog::info("{}: created", publisher_.ctl_name());
   }
+  load_state_file();
   if (auto recovered = publisher_.recover()) {
     state_.seed_from_snapshot(*recovered);
     spdlog::info("resuming ids, admin state and health of {} backends from generation {}",
@@ -83,8 +110,13 @@ int Daemon::run() {
   spdlog::info("instance {}: {} services, {} backends from {}", config_.instance,
                state_.services().size(), state_.backend_count(), config_.path);
 
+  for (const auto& e : state_.evaluate(std::chrono::steady_clock::now())) {
+    spdlog::info("{}: {} {} -> {} ({})", e.service, e.kind, e.from, e.to, e.reason);
+  }
+  arm_lifecycle_timer();
   dirty_ = true;
   publish_now();
+  save_state_file();
   checker_.set_targets(state_.check_targets());
   api_.start();
   spdlog::info("API listening on {}", api_.socket_path());
@@ -108,7 +140,11 @@ void Daemon::request_stop() {
 
 void Daemon::shutdown() {
   if (dirty_) spdlog::warn("exiting with changes the dataplane has not been sent");
+  if (save_armed_) save_state_file();
   checker_.stop();
+  hooks_.stop();
+  lifecycle_timer_.cancel();
+  save_timer_.cancel();
   api_.stop();
   retry_timer_.cancel();
   stat_timer_.cancel();
@@ -148,8 +184,10 @@ void Daemon::publish_now() {
   }
   dirty_ = false;
   size_t in_tables = 0;
-  for (const auto& s : state_.services()) {
-    for (const auto& b : s.backends) in_tables += eligible(b) ? 1 : 0;
+  for (const auto& s : snap.services) {
+    std::vector<uint32_t> ids(s.table.begin(), s.table.end());
+    std::sort(ids.begin(), ids.end());
+    in_tables += static_cast<size_t>(std::unique(ids.begin(), ids.end()) - ids.begin());
   }
   if (pending_since_ != std::chrono::steady_clock::time_point{}) {
     spdlog::info(
@@ -212,10 +250,115 @@ void Daemon::watch_stat() {
 }
 
 void Daemon::on_health(const HealthEvent& e) {
-  if (!state_.set_health(e.key, e.to, e.reason)) return;
-  spdlog::info("{}: health {} -> {} ({})", describe(state_, e.key), health_name(e.from),
-               health_name(e.to), e.reason);
+  const BackendState* b = state_.find_backend(e.key);
+  if (b == nullptr) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (e.to != e.from) {
+    state_.set_health(e.key, e.to, e.reason, now);
+    spdlog::info("{}: health {} -> {} ({})", describe(state_, e.key), health_name(e.from),
+                 health_name(e.to), e.reason);
+    const auto [service, backend] = names_of(state_, e.key);
+    hook(service, backend, "health", health_name(e.from), health_name(e.to), e.reason);
+  }
+  if (e.advice_changed && state_.set_advice(e.key, e.advice, now)) {
+    spdlog::info("{}: agent advice: {}", describe(state_, e.key), e.reason);
+    const auto [service, backend] = names_of(state_, e.key);
+    hook(service, backend, "agent", "", e.reason, e.reason);
+  }
+  changed();
+}
+
+void Daemon::changed() {
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& e : state_.evaluate(now)) {
+    const std::string backend =
+        e.backend_id == 0 ? std::string() : names_of(state_, e.backend_id).second;
+    spdlog::info("{}{}: {} {} -> {} ({})", e.service, backend.empty() ? "" : " " + backend, e.kind,
+                 e.from, e.to, e.reason);
+    hook(e.service, backend, e.kind, e.from, e.to, e.reason);
+  }
+  arm_lifecycle_timer();
   request_publish();
+  request_save();
+}
+
+void Daemon::arm_lifecycle_timer() {
+  const auto now = std::chrono::steady_clock::now();
+  const auto next = state_.next_deadline(now);
+  if (!next) return;
+  if (lifecycle_due_ > now && lifecycle_due_ <= *next) return;  // an earlier wake-up is armed
+  lifecycle_due_ = *next;
+  lifecycle_timer_.expires_at(*next);
+  lifecycle_timer_.async_wait([this](const std::error_code& ec) {
+    if (ec) return;
+    lifecycle_due_ = {};
+    changed();
+  });
+}
+
+void Daemon::hook(const std::string& service, const std::string& backend, const std::string& kind,
+                  const std::string& from, const std::string& to, const std::string& reason) {
+  HookEvent event;
+  event.instance = config_.instance;
+  event.service = service;
+  event.backend = backend;
+  event.kind = kind;
+  event.old_state = from;
+  event.new_state = to;
+  event.reason = reason;
+  const uint64_t dropped = hooks_.dropped();
+  hooks_.submit(std::move(event));
+  if (hooks_.dropped() != dropped) {
+    spdlog::error("hook queue full ({} events): event dropped ({} so far)", HookRunner::kMaxQueued,
+                  hooks_.dropped());
+  }
+}
+
+void Daemon::load_state_file() {
+  const std::string& path = config_.controlplane.state_file;
+  if (path.empty()) return;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    spdlog::info("state file {}: none yet", path);
+    return;
+  }
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  try {
+    const StateFileContents contents = decode_state_file(text);
+    for (const auto& b : contents.backends) state_.seed(b.key, b.id, b.admin, b.health);
+    spdlog::info("state file {}: resuming admin state and health of {} backends{}", path,
+                 contents.backends.size(),
+                 contents.skipped > 0
+                     ? fmt::format(" ({} malformed entries skipped)", contents.skipped)
+                     : std::string());
+  } catch (const std::exception& e) {
+    spdlog::warn("state file {} ignored: {}", path, e.what());
+  }
+}
+
+// Coalesces bursts of changes into one write, at most a few per second.
+void Daemon::request_save() {
+  if (config_.controlplane.state_file.empty() || save_armed_) return;
+  save_armed_ = true;
+  save_timer_.expires_after(kSaveDelay);
+  save_timer_.async_wait([this](const std::error_code& ec) {
+    if (!ec) save_state_file();
+  });
+}
+
+void Daemon::save_state_file() {
+  save_armed_ = false;
+  const std::string& path = config_.controlplane.state_file;
+  if (path.empty()) return;
+  try {
+    write_file_atomically(path, encode_state_file(state_, config_.instance));
+  } catch (const std::exception& e) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - save_error_logged_ >= kPendingWarnEvery) {
+      spdlog::error("state file not saved: {}", e.what());
+      save_error_logged_ = now;
+    }
+  }
 }
 
 nlohmann::json Daemon::status() {
@@ -251,6 +394,12 @@ std::optional<nlohmann::json> Daemon::backends(const std::string& service) {
 
 AdminResult Daemon::set_admin(const std::string& service, uint32_t address, uint16_t port,
                               abi::AdminState admin) {
+  abi::AdminState previous = abi::AdminState::kEnabled;
+  if (const ServiceState* s = state_.find_service(service)) {
+    for (const auto& b : s->backends) {
+      if (b.config.address == address && b.config.port == port) previous = b.admin;
+    }
+  }
   switch (state_.set_admin(service, address, port, admin)) {
     case AdminChange::kNoService:
       return AdminResult::kNoService;
@@ -262,7 +411,9 @@ AdminResult Daemon::set_admin(const std::string& service, uint32_t address, uint
       break;
   }
   spdlog::info("{} {}: admin {}", service, backend_name(address, port), admin_name(admin));
-  request_publish();
+  hook(service, backend_name(address, port), "admin", admin_name(previous), admin_name(admin),
+       "ilbctl");
+  changed();
   return AdminResult::kOk;
 }
 
@@ -281,6 +432,15 @@ ReloadResult Daemon::reload() {
     spdlog::error("reload rejected: {}", msg);
     return ReloadResult{false, msg, {}};
   }
+  if (next.controlplane.hook != config_.controlplane.hook ||
+      next.controlplane.hook_timeout_ms != config_.controlplane.hook_timeout_ms) {
+    spdlog::warn("reload: controlplane.hook changes only on restart; still running the old one");
+  }
+  if (next.controlplane.state_file != config_.controlplane.state_file) {
+    spdlog::warn("reload: controlplane.state_file changes only on restart; still writing {}",
+                 config_.controlplane.state_file);
+    next.controlplane.state_file = config_.controlplane.state_file;
+  }
   if (socket_path_of(next) != api_.socket_path()) {
     spdlog::warn("reload: controlplane.api_socket changes only on restart; still serving {}",
                  api_.socket_path());
@@ -294,6 +454,7 @@ ReloadResult Daemon::reload() {
   for (const auto& k : after) added += before.count(k) == 0 ? 1 : 0;
   for (const auto& k : before) removed += after.count(k) == 0 ? 1 : 0;
   checker_.set_targets(state_.check_targets());
+  changed();
   spdlog::info("reloaded {}: {} services, {} backends ({} added, {} removed)", config_.path,
                state_.services().size(), state_.backend_count(), added, removed);
   dirty_ = true;

@@ -21,6 +21,7 @@
 #include "controlplane/api/router.h"
 #include "controlplane/config/model.h"
 #include "controlplane/health/health_checker.h"
+#include "controlplane/process/hook_runner.h"
 #include "controlplane/publish/publisher.h"
 #include "controlplane/state/state.h"
 #include "controlplane/tables/maglev.h"
@@ -54,6 +55,15 @@ class Daemon : public ApiModel {
   void wait_for_dataplane(std::chrono::steady_clock::time_point now);
   void watch_stat();
   void on_health(const HealthEvent& event);
+  // After any change to admin state, health or advice: re-evaluates the lifecycle (holds, ramps,
+  // drain deadlines, backups, zones), tells hooks, publishes and saves the state file.
+  void changed();
+  void arm_lifecycle_timer();
+  void hook(const std::string& service, const std::string& backend, const std::string& kind,
+            const std::string& from, const std::string& to, const std::string& reason);
+  void load_state_file();
+  void request_save();
+  void save_state_file();
   void shutdown();
 
   asio::io_context io_;
@@ -67,6 +77,12 @@ class Daemon : public ApiModel {
   asio::signal_set signals_;
   asio::steady_timer retry_timer_;
   asio::steady_timer stat_timer_;
+  asio::steady_timer lifecycle_timer_;
+  asio::steady_timer save_timer_;
+  HookRunner hooks_;
+  bool save_armed_ = false;
+  std::chrono::steady_clock::time_point save_error_logged_{};
+  std::chrono::steady_clock::time_point lifecycle_due_{};
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   bool dirty_ = false;
   bool publish_posted_ = false;

@@ -215,12 +215,22 @@ void ApiServer::start() {
     fs::remove(path_, ec);
     if (ec) throw std::runtime_error("remove stale " + path_ + ": " + ec.message());
   }
-  asio::local::stream_protocol::endpoint endpoint(path_);
+  // Bound and listening under a temporary name, then renamed into place: a client that sees the
+  // socket file can always connect (never "connection refused" between bind and listen).
+  const std::string tmp = path_ + ".tmp";
+  if (tmp.size() >= sizeof(sockaddr_un::sun_path)) {
+    throw std::runtime_error("API socket path too long: " + path_);
+  }
+  fs::remove(tmp, ec);
+  asio::local::stream_protocol::endpoint endpoint(tmp);
   acceptor_.open(endpoint.protocol());
   acceptor_.bind(endpoint);
   acceptor_.listen();
-  if (::chmod(path_.c_str(), 0660) != 0) {
-    throw std::runtime_error("chmod " + path_ + ": " + std::strerror(errno));
+  if (::chmod(tmp.c_str(), 0660) != 0) {
+    throw std::runtime_error("chmod " + tmp + ": " + std::strerror(errno));
+  }
+  if (::rename(tmp.c_str(), path_.c_str()) != 0) {
+    throw std::runtime_error("rename " + tmp + " to " + path_ + ": " + std::strerror(errno));
   }
   started_ = true;
   *stopped_ = false;

@@ -109,6 +109,7 @@ nlohmann::json services_json(const State& state, const StatReader& stat) {
                                  {"scheduler", scheduler_name(c.scheduler)},
                                  {"backends", s.backends.size()},
                                  {"backends_up", up},
+                                 {"mode", service_mode_name(s.mode)},
                                  {"active_conns", counter(&abi::ServiceStats::active_conns)},
                                  {"new_conns", counter(&abi::ServiceStats::new_conns)},
                                  {"packets_in", counter(&abi::ServiceStats::packets_in)},
@@ -117,26 +118,51 @@ nlohmann::json services_json(const State& state, const StatReader& stat) {
   return out;
 }
 
-nlohmann::json backends_json(const ServiceState& service, const StatReader& stat) {
+nlohmann::json backends_json(const ServiceState& service, const StatReader& stat, TimePoint now) {
   auto out = nlohmann::json::array();
+  auto seconds_until = [&](TimePoint t) -> nlohmann::json {
+    if (t <= now) return nullptr;
+    return std::chrono::duration_cast<std::chrono::seconds>(t - now).count() + 1;
+  };
+  const auto& c = service.config;
   for (const auto& b : service.backends) {
+    nlohmann::json drain_left = nullptr;
+    if (draining(b) && c.drain_timeout_s > 0) {
+      drain_left = seconds_until(b.draining_since + std::chrono::seconds(c.drain_timeout_s));
+      if (drain_left.is_null()) drain_left = 0;
+    }
+    nlohmann::json ramp = nullptr;
+    if (b.ramp_start != TimePoint{} && c.slow_start_s > 0) {
+      ramp = static_cast<int>(100 * slow_start_factor(now - b.ramp_start, c.slow_start_s));
+    }
     const abi::BackendStats* st = stat.valid() ? &stat.backend(b.id) : nullptr;
     auto counter = [&](const uint64_t abi::BackendStats::*field) -> uint64_t {
       return st != nullptr ? relaxed(st->*field) : 0;
     };
-    out.push_back(nlohmann::json{{"id", b.id},
-                                 {"address", address_text(b.config.address)},
-                                 {"port", b.config.port},
-                                 {"weight", b.config.weight},
-                                 {"admin", admin_name(b.admin)},
-                                 {"health", health_name(b.health)},
-                                 {"last_check", b.last_check},
-                                 {"active_conns", counter(&abi::BackendStats::active_conns)},
-                                 {"new_conns", counter(&abi::BackendStats::new_conns)},
-                                 {"packets_in", counter(&abi::BackendStats::packets_in)},
-                                 {"packets_out", counter(&abi::BackendStats::packets_out)},
-                                 {"bytes_in", counter(&abi::BackendStats::bytes_in)},
-                                 {"bytes_out", counter(&abi::BackendStats::bytes_out)}});
+    out.push_back(
+        nlohmann::json{{"id", b.id},
+                       {"address", address_text(b.config.address)},
+                       {"port", b.config.port},
+                       {"weight", b.config.weight},
+                       {"serving_weight", b.selected_weight},
+                       {"state", lifecycle_name(service, b, now)},
+                       {"admin", admin_name(b.admin)},
+                       {"health", health_name(b.health)},
+                       {"backup", b.config.backup},
+                       {"zone", b.config.zone},
+                       {"held_s", b.damper.holding(now) ? seconds_until(b.damper.hold_until())
+                                                        : nlohmann::json(nullptr)},
+                       {"ramp_pct", ramp},
+                       {"drain_left_s", drain_left},
+                       {"reset_flows", State::reset_flows(service, b, now)},
+                       {"last_check", b.last_check},
+                       {"active_conns", counter(&abi::BackendStats::active_conns)},
+                       {"new_conns", counter(&abi::BackendStats::new_conns)},
+                       {"packets_in", counter(&abi::BackendStats::packets_in)},
+                       {"packets_out", counter(&abi::BackendStats::packets_out)},
+                       {"bytes_in", counter(&abi::BackendStats::bytes_in)},
+                       {"bytes_out", counter(&abi::BackendStats::bytes_out)},
+                       {"resets", counter(&abi::BackendStats::resets)}});
   }
   return out;
 }

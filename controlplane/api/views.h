@@ -24,7 +24,8 @@ struct DaemonInfo {
 nlohmann::json dataplane_json(const StatReader& stat);
 nlohmann::json status_json(const DaemonInfo& info, const State& state, const StatReader& stat);
 nlohmann::json services_json(const State& state, const StatReader& stat);
-nlohmann::json backends_json(const ServiceState& service, const StatReader& stat);
+nlohmann::json backends_json(const ServiceState& service, const StatReader& stat,
+                             TimePoint now = SteadyClock::now());
 
 const char* protocol_name(abi::Protocol p);    // "tcp", "udp"
 const char* scheduler_name(abi::Scheduler s);  // "maglev", "source"

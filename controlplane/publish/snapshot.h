@@ -32,6 +32,7 @@ struct SnapshotBackend {
   abi::AdminState admin = abi::AdminState::kEnabled;
   abi::Health health = abi::Health::kUnknown;
   uint32_t weight = 0;
+  bool reset_flows = false;  // cut its existing connections (reset both sides)
 };
 
 struct Snapshot {

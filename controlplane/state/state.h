@@ -19,7 +19,9 @@
 
 #include "controlplane/config/model.h"
 #include "controlplane/health/health_checker.h"
+#include "controlplane/health/probe.h"
 #include "controlplane/publish/snapshot.h"
+#include "controlplane/state/lifecycle.h"
 #include "controlplane/tables/maglev.h"
 
 namespace ilb::cp {
@@ -37,13 +39,37 @@ struct BackendState {
   uint32_t id = 0;
   BackendConfig config;
   abi::AdminState admin = abi::AdminState::kEnabled;
-  abi::Health health = abi::Health::kUnknown;
-  std::string last_check;  // most recent probe result, "" before the first
+  abi::Health health = abi::Health::kUnknown;  // as the health checks see it
+  std::string last_check;                      // most recent probe result, "" before the first
+  std::optional<AgentAdvice> advice;           // the agent's latest word (agent checks only)
+
+  // Lifecycle bookkeeping, driven by evaluate().
+  FlapDamper damper;
+  TimePoint draining_since{};    // when admin draining (or the agent's drain) began
+  TimePoint ramp_start{};        // slow start began; {} = none
+  bool ramp_armed = false;       // the next time it serves, it ramps (it was known not to serve)
+  bool serving = false;          // takes new connections as of the last evaluate()
+  bool held = false;             // up but held down by dampening as of the last evaluate()
+  uint32_t selected_weight = 0;  // its weight in the last evaluate()'s selection
 };
 
 struct ServiceState {
   ServiceConfig config;  // config.backends mirrors `backends` (same order)
   std::vector<BackendState> backends;
+  ServiceMode mode = ServiceMode::kNone;  // as of the last evaluate()
+  bool zone_local = false;
+  bool evaluated = false;  // evaluate() has run since the service appeared
+};
+
+// A change worth telling an operator's hook about that only the lifecycle sees: a backend held
+// down by dampening, or a service switching between primaries, backups, fail-open and nothing.
+struct LifecycleEvent {
+  std::string service;
+  uint32_t backend_id = 0;  // 0 for a service-level event
+  std::string kind;         // "hold" or "service"
+  std::string from;
+  std::string to;
+  std::string reason;
 };
 
 enum class AdminChange { kChanged, kUnchanged, kNoService, kNoBackend };
@@ -53,6 +79,9 @@ class State {
   // Remembers the ids, admin state and health of a snapshot published by a previous control
   // plane, to be taken over by the next apply_config() for the same backends.
   void seed_from_snapshot(const Snapshot& recovered);
+  // The same from a state file's entries. Call before seed_from_snapshot(): when both know a
+  // backend, the snapshot wins (its ids are the ones the dataplane's connections refer to).
+  void seed(const BackendKey& key, uint32_t id, abi::AdminState admin, abi::Health health);
 
   // Throws ilb::ConfigError if `config` cannot be expressed within the ABI limits (service,
   // backend and table-entry counts, table and name sizes) or has duplicate backends.
@@ -69,9 +98,22 @@ class State {
   const ServiceState* find_service(std::string_view name) const;
 
   AdminChange set_admin(std::string_view service, uint32_t address, uint16_t port,
-                        abi::AdminState admin);
+                        abi::AdminState admin, TimePoint now = SteadyClock::now());
   // Records a health transition for backend `id`; returns false for an unknown id.
-  bool set_health(uint32_t id, abi::Health health, std::string last_check);
+  bool set_health(uint32_t id, abi::Health health, std::string last_check,
+                  TimePoint now = SteadyClock::now());
+  // Records an agent's advice; returns true if it differs from the previous one.
+  bool set_advice(uint32_t id, std::optional<AgentAdvice> advice,
+                  TimePoint now = SteadyClock::now());
+
+  // Recomputes which backends serve and with what weight as of `now` (dampening holds, slow
+  // start ramps, drain deadlines, backups, zones, fail-open) and returns the changes a hook
+  // should hear about. Call after every change and at next_deadline().
+  std::vector<LifecycleEvent> evaluate(TimePoint now);
+  // The next moment evaluate() would give a different answer without any other change, if any.
+  std::optional<TimePoint> next_deadline(TimePoint now) const;
+  // Whether the backend's existing connections should be cut as of `now`.
+  static bool reset_flows(const ServiceState& service, const BackendState& b, TimePoint now);
   // Records a probe result without a transition.
   void set_last_check(uint32_t id, std::string last_check);
   const BackendState* find_backend(uint32_t id) const;
@@ -80,10 +122,10 @@ class State {
   // starting from its current health.
   std::vector<CheckTarget> check_targets() const;
 
-  // The full snapshot. A backend gets Maglev slots only when it is enabled, up and weighted;
-  // every backend is listed with its states so the dataplane can treat existing flows of
+  // The full snapshot as of the last evaluate(): a backend gets Maglev slots with its selected
+  // weight; every backend is listed with its states so the dataplane can treat existing flows of
   // draining, disabled and down backends correctly.
-  Snapshot build_snapshot(TableBuilder& builder) const;
+  Snapshot build_snapshot(TableBuilder& builder, TimePoint now = SteadyClock::now()) const;
 
   size_t backend_count() const;
   size_t backends_up() const;
@@ -100,10 +142,18 @@ class State {
   };
   std::map<BackendKey, Seed> seeds_;
   uint32_t next_id_ = 1;
+  bool applied_once_ = false;  // backends that appear later (reloads) ramp on their first up
 };
 
 BackendKey backend_key(const ServiceConfig& service, const BackendConfig& backend);
-bool eligible(const BackendState& b);
+// Draining by the operator or by the backend's agent.
+bool draining(const BackendState& b);
+// One word for where a backend is in its life as of the last evaluate(): "serving", "ramping"
+// (slow start), "standby" (up, but a backup or another zone's while others serve), "held"
+// (dampening), "draining", "disabled", "down", "unknown".
+const char* lifecycle_name(const ServiceState& s, const BackendState& b, TimePoint now);
+// Enabled, up, not held down by dampening, not drained by its agent, with a weight.
+bool eligible(const BackendState& b, TimePoint now = SteadyClock::now());
 std::string address_text(uint32_t network_order);           // "10.0.0.1"
 std::string backend_name(uint32_t address, uint16_t port);  // "10.0.0.1:3306"
 const char* admin_name(abi::AdminState a);                  // "enabled", "draining", "disabled"

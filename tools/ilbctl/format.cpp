@@ -143,29 +143,42 @@ std::string format_services(const json& services) {
   if (services.is_array()) {
     for (const auto& s : services) {
       rows.push_back({field(s, "name"), field(s, "vip") + ":" + field(s, "port"),
-                      field(s, "protocol"), field(s, "scheduler"), field(s, "backends"),
-                      field(s, "backends_up"), field(s, "active_conns"), field(s, "new_conns"),
-                      field(s, "packets_in"), field(s, "packets_out")});
+                      field(s, "protocol"), field(s, "scheduler"), field(s, "mode"),
+                      field(s, "backends"), field(s, "backends_up"), field(s, "active_conns"),
+                      field(s, "new_conns"), field(s, "packets_in"), field(s, "packets_out")});
     }
   }
-  return format_table(
-      {"NAME", "VIP", "PROTO", "SCHED", "BACKENDS", "UP", "ACTIVE", "NEW", "PKTS_IN", "PKTS_OUT"},
-      rows);
+  return format_table({"NAME", "VIP", "PROTO", "SCHED", "MODE", "BACKENDS", "UP", "ACTIVE", "NEW",
+                       "PKTS_IN", "PKTS_OUT"},
+                      rows);
 }
 
 std::string format_backends(const json& backends) {
   std::vector<std::vector<std::string>> rows;
   if (backends.is_array()) {
     for (const auto& b : backends) {
-      rows.push_back({field(b, "id"), field(b, "address") + ":" + field(b, "port"),
-                      field(b, "weight"), field(b, "admin"), field(b, "health"),
-                      field(b, "active_conns"), field(b, "new_conns"), field(b, "packets_in"),
-                      field(b, "packets_out"), field(b, "bytes_in"), field(b, "bytes_out"),
+      // STATE carries what is counting down: "draining (42s left)", "held (10s)", "ramping 35%".
+      std::string state = field(b, "state");
+      if (b.contains("drain_left_s") && !b["drain_left_s"].is_null()) {
+        state += " (" + field(b, "drain_left_s") + "s left)";
+      } else if (b.contains("held_s") && !b["held_s"].is_null()) {
+        state += " (" + field(b, "held_s") + "s)";
+      } else if (b.contains("ramp_pct") && !b["ramp_pct"].is_null()) {
+        state += " " + field(b, "ramp_pct") + "%";
+      }
+      std::string role = b.value("backup", false) ? "backup" : "primary";
+      if (b.contains("zone") && b["zone"].is_string() && !b["zone"].get<std::string>().empty()) {
+        role += "/" + b["zone"].get<std::string>();
+      }
+      rows.push_back({field(b, "id"), field(b, "address") + ":" + field(b, "port"), role,
+                      field(b, "weight"), field(b, "serving_weight"), state, field(b, "admin"),
+                      field(b, "health"), field(b, "active_conns"), field(b, "new_conns"),
+                      field(b, "resets"), field(b, "packets_in"), field(b, "packets_out"),
                       field(b, "last_check")});
     }
   }
-  return format_table({"ID", "BACKEND", "WEIGHT", "ADMIN", "HEALTH", "ACTIVE", "NEW", "PKTS_IN",
-                       "PKTS_OUT", "BYTES_IN", "BYTES_OUT", "LAST_CHECK"},
+  return format_table({"ID", "BACKEND", "ROLE", "WEIGHT", "NOW", "STATE", "ADMIN", "HEALTH",
+                       "ACTIVE", "NEW", "RESETS", "PKTS_IN", "PKTS_OUT", "LAST_CHECK"},
                       rows);
 }
 

@@ -83,6 +83,7 @@ LAB_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 readonly LAB_PREFIX=ilb-lab-
 readonly LAB_INSTANCE=lab
 readonly LAB_SOCKET=/run/ilb/lab.sock
+readonly LAB_STATE_FILE=/run/ilb/lab.state
 readonly LAB_FILE_PREFIX=ilb-lab
 readonly LAB_SUBNET_PREFIX=24
 readonly LAB_VIP=10.99.0.100
@@ -230,7 +231,7 @@ lab_down() {
   for ns in $(lab_namespaces); do
     ip netns del "$ns" 2>/dev/null || lab_log "could not delete namespace $ns"
   done
-  rm -f "$LAB_SOCKET"
+  rm -f "$LAB_SOCKET" "$LAB_STATE_FILE" "$LAB_STATE_FILE.tmp"
   rm -f /dev/shm/ilb."${LAB_INSTANCE}".* 2>/dev/null || true
   lab_remove_dpdk_files
 }

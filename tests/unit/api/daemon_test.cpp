@@ -23,12 +23,14 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 std::string config_text(const std::string& instance, const std::string& socket,
-                        const std::string& extra_backend) {
+                        const std::string& extra_backend,
+                        const std::string& controlplane_extra = "") {
   return "instance = \"" + instance +
          "\"\n"
-         "[controlplane]\napi_socket = \"" +
-         socket +
-         "\"\nlog_level = \"warn\"\n"
+         "[controlplane]\n" +
+         controlplane_extra + "api_socket = \"" + socket +
+         "\"\nlog_level = \"warn\"\nstate_file = \"" + socket +
+         ".state\"\n"
          "[dataplane]\nsnat_addresses = [\"10.99.0.101\"]\n"
          "[[dataplane.port]]\nname = \"lan\"\ndevice = \"net_ring0\"\naddress = \"10.99.0.2/24\"\n"
          "[[service]]\nname = \"web\"\nvip = \"10.99.0.100\"\nport = 80\ntable_size = 251\n"
@@ -173,6 +175,56 @@ TEST_F(DaemonTest, RestartResumesGenerationIdsAndAdminState) {
     EXPECT_EQ(after[i]["id"], before[i]["id"]);
     EXPECT_EQ(after[i]["admin"], before[i]["admin"]);
   }
+}
+
+TEST_F(DaemonTest, StateFileCarriesAdminStateOverALostCtlRegion) {
+  start();
+  ASSERT_EQ(post("/v1/services/web/backends/10.99.0.22:80/admin", R"({"state":"draining"})").status,
+            200);
+  stop();
+  ASSERT_TRUE(fs::exists(socket_ + ".state"));
+  Publisher::unlink(instance_);  // as after a reboot: no ctl region to recover from
+
+  start();
+  const json after = get("/v1/services/web/backends");
+  ASSERT_EQ(after.size(), 2u);
+  EXPECT_EQ(after[0]["admin"], "enabled");
+  EXPECT_EQ(after[1]["admin"], "draining");
+}
+
+TEST_F(DaemonTest, CorruptStateFileIsIgnoredNotFatal) {
+  std::ofstream(socket_ + ".state")
+      << "{\"format\": \"ilb-state\", \"version\": 1, \"backends\": 7";
+  start();
+  const json after = get("/v1/services/web/backends");
+  ASSERT_EQ(after.size(), 2u);
+  EXPECT_EQ(after[1]["admin"], "enabled");
+}
+
+TEST_F(DaemonTest, HookRunsWithTheEventInItsEnvironment) {
+  const std::string log = (dir_ / "hook.log").string();
+  const std::string script = (dir_ / "hook.sh").string();
+  {
+    std::ofstream out(script);
+    out << "#!/bin/sh\necho \"$ILB_EVENT $ILB_SERVICE $ILB_BACKEND $ILB_OLD_STATE $ILB_NEW_STATE\" "
+           ">> "
+        << log << "\n";
+  }
+  fs::permissions(script, fs::perms::owner_all);
+  std::ofstream(config_path_) << config_text(instance_, socket_, "",
+                                             "hook = [\"" + script + "\"]\n");
+  start();
+  ASSERT_EQ(post("/v1/services/web/backends/10.99.0.21:80/admin", R"({"state":"disabled"})").status,
+            200);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  std::string text;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::ifstream in(log);
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (text.find("admin") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_NE(text.find("admin web 10.99.0.21:80 enabled disabled"), std::string::npos) << text;
 }
 
 TEST_F(DaemonTest, ReportsDataplaneFromStatRegion) {

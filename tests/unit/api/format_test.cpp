@@ -32,11 +32,19 @@ TEST(IlbctlFormat, BackendsShowAddressPortStatesAndLastCheck) {
                              {"address", "10.0.0.1"},
                              {"port", 3306},
                              {"weight", 100},
+                             {"serving_weight", 0},
+                             {"state", "draining"},
+                             {"drain_left_s", 42},
+                             {"held_s", nullptr},
+                             {"ramp_pct", nullptr},
+                             {"backup", true},
+                             {"zone", "eu-1a"},
                              {"admin", "draining"},
                              {"health", "up"},
                              {"last_check", "HTTP 200"},
                              {"active_conns", 7},
                              {"new_conns", 9},
+                             {"resets", 5},
                              {"packets_in", 1},
                              {"packets_out", 2},
                              {"bytes_in", 3},
@@ -46,8 +54,21 @@ TEST(IlbctlFormat, BackendsShowAddressPortStatesAndLastCheck) {
   ASSERT_NE(nl, std::string::npos);
   const std::string row = out.substr(nl + 1);
   EXPECT_EQ(row,
-            " 3  10.0.0.1:3306     100  draining  up           7    9        1         2         3"
-            "          4  HTTP 200\n");
+            " 3  10.0.0.1:3306  backup/eu-1a     100    0  draining (42s left)  draining  up       "
+            "    7    9       5        1         2  HTTP 200\n");
+}
+
+TEST(IlbctlFormat, BackendsShowRampAndHold) {
+  json ramping = {{"id", 1},        {"address", "10.0.0.2"}, {"port", 80},
+                  {"weight", 100},  {"serving_weight", 35},  {"state", "ramping"},
+                  {"ramp_pct", 35}, {"backup", false},       {"zone", ""}};
+  json held = {{"id", 2},       {"address", "10.0.0.3"}, {"port", 80},
+               {"weight", 100}, {"serving_weight", 0},   {"state", "held"},
+               {"held_s", 9}};
+  const std::string out = format_backends(json::array({ramping, held}));
+  EXPECT_NE(out.find("ramping 35%"), std::string::npos) << out;
+  EXPECT_NE(out.find("primary "), std::string::npos) << out;
+  EXPECT_NE(out.find("held (9s)"), std::string::npos) << out;
 }
 
 TEST(IlbctlFormat, ServicesShowVipPortAndCounts) {

@@ -69,7 +69,7 @@ TEST_F(ViewsTest, CountersComeFromMatchingStatEntries) {
   svc[2] = abi::ServiceStats{web_->config.vip, 80, 6, 1, 31, 32, 33, 0, 0, 0, 30};
   auto* be = dp.section<abi::BackendStats>(h->backend_offset);
   const uint32_t id = web_->backends[1].id;
-  be[id] = abi::BackendStats{41, 40, 42, 43, 44, 45, {0, 0}};
+  be[id] = abi::BackendStats{41, 40, 42, 43, 44, 45, 2, 0};
 
   StatReader stat(instance_);
   ASSERT_TRUE(stat.refresh()) << stat.problem();
