@@ -119,6 +119,7 @@ int main(int argc, char** argv) {
     w->index = i;
     w->lcore = cfg.worker_lcores[i];
     w->shared = shared.get();
+    w->pool = pool;
     const std::string n = std::to_string(i);
     const int wsock = static_cast<int>(rte_lcore_to_socket_id(w->lcore));
     w->to_main = rte_ring_create(("ilb_to_main" + n).c_str(), kRingSize, wsock,

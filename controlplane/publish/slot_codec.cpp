@@ -131,6 +131,7 @@ uint64_t encode_slot_payload(const Snapshot& s, uint8_t* slot) {
     r.admin = static_cast<uint8_t>(in.admin);
     r.health = static_cast<uint8_t>(in.health);
     r.weight = in.weight;
+    r.flags = in.reset_flows ? abi::kBackendResetFlows : 0;
     std::memcpy(&backends[i], &r, sizeof(r));
   }
   header->service_count = static_cast<uint32_t>(s.services.size());
@@ -182,9 +183,9 @@ bool decode_slot(const uint8_t* slot, uint64_t slot_size, Snapshot& out, std::st
       error = "backend record " + std::to_string(i) + " is invalid";
       return false;
     }
-    s.backends.push_back(SnapshotBackend{r.id, r.service_index, r.address, r.port,
-                                         static_cast<abi::AdminState>(r.admin),
-                                         static_cast<abi::Health>(r.health), r.weight});
+    s.backends.push_back(SnapshotBackend{
+        r.id, r.service_index, r.address, r.port, static_cast<abi::AdminState>(r.admin),
+        static_cast<abi::Health>(r.health), r.weight, (r.flags & abi::kBackendResetFlows) != 0});
   }
   std::unordered_map<uint32_t, uint32_t> owner;
   if (!index_backends(s.backends, owner, error)) return false;

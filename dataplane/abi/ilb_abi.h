@@ -55,7 +55,7 @@ namespace ilb::abi {
 inline constexpr uint64_t kCtlMagic = 0x314C54432D424C49ULL;   // "ILB-CTL1" little-endian
 inline constexpr uint64_t kStatMagic = 0x3154415453424C49ULL;  // "ILBSTAT1" little-endian
 inline constexpr uint16_t kAbiMajor = 1;
-inline constexpr uint16_t kAbiMinor = 0;
+inline constexpr uint16_t kAbiMinor = 1;  // 1: BackendRecord::flags, BackendStats::resets
 
 // Hard limits of this ABI version. Backend ids are in [1, kMaxBackends); id 0 means "none".
 inline constexpr uint32_t kMaxServices = 256;
@@ -170,7 +170,15 @@ struct BackendRecord {
   uint8_t admin;           // [14, 15)  AdminState
   uint8_t health;          // [15, 16)  Health
   uint32_t weight;         // [16, 20)
-  uint32_t reserved[3];    // [20, 32)
+  uint8_t flags;           // [20, 21)  BackendFlag bits (minor 1)
+  uint8_t pad[3];          // [21, 24)  zero
+  uint32_t reserved[2];    // [24, 32)  zero
+};
+
+// BackendRecord::flags.
+enum BackendFlag : uint8_t {
+  // Cut this backend's existing connections: the next packet of each gets both sides reset.
+  kBackendResetFlows = 1u << 0,
 };
 static_assert(sizeof(BackendRecord) == 32);
 
@@ -241,7 +249,8 @@ struct alignas(64) BackendStats {
   uint64_t packets_out;   // [24, 32)
   uint64_t bytes_in;      // [32, 40)
   uint64_t bytes_out;     // [40, 48)
-  uint64_t reserved[2];   // [48, 64)
+  uint64_t resets;        // [48, 56)  connections cut with a reset to both sides (minor 1)
+  uint64_t reserved;      // [56, 64)
 };
 static_assert(sizeof(BackendStats) == 64);
 

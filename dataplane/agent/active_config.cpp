@@ -105,6 +105,7 @@ ActiveConfig* ActiveConfig::build(const uint8_t* slot, uint64_t slot_len, uint64
     if (b.address == 0 || b.port == 0) return reject(where + "address or port is zero");
     if (b.admin < 1 || b.admin > 3) return reject(where + "bad admin state");
     if (b.health > 2) return reject(where + "bad health state");
+    if ((b.flags & ~abi::kBackendResetFlows) != 0) return reject(where + "unknown flag bits");
     BackendEntry& e = cfg->backends_[b.id];
     e.address = b.address;
     e.port = b.port;
@@ -112,6 +113,7 @@ ActiveConfig* ActiveConfig::build(const uint8_t* slot, uint64_t slot_len, uint64
     e.health = b.health;
     e.service_index = b.service_index;
     e.weight = b.weight;
+    e.flags = b.flags;
   }
 
   rte_hash_parameters params{};

@@ -35,6 +35,7 @@ struct BackendEntry {
   uint8_t health = 0;
   uint32_t service_index = 0;
   uint32_t weight = 0;
+  uint8_t flags = 0;  // abi::BackendFlag bits
 };
 
 class ActiveConfig {

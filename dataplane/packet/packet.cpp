@@ -1,5 +1,6 @@
 #include "dataplane/packet/packet.h"
 
+#include <netinet/in.h>
 #include <rte_arp.h>
 #include <rte_byteorder.h>
 #include <rte_ether.h>
@@ -8,6 +9,7 @@
 #include <rte_tcp.h>
 #include <rte_udp.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 
@@ -232,6 +234,74 @@ void make_echo_reply(uint8_t* frame, const Parsed& p, const uint8_t our_mac[6]) 
   icmp->icmp_type = RTE_IP_ICMP_ECHO_REPLY;
   const uint16_t new_word = load<uint16_t>(frame + p.l4_offset);
   icmp->icmp_cksum = csum_replace16(icmp->icmp_cksum, old_word, new_word);
+}
+
+TcpSeq tcp_seq(const uint8_t* frame, const Parsed& p) {
+  const auto* tcp = reinterpret_cast<const rte_tcp_hdr*>(frame + p.l4_offset);
+  return TcpSeq{rte_be_to_cpu_32(tcp->sent_seq), rte_be_to_cpu_32(tcp->recv_ack)};
+}
+
+namespace {
+
+// Ethernet + a 20-byte IPv4 header with checksum; returns the IPv4 header.
+rte_ipv4_hdr* write_l2_l3(uint8_t* buf, const uint8_t dst_mac[6], const uint8_t src_mac[6],
+                          uint32_t src_ip, uint32_t dst_ip, uint8_t proto, uint16_t l4_len) {
+  auto* eth = reinterpret_cast<rte_ether_hdr*>(buf);
+  std::memcpy(&eth->dst_addr, dst_mac, 6);
+  std::memcpy(&eth->src_addr, src_mac, 6);
+  eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(buf + kEtherHdrLen);
+  ip->version_ihl = RTE_IPV4_VHL_DEF;
+  ip->type_of_service = 0;
+  ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(20 + l4_len));
+  ip->packet_id = 0;
+  ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
+  ip->time_to_live = 64;
+  ip->next_proto_id = proto;
+  ip->src_addr = src_ip;
+  ip->dst_addr = dst_ip;
+  ip->hdr_checksum = 0;
+  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  return ip;
+}
+
+}  // namespace
+
+uint32_t build_tcp_reset(uint8_t* buf, const Endpoint& src, const Endpoint& dst, uint32_t seq,
+                         uint32_t ack, uint8_t flags) {
+  std::memset(buf, 0, kMinFrameLen);
+  const auto* ip = write_l2_l3(buf, dst.mac, src.mac, src.ip, dst.ip, IPPROTO_TCP, 20);
+  auto* tcp = reinterpret_cast<rte_tcp_hdr*>(buf + kEtherHdrLen + 20);
+  tcp->src_port = src.port;
+  tcp->dst_port = dst.port;
+  tcp->sent_seq = rte_cpu_to_be_32(seq);
+  tcp->recv_ack = rte_cpu_to_be_32(ack);
+  tcp->data_off = 5 << 4;
+  tcp->tcp_flags = flags;
+  tcp->rx_win = 0;
+  tcp->tcp_urp = 0;
+  tcp->cksum = 0;
+  tcp->cksum = rte_ipv4_udptcp_cksum(ip, tcp);
+  return kMinFrameLen;
+}
+
+uint32_t build_icmp_unreachable(uint8_t* buf, const uint8_t* frame, const Parsed& p,
+                                const uint8_t our_mac[6], uint32_t our_ip, uint8_t code) {
+  const uint32_t quoted = static_cast<uint32_t>(p.l4_offset - p.l3_offset) + 8;
+  const auto icmp_len = static_cast<uint16_t>(8 + quoted);
+  const uint32_t len = kEtherHdrLen + 20 + icmp_len;
+  std::memset(buf, 0, std::max(len, kMinFrameLen));
+  const auto* eth_in = reinterpret_cast<const rte_ether_hdr*>(frame);
+  write_l2_l3(buf, reinterpret_cast<const uint8_t*>(&eth_in->src_addr), our_mac, our_ip, p.src_ip,
+              IPPROTO_ICMP, icmp_len);
+  uint8_t* icmp = buf + kEtherHdrLen + 20;
+  icmp[0] = 3;  // destination unreachable
+  icmp[1] = code;
+  std::memcpy(icmp + 8, frame + p.l3_offset, quoted);
+  const uint16_t sum = rte_raw_cksum(icmp, icmp_len);
+  const uint16_t check = static_cast<uint16_t>(~sum);
+  std::memcpy(icmp + 2, &check, 2);
+  return std::max(len, kMinFrameLen);
 }
 
 }  // namespace ilb::dp::pkt

@@ -77,6 +77,36 @@ uint32_t build_arp_request(uint8_t* buf, const uint8_t our_mac[6], uint32_t our_
 // Ethernet, with `our_mac` as the new source), sets TTL 64 and fixes both checksums.
 void make_echo_reply(uint8_t* frame, const Parsed& p, const uint8_t our_mac[6]);
 
+// TCP sequence and acknowledgement numbers (host order) of a kL4 TCP frame.
+struct TcpSeq {
+  uint32_t seq = 0;
+  uint32_t ack = 0;
+};
+TcpSeq tcp_seq(const uint8_t* frame, const Parsed& p);
+
+// One endpoint of a frame ilb originates: addresses and ports in network order.
+struct Endpoint {
+  const uint8_t* mac = nullptr;
+  uint32_t ip = 0;
+  uint16_t port = 0;
+};
+
+// Writes a 20-byte-header TCP segment with `flags` (RST, or RST|ACK) and no payload from `src`
+// to `dst` into `buf`, padded to the Ethernet minimum, checksums set. Returns the frame length
+// (kMinFrameLen). `buf` must hold that many bytes and must not overlap the caller's inputs.
+uint32_t build_tcp_reset(uint8_t* buf, const Endpoint& src, const Endpoint& dst, uint32_t seq,
+                         uint32_t ack, uint8_t flags);
+
+// Largest frame build_icmp_unreachable() writes: Ethernet, IPv4, ICMP header, then the offending
+// datagram's IPv4 header (at most 60 bytes) and first 8 bytes of payload.
+inline constexpr uint32_t kMaxIcmpErrorLen = kEtherHdrLen + 20 + 8 + 60 + 8;
+// Writes an ICMP destination-unreachable (`code`, e.g. 3 = port unreachable) from `our_ip` back
+// to the sender of the kL4 frame `frame`, quoting its IP header and first 8 payload bytes as
+// RFC 792 asks. Returns the frame length (padded to the Ethernet minimum). `buf` must hold
+// kMaxIcmpErrorLen bytes and must not overlap `frame`.
+uint32_t build_icmp_unreachable(uint8_t* buf, const uint8_t* frame, const Parsed& p,
+                                const uint8_t our_mac[6], uint32_t our_ip, uint8_t code);
+
 // Ones'-complement checksum helpers (exposed for tests).
 uint16_t csum_fold(uint32_t sum);
 // Incrementally updates checksum `check` (as stored, network order) when a 16-bit word

@@ -32,6 +32,7 @@ struct BackendCounters {
   Counter packets_out;
   Counter bytes_in;
   Counter bytes_out;
+  Counter resets;  // connections cut with a reset to both sides
 };
 
 // Everything one worker counts. Allocated with rte_zmalloc on the worker's socket.

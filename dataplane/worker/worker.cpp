@@ -83,19 +83,76 @@ void release_conn(WorkerContext& w, uint32_t idx) {
 
 enum class Verdict { kSend, kDrop, kNewFlow };
 
+// Replaces the contents of single-segment `m` with `len` bytes of `data`.
+bool set_frame(rte_mbuf* m, const uint8_t* data, uint32_t len) {
+  const uint32_t cur = rte_pktmbuf_data_len(m);
+  if (cur < len && rte_pktmbuf_append(m, static_cast<uint16_t>(len - cur)) == nullptr) return false;
+  if (cur > len) rte_pktmbuf_trim(m, static_cast<uint16_t>(cur - len));
+  std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), data, len);
+  m->ol_flags = 0;
+  return true;
+}
+
+// Cuts a TCP connection from the packet that found it cut: the sender gets a reset at the
+// sequence number it acknowledged (exactly what it expects next), the other side one at the
+// sender's own sequence number (what it expects next from the sender). `m` becomes the first,
+// a fresh mbuf carries the second. Returns whether `m` is to be sent.
+bool reset_both_sides(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p, const Conn& c, Dir dir,
+                      rte_mbuf** tx, uint16_t* n_tx) {
+  const pkt::TcpSeq seq = pkt::tcp_seq(rte_pktmbuf_mtod(m, const uint8_t*), p);
+  const uint8_t* mac = w.shared->port.mac;
+  const pkt::Endpoint client{c.client_mac, c.client_ip, c.client_port};
+  const pkt::Endpoint vip{mac, c.vip, c.vport};
+  const pkt::Endpoint backend{c.backend_mac, c.backend_ip, c.backend_port};
+  const pkt::Endpoint snat{mac, c.snat_ip, c.snat_port};
+  const bool from_client = dir == Dir::kFromClient;
+  uint8_t frame[pkt::kMinFrameLen];
+  w.counters->backends[c.backend_id].resets.add();
+  if (rte_mbuf* other = w.pool != nullptr ? rte_pktmbuf_alloc(w.pool) : nullptr) {
+    if (from_client) {
+      pkt::build_tcp_reset(frame, snat, backend, seq.seq, 0, kTcpRst);
+    } else {
+      pkt::build_tcp_reset(frame, vip, client, seq.seq, 0, kTcpRst);
+    }
+    if (set_frame(other, frame, sizeof(frame))) {
+      tx[(*n_tx)++] = other;
+    } else {
+      rte_pktmbuf_free(other);
+    }
+  }
+  if ((p.tcp_flags & kTcpAck) == 0) return false;
+  if (from_client) {
+    pkt::build_tcp_reset(frame, vip, client, seq.ack, 0, kTcpRst);
+  } else {
+    pkt::build_tcp_reset(frame, snat, backend, seq.ack, 0, kTcpRst);
+  }
+  return set_frame(m, frame, sizeof(frame));
+}
+
 // Forwards a packet of a tracked connection, or says it must be dropped or start a new flow.
 Verdict forward_tracked(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
-                        const pkt::Parsed& p, uint32_t idx, Dir dir, uint64_t now) {
+                        const pkt::Parsed& p, uint32_t idx, Dir dir, uint64_t now, rte_mbuf** tx,
+                        uint16_t* n_tx) {
   Conn& c = w.conns.at(idx);
   const bool client_syn = dir == Dir::kFromClient && c.proto == IPPROTO_TCP &&
                           (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpSyn;
   const BackendEntry& be = cfg.backend(c.backend_id);
   if (be.admin == 0 || be.admin == static_cast<uint8_t>(abi::AdminState::kDisabled) ||
-      be.address != c.backend_ip) {
-    // The backend was disabled or removed: its flows end here and free their resources; a
-    // client's new SYN on the same tuple is scheduled afresh.
+      (be.flags & abi::kBackendResetFlows) != 0 || be.address != c.backend_ip) {
+    // The backend was disabled or removed, or the control plane cut its connections (drain
+    // deadline, on_backend_down = "reset"): its flows end here and free their resources, TCP
+    // ones with a reset to both sides so that neither waits for a timeout; a client's new SYN on
+    // the same tuple is scheduled afresh.
+    if (client_syn) {
+      release_conn(w, idx);
+      return Verdict::kNewFlow;
+    }
+    const Conn cut = c;
     release_conn(w, idx);
-    if (client_syn) return Verdict::kNewFlow;
+    if (cut.proto == IPPROTO_TCP && (p.tcp_flags & kTcpRst) == 0 &&
+        reset_both_sides(w, m, p, cut, dir, tx, n_tx)) {
+      return Verdict::kSend;
+    }
     w.counters->drop(abi::Drop::kBackendDisabled);
     return Verdict::kDrop;
   }
@@ -130,6 +187,25 @@ Verdict forward_tracked(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
   return Verdict::kSend;
 }
 
+// Turns a new flow's first packet into its refusal: a TCP SYN gets RST|ACK from the VIP, a UDP
+// datagram an ICMP port unreachable. Returns whether `m` is to be sent.
+bool reject(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p) {
+  const uint8_t* in = rte_pktmbuf_mtod(m, const uint8_t*);
+  uint8_t frame[pkt::kMaxIcmpErrorLen];
+  uint32_t len = 0;
+  if (p.proto == IPPROTO_TCP) {
+    uint8_t client_mac[6];
+    std::memcpy(client_mac, in + 6, 6);
+    const pkt::Endpoint vip{w.shared->port.mac, p.dst_ip, p.dst_port};
+    const pkt::Endpoint client{client_mac, p.src_ip, p.src_port};
+    len =
+        pkt::build_tcp_reset(frame, vip, client, 0, pkt::tcp_seq(in, p).seq + 1, kTcpRst | kTcpAck);
+  } else {
+    len = pkt::build_icmp_unreachable(frame, in, p, w.shared->port.mac, p.dst_ip, 3);
+  }
+  return set_frame(m, frame, len);
+}
+
 // Creates a connection for the first packet of a flow to a service. Returns false (with the
 // reason counted) if the packet must be dropped.
 bool new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, const pkt::Parsed& p,
@@ -149,9 +225,11 @@ bool new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, cons
   }
   const ServiceEntry& svc = cfg.service(static_cast<uint32_t>(si));
   if (svc.table_size == 0) {
+    // Nothing can take it: refuse it the way a host with no listener would, so the client fails
+    // at once instead of retrying its SYN for seconds.
     w.counters->drop(abi::Drop::kNoBackend);
     w.counters->service_no_backend[si].add();
-    return false;
+    return reject(w, m, p);
   }
   const uint32_t hash =
       svc.scheduler == static_cast<uint8_t>(abi::Scheduler::kSource)
@@ -295,10 +373,10 @@ void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, u
     const pkt::Parsed& p = parsed[l4_pkt[j]];
     Verdict v = Verdict::kNewFlow;
     if ((hits >> j) & 1) {
-      v = forward_tracked(w, cfg, m, p, idx[j], dir[j], now);
+      v = forward_tracked(w, cfg, m, p, idx[j], dir[j], now, tx, n_tx);
     } else if (w.conns.lookup(keys[j], idx[j], dir[j])) {
       // Created by an earlier packet of this same burst.
-      v = forward_tracked(w, cfg, m, p, idx[j], dir[j], now);
+      v = forward_tracked(w, cfg, m, p, idx[j], dir[j], now, tx, n_tx);
     }
     bool ok = v == Verdict::kSend;
     if (v == Verdict::kNewFlow) ok = new_connection(w, cfg, m, p, now);

@@ -16,6 +16,7 @@
 #include "dataplane/worker/counters.h"
 
 struct rte_mbuf;
+struct rte_mempool;
 struct rte_ring;
 struct rte_rcu_qsbr;
 
@@ -50,13 +51,16 @@ struct WorkerContext {
   rte_ring* resolve = nullptr;    // next-hop addresses to resolve (worker produces)
   rte_ring* from_main = nullptr;  // frames the main lcore wants sent (worker consumes)
   WorkerCounters* counters = nullptr;
+  rte_mempool* pool = nullptr;  // for frames the worker originates (resets); may be null in tests
 };
 
 // rte_eal_remote_launch entry point; `arg` is a WorkerContext*.
 int worker_main(void* arg);
 
 // Processes one received burst: every mbuf is either appended to `tx` (count in/out `*n_tx`) or
-// freed. Exposed for tests and benchmarks that feed mbufs straight in.
+// freed, and a packet may add one frame of the worker's own (the second reset of a cut
+// connection), so `tx` must have room for 2 * n more frames. Exposed for tests and benchmarks
+// that feed mbufs straight in.
 void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, uint16_t n,
                    rte_mbuf** tx, uint16_t* n_tx, uint64_t now_tsc);
 

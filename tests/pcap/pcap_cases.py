@@ -326,8 +326,24 @@ def case_unknown_service_port():
     return Case([tcp81, tcp53, udp54], [], {"no_service": 3})
 
 
+def case_reject_without_backend():
+    """A service with no eligible backend refuses new flows the way a host without a listener
+    does: RST|ACK to a SYN, ICMP port unreachable to a datagram, each from the VIP."""
+    syn82 = syn(dport=82)
+    rst = bytes(Ether(src=LB_MAC, dst=CLIENT_MAC) /
+                IP(src=VIP, dst=CLIENT, ttl=64, id=0, flags="DF") /
+                TCP(sport=82, dport=40000, flags="RA", seq=0, ack=2, window=0))
+    rst += b"\0" * (60 - len(rst))
+    udp55 = finalize(eth_in() / IP(src=CLIENT, dst=VIP) / UDP(sport=5353, dport=55) / Raw(b"q"))
+    unreachable = bytes(Ether(src=LB_MAC, dst=CLIENT_MAC) /
+                        IP(src=VIP, dst=CLIENT, ttl=64, id=0, flags="DF") /
+                        ICMP(type=3, code=3) / Raw(udp55[14:14 + 28]))
+    return Case([syn82, udp55], [rst, unreachable], {"no_backend": 2})
+
+
 CASES = {
     "syn_to_vip": case_syn_to_vip,
+    "reject_without_backend": case_reject_without_backend,
     "udp_flow": case_udp_flow,
     "arp_request_for_vip": case_arp_request_for_vip,
     "ping_vip": case_ping_vip,
@@ -389,6 +405,7 @@ def config_text(instance, tmp, in_pcap, out_pcap):
 
 [controlplane]
 api_socket = "{tmp}/api.sock"
+state_file = "{tmp}/ilb.state"
 log_level = "info"
 
 [dataplane]
@@ -438,6 +455,32 @@ type = "none"
 address = "{UDP_BACKEND}"
 port = 5300
 weight = 100
+
+# Services whose only backend has weight 0: nothing is eligible, new flows are refused.
+[[service]]
+name = "empty"
+vip = "{VIP}"
+port = 82
+
+[service.health_check]
+type = "none"
+
+[[service.backend]]
+address = "{BACKEND}"
+weight = 0
+
+[[service]]
+name = "empty-udp"
+vip = "{VIP}"
+port = 55
+protocol = "udp"
+
+[service.health_check]
+type = "none"
+
+[[service.backend]]
+address = "{UDP_BACKEND}"
+weight = 0
 """
 
 

@@ -56,6 +56,8 @@ struct FrameSpec {
   uint8_t proto = IPPROTO_TCP;
   uint8_t tcp_flags = RTE_TCP_SYN_FLAG;
   uint16_t payload = 0;
+  uint32_t seq = 0;  // TCP, host order
+  uint32_t ack = 0;
 };
 
 inline rte_mbuf* make_frame(rte_mempool* pool, const FrameSpec& f) {
@@ -83,6 +85,8 @@ inline rte_mbuf* make_frame(rte_mempool* pool, const FrameSpec& f) {
     tcp->src_port = htons(f.src_port);
     tcp->dst_port = htons(f.dst_port);
     tcp->data_off = 0x50;
+    tcp->sent_seq = htonl(f.seq);
+    tcp->recv_ack = htonl(f.ack);
     tcp->tcp_flags = f.tcp_flags;
     tcp->rx_win = htons(65535);
     tcp->cksum = rte_ipv4_udptcp_cksum(iph, tcp);

@@ -93,7 +93,7 @@ class WorkerTest : public testing::Test {
   std::optional<pkt::Parsed> run(const test::FrameSpec& f, std::vector<uint8_t>* out = nullptr,
                                  uint64_t now = 1) {
     rte_mbuf* in[1] = {test::make_frame(pool_, f)};
-    rte_mbuf* tx[4];
+    rte_mbuf* tx[2];
     uint16_t n_tx = 0;
     process_burst(w_, *cfg_, in, 1, tx, &n_tx, now);
     if (n_tx == 0) return std::nullopt;
@@ -107,6 +107,31 @@ class WorkerTest : public testing::Test {
               f.proto == IPPROTO_ICMP ? pkt::Kind::kIcmp : pkt::Kind::kL4);
     rte_pktmbuf_free(tx[0]);
     return p;
+  }
+
+  struct Frame {
+    std::vector<uint8_t> bytes;
+    pkt::Parsed p;
+    pkt::TcpSeq seq;
+  };
+  // Runs one packet through the worker; returns every transmitted frame, checksums verified.
+  std::vector<Frame> run_all(const test::FrameSpec& f) {
+    rte_mbuf* in[1] = {test::make_frame(pool_, f)};
+    rte_mbuf* tx[2];
+    uint16_t n_tx = 0;
+    process_burst(w_, *cfg_, in, 1, tx, &n_tx, 1);
+    std::vector<Frame> out;
+    for (uint16_t i = 0; i < n_tx; ++i) {
+      const auto* data = rte_pktmbuf_mtod(tx[i], const uint8_t*);
+      Frame fr;
+      fr.bytes.assign(data, data + rte_pktmbuf_data_len(tx[i]));
+      EXPECT_EQ(pkt::parse(fr.bytes.data(), static_cast<uint32_t>(fr.bytes.size()), fr.p),
+                pkt::Kind::kL4);
+      if (fr.p.proto == IPPROTO_TCP) fr.seq = pkt::tcp_seq(fr.bytes.data(), fr.p);
+      out.push_back(std::move(fr));
+      rte_pktmbuf_free(tx[i]);
+    }
+    return out;
   }
 
   test::FrameSpec from_client(uint16_t sport, uint8_t flags = RTE_TCP_SYN_FLAG) {
@@ -187,12 +212,50 @@ TEST_F(WorkerTest, UnknownPortOnVipIsCountedAsNoService) {
   EXPECT_EQ(drops(abi::Drop::kNoService), 1u);
 }
 
-TEST_F(WorkerTest, ServiceWithoutEligibleBackendDropsNewFlows) {
+TEST_F(WorkerTest, ServiceWithoutEligibleBackendRefusesSynWithReset) {
   cp::Snapshot s = two_backends();
   s.services[0].table.clear();
   apply(s, 2);
-  EXPECT_FALSE(run(from_client(40003)));
+  auto syn = from_client(40003);
+  syn.seq = 0x10000000;
+  const auto out = run_all(syn);
+  ASSERT_EQ(out.size(), 1u);
+  const Frame& rst = out[0];
+  EXPECT_EQ(rst.p.src_ip, ip("10.0.0.100"));
+  EXPECT_EQ(ntohs(rst.p.src_port), 80);
+  EXPECT_EQ(rst.p.dst_ip, ip("10.0.0.10"));
+  EXPECT_EQ(ntohs(rst.p.dst_port), 40003);
+  EXPECT_EQ(rst.p.tcp_flags, RTE_TCP_RST_FLAG | RTE_TCP_ACK_FLAG);
+  EXPECT_EQ(rst.seq.ack, 0x10000001u);
+  EXPECT_EQ(0, std::memcmp(rst.bytes.data(), kClientMac, 6));
   EXPECT_EQ(drops(abi::Drop::kNoBackend), 1u);
+  EXPECT_EQ(w_.conns.size(), 0u);
+}
+
+TEST_F(WorkerTest, ServiceWithoutEligibleBackendAnswersUdpWithPortUnreachable) {
+  cp::Snapshot s = two_backends();
+  s.services[0].protocol = abi::Protocol::kUdp;
+  s.services[0].table.clear();
+  apply(s, 2);
+  auto f = from_client(5353);
+  f.proto = IPPROTO_UDP;
+  rte_mbuf* in[1] = {test::make_frame(pool_, f)};
+  std::vector<uint8_t> original(rte_pktmbuf_mtod(in[0], uint8_t*),
+                                rte_pktmbuf_mtod(in[0], uint8_t*) + rte_pktmbuf_data_len(in[0]));
+  rte_mbuf* tx[2];
+  uint16_t n_tx = 0;
+  process_burst(w_, *cfg_, in, 1, tx, &n_tx, 1);
+  ASSERT_EQ(n_tx, 1);
+  const auto* data = rte_pktmbuf_mtod(tx[0], const uint8_t*);
+  pkt::Parsed p;
+  ASSERT_EQ(pkt::parse(data, rte_pktmbuf_data_len(tx[0]), p), pkt::Kind::kIcmp);
+  EXPECT_EQ(p.icmp_type, 3);
+  EXPECT_EQ(data[p.l4_offset + 1], 3) << "code 3: port unreachable";
+  EXPECT_EQ(p.src_ip, ip("10.0.0.100"));
+  EXPECT_EQ(p.dst_ip, ip("10.0.0.10"));
+  // The quote is the datagram's IP header and first 8 bytes, as sent.
+  EXPECT_EQ(0, std::memcmp(data + p.l4_offset + 8, original.data() + 14, 28));
+  rte_pktmbuf_free(tx[0]);
 }
 
 TEST_F(WorkerTest, UnresolvedNextHopIsRequestedFromTheMainLcore) {
@@ -223,13 +286,80 @@ TEST_F(WorkerTest, EstablishedFlowSurvivesSnapshotSwapAndDrain) {
   EXPECT_EQ(ntohs(fresh->dst_port), 8080);
 }
 
-TEST_F(WorkerTest, DisabledBackendLosesItsFlows) {
-  ASSERT_TRUE(run(from_client(40007)));
+TEST_F(WorkerTest, DisabledBackendsFlowsAreResetOnBothSides) {
+  auto fwd = run(from_client(40007));
+  ASSERT_TRUE(fwd);
   cp::Snapshot s = two_backends();
   s.backends[0].admin = abi::AdminState::kDisabled;
   s.services[0].table.assign(7, 2);
   apply(s, 2);
-  EXPECT_FALSE(run(from_client(40007, RTE_TCP_ACK_FLAG)));
+  w_.pool = pool_;
+  auto ack = from_client(40007, RTE_TCP_ACK_FLAG);
+  ack.seq = 5000;
+  ack.ack = 9000;
+  const auto out = run_all(ack);
+  ASSERT_EQ(out.size(), 2u);
+  // The fresh frame (to the other side) is queued first, then the sender's own.
+  const Frame& to_backend = out[0];
+  EXPECT_EQ(to_backend.p.src_ip, ip("10.0.0.101"));
+  EXPECT_EQ(to_backend.p.src_port, fwd->src_port);
+  EXPECT_EQ(to_backend.p.dst_ip, ip("10.0.0.21"));
+  EXPECT_EQ(to_backend.p.tcp_flags, RTE_TCP_RST_FLAG);
+  EXPECT_EQ(to_backend.seq.seq, 5000u) << "what the backend expects next from the client";
+  EXPECT_EQ(0, std::memcmp(to_backend.bytes.data(), kBackendMac, 6));
+  const Frame& to_client = out[1];
+  EXPECT_EQ(to_client.p.src_ip, ip("10.0.0.100"));
+  EXPECT_EQ(ntohs(to_client.p.src_port), 80);
+  EXPECT_EQ(to_client.p.dst_ip, ip("10.0.0.10"));
+  EXPECT_EQ(ntohs(to_client.p.dst_port), 40007);
+  EXPECT_EQ(to_client.p.tcp_flags, RTE_TCP_RST_FLAG);
+  EXPECT_EQ(to_client.seq.seq, 9000u) << "what the client acknowledged";
+  EXPECT_EQ(w_.counters->backends[1].resets.get(), 1u);
+  EXPECT_EQ(w_.conns.size(), 0u);
+  EXPECT_EQ(w_.counters->active_conns.get(), 0u);
+}
+
+TEST_F(WorkerTest, ResetFlagCutsAnEnabledBackendsFlowsFromEitherSide) {
+  auto fwd = run(from_client(40020));
+  ASSERT_TRUE(fwd);
+  cp::Snapshot s = two_backends();
+  s.backends[0].admin = abi::AdminState::kDraining;
+  s.backends[0].reset_flows = true;
+  s.services[0].table.assign(7, 2);
+  apply(s, 2);
+  w_.pool = pool_;
+  auto reply = from_backend(*fwd, RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG);
+  reply.seq = 70;
+  reply.ack = 80;
+  reply.payload = 10;
+  const auto out = run_all(reply);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].p.dst_ip, ip("10.0.0.10"));
+  EXPECT_EQ(out[0].seq.seq, 70u);
+  EXPECT_EQ(out[1].p.dst_ip, ip("10.0.0.21"));
+  EXPECT_EQ(out[1].p.src_ip, ip("10.0.0.101"));
+  EXPECT_EQ(out[1].seq.seq, 80u);
+  EXPECT_EQ(w_.conns.size(), 0u);
+}
+
+TEST_F(WorkerTest, WithoutABufferPoolOnlyTheSenderIsReset) {
+  ASSERT_TRUE(run(from_client(40021)));
+  cp::Snapshot s = two_backends();
+  s.backends[0].admin = abi::AdminState::kDisabled;
+  apply(s, 2);
+  const auto out = run_all(from_client(40021, RTE_TCP_ACK_FLAG));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].p.dst_ip, ip("10.0.0.10"));
+  EXPECT_EQ(w_.conns.size(), 0u);
+}
+
+TEST_F(WorkerTest, ResetsFromTheCutSideAreNotAnswered) {
+  ASSERT_TRUE(run(from_client(40022)));
+  cp::Snapshot s = two_backends();
+  s.backends[0].admin = abi::AdminState::kDisabled;
+  apply(s, 2);
+  w_.pool = pool_;
+  EXPECT_TRUE(run_all(from_client(40022, RTE_TCP_RST_FLAG)).empty());
   EXPECT_EQ(drops(abi::Drop::kBackendDisabled), 1u);
 }
 
@@ -340,7 +470,7 @@ TEST_F(WorkerTest, BurstsLargerThanTheInternalBatchAreProcessedWhole) {
   constexpr uint16_t kN = 70;  // the fixture has 77 SNAT ports
   rte_mbuf* in[kN];
   for (uint16_t i = 0; i < kN; ++i) in[i] = test::make_frame(pool_, from_client(41000 + i));
-  rte_mbuf* tx[kN];
+  rte_mbuf* tx[2 * kN];
   uint16_t n_tx = 0;
   process_burst(w_, *cfg_, in, kN, tx, &n_tx, 1);
   EXPECT_EQ(n_tx, kN);
