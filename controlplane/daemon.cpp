@@ -353,6 +353,7 @@ void Daemon::save_state_file() {
   try {
     write_file_atomically(path, encode_state_file(state_, config_.instance));
   } catch (const std::exception& e) {
+    ++state_file_errors_;
     const auto now = std::chrono::steady_clock::now();
     if (now - save_error_logged_ >= kPendingWarnEvery) {
       spdlog::error("state file not saved: {}", e.what());
@@ -373,6 +374,15 @@ nlohmann::json Daemon::status() {
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_)
           .count());
   info.published_gen = publisher_.published_gen();
+  info.probes = checker_.probes_completed();
+  info.probes_failed = checker_.probes_failed();
+  info.hook_configured = !config_.controlplane.hook.empty();
+  info.hooks_ran = hooks_.ran();
+  info.hooks_failed = hooks_.failed();
+  info.hooks_dropped = hooks_.dropped();
+  info.hooks_queued = hooks_.queued();
+  info.state_file = config_.controlplane.state_file;
+  info.state_file_errors = state_file_errors_;
   return status_json(info, state_, publisher_.stat());
 }
 

@@ -81,6 +81,7 @@ class Daemon : public ApiModel {
   asio::steady_timer save_timer_;
   HookRunner hooks_;
   bool save_armed_ = false;
+  uint64_t state_file_errors_ = 0;
   std::chrono::steady_clock::time_point save_error_logged_{};
   std::chrono::steady_clock::time_point lifecycle_due_{};
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

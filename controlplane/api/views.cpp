@@ -80,15 +80,24 @@ nlohmann::json dataplane_json(const StatReader& stat) {
 }
 
 nlohmann::json status_json(const DaemonInfo& info, const State& state, const StatReader& stat) {
-  return nlohmann::json{{"instance", info.instance},
-                        {"config_path", info.config_path},
-                        {"pid", info.pid},
-                        {"uptime_s", info.uptime_s},
-                        {"published_gen", info.published_gen},
-                        {"dataplane", dataplane_json(stat)},
-                        {"services", state.services().size()},
-                        {"backends", state.backend_count()},
-                        {"backends_up", state.backends_up()}};
+  return nlohmann::json{
+      {"instance", info.instance},
+      {"config_path", info.config_path},
+      {"pid", info.pid},
+      {"uptime_s", info.uptime_s},
+      {"published_gen", info.published_gen},
+      {"checks", {{"probes", info.probes}, {"failed", info.probes_failed}}},
+      {"hooks",
+       {{"configured", info.hook_configured},
+        {"ran", info.hooks_ran},
+        {"failed", info.hooks_failed},
+        {"dropped", info.hooks_dropped},
+        {"queued", info.hooks_queued}}},
+      {"state_file", {{"path", info.state_file}, {"write_errors", info.state_file_errors}}},
+      {"dataplane", dataplane_json(stat)},
+      {"services", state.services().size()},
+      {"backends", state.backend_count()},
+      {"backends_up", state.backends_up()}};
 }
 
 nlohmann::json services_json(const State& state, const StatReader& stat) {

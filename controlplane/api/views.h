@@ -17,6 +17,15 @@ struct DaemonInfo {
   uint32_t pid = 0;
   uint64_t uptime_s = 0;
   uint64_t published_gen = 0;
+  uint64_t probes = 0;         // health probes completed
+  uint64_t probes_failed = 0;  // of which failed (refused, timed out, bad reply, ...)
+  bool hook_configured = false;
+  uint64_t hooks_ran = 0;
+  uint64_t hooks_failed = 0;
+  uint64_t hooks_dropped = 0;
+  size_t hooks_queued = 0;
+  std::string state_file;  // "" = none
+  uint64_t state_file_errors = 0;
 };
 
 // {"running": false} when no valid stat region is mapped; otherwise generations, heartbeat,

@@ -197,6 +197,8 @@ struct HealthChecker::Impl {
   }
 
   void on_result(const EntryPtr& e, ProbeResult result) {
+    ++completed;
+    failed += result.ok ? 0 : 1;
     e->last_result = std::move(result.reason);
     const bool advice_changed = result.advice && result.advice != e->advice;
     if (result.advice) e->advice = result.advice;
@@ -237,6 +239,8 @@ struct HealthChecker::Impl {
   std::mt19937_64 rng;
   std::unordered_map<uint32_t, EntryPtr> entries;
   bool stopped = false;
+  uint64_t completed = 0;
+  uint64_t failed = 0;
 };
 
 HealthChecker::HealthChecker(asio::io_context& io, Callback on_change)
@@ -291,6 +295,14 @@ abi::Health HealthChecker::health(uint32_t key) const {
 std::string HealthChecker::last_result(uint32_t key) const {
   auto it = impl_->entries.find(key);
   return it == impl_->entries.end() ? std::string() : it->second->last_result;
+}
+
+uint64_t HealthChecker::probes_completed() const {
+  return impl_->completed;
+}
+
+uint64_t HealthChecker::probes_failed() const {
+  return impl_->failed;
 }
 
 void HealthChecker::stop() {

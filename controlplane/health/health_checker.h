@@ -59,6 +59,10 @@ class HealthChecker {
   // The most recent probe result text for `key` ("" if none yet).
   std::string last_result(uint32_t key) const;
 
+  // Probes completed since construction, and how many of them failed.
+  uint64_t probes_completed() const;
+  uint64_t probes_failed() const;
+
   // Cancels every probe and timer; no callback is called afterwards.
   void stop();
 

@@ -93,6 +93,16 @@ std::string format_status(const json& s) {
                           ", published generation " + field(s, "published_gen"));
   kv("services", field(s, "services") + " (" + field(s, "backends") + " backends, " +
                      field(s, "backends_up") + " up)");
+  if (s.is_object() && s.contains("checks") && s["checks"].is_object()) {
+    kv("checks",
+       field(s["checks"], "probes") + " probes, " + field(s["checks"], "failed") + " failed");
+  }
+  if (s.is_object() && s.contains("hooks") && s["hooks"].is_object() &&
+      s["hooks"].value("configured", false)) {
+    const json& h = s["hooks"];
+    kv("hooks", field(h, "ran") + " ran, " + field(h, "failed") + " failed, " +
+                    field(h, "dropped") + " dropped, " + field(h, "queued") + " queued");
+  }
 
   const json dp = s.is_object() && s.contains("dataplane") ? s["dataplane"] : json::object();
   const bool running = dp.value("running", false);

@@ -25,7 +25,22 @@ class ViewsTest : public ::testing::Test {
 TEST_F(ViewsTest, WithoutStatRegionDataplaneIsNotRunningAndCountersAreZero) {
   StatReader stat(instance_);
   EXPECT_FALSE(stat.refresh());
-  auto status = status_json(DaemonInfo{"test", "/etc/ilb.toml", 7, 3, 5}, state_, stat);
+  DaemonInfo info;
+  info.instance = "test";
+  info.config_path = "/etc/ilb.toml";
+  info.pid = 7;
+  info.uptime_s = 3;
+  info.published_gen = 5;
+  info.probes = 40;
+  info.probes_failed = 2;
+  info.hook_configured = true;
+  info.hooks_ran = 4;
+  info.hooks_failed = 1;
+  auto status = status_json(info, state_, stat);
+  EXPECT_EQ(status["checks"]["probes"], 40);
+  EXPECT_EQ(status["checks"]["failed"], 2);
+  EXPECT_EQ(status["hooks"]["ran"], 4);
+  EXPECT_EQ(status["hooks"]["failed"], 1);
   EXPECT_EQ(status["instance"], "test");
   EXPECT_EQ(status["config_path"], "/etc/ilb.toml");
   EXPECT_EQ(status["pid"], 7);
