@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Killing the control plane (SIGKILL) and starting it again drops no request and no established
-# connection: the dataplane keeps forwarding on its last applied snapshot.
+# connection: the dataplane keeps forwarding on its last applied snapshot. The restarted control
+# plane resumes every backend's health: all three are up the moment it answers, and no health
+# transition is logged after the restart (no backend briefly marked up or down).
 set -euo pipefail
 : "${ILB_SOURCE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 : "${ILB_BUILD_DIR:=$ILB_SOURCE_DIR/build}"
@@ -40,13 +42,22 @@ lab_check "requests keep being answered while the control plane is gone" \
   wait_for "20 more answers" 30 answers_at_least $((mark + 20)) || ok=0
 
 echo "starting ilb-controlplane again"
+log="$LAB_RUN_DIR/controlplane.log"
+log_mark=$(wc -l <"$log")
 lab_start_controlplane
+health="$(ilbctl_lab --json backends web | jq -r '[.[].health] | join(" ")')"
+lab_check "the restarted control plane reports every backend up at once (got: $health)" \
+  test "$health" = "up up up" || ok=0
 lab_check "the restarted control plane reports the dataplane running with 3 backends up" \
   lab_wait_ready 3 || ok=0
 mark=$(wc -l <"$results")
 wait_for "20 more answers after the restart" 30 answers_at_least $((mark + 20)) || ok=0
 touch "$stop"
 wait "$loop_pid" || true
+
+transitions="$(tail -n +"$((log_mark + 1))" "$log" | grep -E ': health [a-z]+ -> ' || true)"
+lab_check "no health transition after the restart${transitions:+: $transitions}" \
+  test -z "$transitions" || ok=0
 
 total=$(wc -l <"$results")
 echo "the request loop sent $total requests:"
