@@ -90,8 +90,11 @@ Selection select_backends(const ServiceConfig& service, const std::vector<Candid
     sel.mode = ServiceMode::kPrimaries;
     return sel;
   }
+  const bool primary_pending = std::any_of(candidates.begin(), candidates.end(),
+                                           [](const auto& c) { return !c.backup && c.unknown; });
   const bool only_first = service.backup_policy == BackupPolicy::kFirst;
-  if (pick_tier(service, candidates, true, only_first, sel.weights, sel.zone_local)) {
+  if (!primary_pending &&
+      pick_tier(service, candidates, true, only_first, sel.weights, sel.zone_local)) {
     sel.mode = ServiceMode::kBackups;
     return sel;
   }

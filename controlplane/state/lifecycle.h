@@ -51,6 +51,7 @@ struct Candidate {
   uint32_t weight = 0;   // effective weight (after slow start and agent advice), > 0 when serving
   bool serving = false;  // enabled, up, not held down, not asked by its agent to drain
   bool enabled = false;  // admin state enabled (whatever its health): fail_open uses these
+  bool unknown = false;  // enabled, but its first check has not answered yet
   bool backup = false;
   bool local = false;  // in this instance's zone
 };
@@ -74,7 +75,9 @@ struct Selection {
 //  1. the serving primaries; with zone_affinity, only the local zone's as long as at least
 //     zone_min_healthy of the local enabled primaries serve (and at least one does);
 //  2. if no primary serves, the serving backups (all, or only the first in configuration order,
-//     per backup_policy), with the same zone rule;
+//     per backup_policy), with the same zone rule - but not while an enabled primary's first
+//     check is still outstanding: a write VIP must not send a freshly started balancer's first
+//     connections to the replica because the primary's check happened to come second;
 //  3. if none serves either, every enabled backend at its configured weight when on_all_down is
 //     fail_open, else nothing.
 Selection select_backends(const ServiceConfig& service, const std::vector<Candidate>& candidates,

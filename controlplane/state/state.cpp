@@ -58,6 +58,7 @@ Selection select_at(const ServiceState& s, const std::string& zone, TimePoint no
     c.weight = c.serving ? effective_weight(s.config, b, now) : 0;
     c.serving = c.serving && c.weight > 0;
     c.enabled = b.admin == abi::AdminState::kEnabled && b.config.weight > 0;
+    c.unknown = c.enabled && b.health == abi::Health::kUnknown;
     c.backup = b.config.backup;
     c.local = !zone.empty() && b.config.zone == zone;
     configured[i] = b.config.weight;

@@ -189,6 +189,22 @@ TEST_F(Lifecycle, BackupTakesOverOnlyWhileNoPrimaryServes) {
   EXPECT_EQ(weight("10.0.0.31"), 0u);
 }
 
+TEST_F(Lifecycle, BackupsWaitForThePrimarysFirstCheck) {
+  load(config_text("", backend("10.0.0.21") + backend("10.0.0.31", "backup = true")));
+  up("10.0.0.31", t0);  // the backup's first check answered first
+  auto events = state_.evaluate(t0);
+  EXPECT_EQ(weight("10.0.0.31"), 0u);
+  EXPECT_EQ(state_.services()[0].mode, ServiceMode::kNone);
+  up("10.0.0.21", t0 + seconds(1));
+  events = state_.evaluate(t0 + seconds(1));
+  EXPECT_EQ(weight("10.0.0.21"), 100u);
+  EXPECT_EQ(weight("10.0.0.31"), 0u);
+  // A primary known to be down does not hold the backups back.
+  down("10.0.0.21", t0 + seconds(2));
+  state_.evaluate(t0 + seconds(2));
+  EXPECT_EQ(weight("10.0.0.31"), 100u);
+}
+
 TEST_F(Lifecycle, BackupPolicyAllUsesEveryServingBackup) {
   load(config_text("backup_policy = \"all\"", backend("10.0.0.21") +
                                                   backend("10.0.0.31", "backup = true") +
