@@ -13,6 +13,8 @@ namespace ilb::cp {
 namespace {
 
 constexpr uint16_t kErrParseError = 1064;
+constexpr uint16_t kErrAccessDenied = 1045;
+constexpr uint16_t kErrAccessDeniedNoPassword = 1698;
 constexpr int kMaxAuthSwitches = 2;
 constexpr size_t kQuotedHead = 48;
 
@@ -172,10 +174,8 @@ void MysqlProbe::on_greeting(std::string_view payload) {
   }
   const mysql::Greeting greeting = mysql::parse_greeting(payload);
   const std::string server = mysql::describe_server(greeting.server_version);
-  if (options_.user.empty()) {
-    finish({true, server + " greeting"}, Ending::kReset);
-    return;
-  }
+  server_ = server;
+  probe_login_ = options_.user.empty();
   constexpr uint32_t kRequired = mysql::kClientProtocol41 | mysql::kClientSecureConnection;
   if ((greeting.capabilities & kRequired) != kRequired) {
     finish({false, server + " does not offer protocol 4.1 authentication"}, Ending::kReset);
@@ -193,19 +193,31 @@ void MysqlProbe::on_greeting(std::string_view payload) {
     response = mysql::scramble_native_password(options_.password, scramble_);
   }
   stage_ = Stage::kAuth;
-  send(mysql::handshake_response(capabilities_, options_.user, *response, plugin_));
+  const std::string_view user = probe_login_ ? kProbeUser : std::string_view(options_.user);
+  send(mysql::handshake_response(capabilities_, user, *response, plugin_));
 }
 
 void MysqlProbe::on_auth(std::string_view payload) {
   if (payload.empty()) throw mysql::ProtocolError("empty packet during login");
   if (mysql::is_ok(payload)) {
     mysql::parse_ok(payload);
+    if (probe_login_) {
+      finish({true, server_ + " alive (" + std::string(kProbeUser) + " logged in)"}, Ending::kQuit);
+      return;
+    }
     stage_ = Stage::kQuery;
     send_query(options_.query);
     return;
   }
   if (mysql::is_err(payload)) {
-    finish({false, mysql::describe(mysql::parse_err(payload))}, Ending::kWaitForClose);
+    const mysql::ErrPacket err = mysql::parse_err(payload);
+    if (probe_login_ && (err.code == kErrAccessDenied || err.code == kErrAccessDeniedNoPassword)) {
+      // The server checked the login and answered: it is alive, and an authentication failure
+      // never counts towards max_connect_errors.
+      finish({true, server_ + " alive (login refused as expected)"}, Ending::kWaitForClose);
+      return;
+    }
+    finish({false, mysql::describe(err)}, Ending::kWaitForClose);
     return;
   }
   const auto header = static_cast<uint8_t>(payload[0]);

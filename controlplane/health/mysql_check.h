@@ -1,11 +1,16 @@
 // MySQL / MariaDB check, speaking the client protocol so the server never counts the probe
 // against max_connect_errors (which would eventually block the balancer's host with error 1129).
 //
-// Without a user the probe reads the server greeting and then aborts the connection with an RST
-// (SO_LINGER {on, 0}). A client that closes with a FIN before or right after the greeting is a
-// handshake error to the server and counts towards the block; an RST is a network abort that is
-// only counted in Aborted_connects. An ERR packet instead of the greeting (1129 host blocked,
-// 1040 too many connections) is a failure with the server's message as the reason.
+// The server counts a "handshake error" against the client's host whenever a connection ends
+// before the client has answered the greeting - whether the client closes with a FIN or aborts
+// with an RST (measured on MariaDB 10.11: a greeting-then-RST probe counted every time). An
+// authentication failure, on the other hand, is not a blocking error. So even without a
+// configured user the probe always answers the greeting: it logs in as kProbeUser with an empty
+// password. The server refuses it (1045/1698 access denied: the server is alive and answering
+// logins - up) or, if the DBA created that user without privileges to keep "Access denied"
+// warnings out of the error log, accepts it and the probe quits at once. Any other ERR packet
+// (1129 host blocked, 1040 too many connections), before or after the greeting, is a failure
+// with the server's message as the reason.
 //
 // With a user the probe logs in (mysql_native_password or caching_sha2_password, following an
 // auth switch; no TLS, so caching_sha2's full authentication uses the server's RSA key), runs
@@ -38,8 +43,11 @@ namespace ilb::cp {
 
 class MysqlProbe final : public Probe, public std::enable_shared_from_this<MysqlProbe> {
  public:
+  // The user a probe without a configured user logs in as.
+  static constexpr std::string_view kProbeUser = "ilb-probe";
+
   struct Options {
-    std::string user;  // empty: greeting only
+    std::string user;  // empty: log in as kProbeUser and accept "access denied" as alive
     std::string password;
     std::string query = "SELECT 1";
     std::optional<uint32_t> max_replication_lag_s;  // needs `user`
@@ -105,6 +113,8 @@ class MysqlProbe final : public Probe, public std::enable_shared_from_this<Mysql
 
   uint32_t capabilities_ = 0;
   bool is_mariadb_ = false;
+  bool probe_login_ = false;  // no configured user: logging in as kProbeUser
+  std::string server_;        // "MariaDB 10.11.6-...", from the greeting
   std::string plugin_;
   std::string scramble_;
   int auth_switches_ = 0;

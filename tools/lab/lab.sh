@@ -23,7 +23,8 @@
 #   lab_up                     remove any leftover lab, then build namespaces, bridge, veths;
 #                              installs the cleanup trap (EXIT/INT/TERM → lab_down)
 #   lab_down                   kill every lab process, delete the namespaces, the API socket,
-#                              /dev/shm/ilb.lab.*, DPDK files of file-prefix ilb-lab; idempotent
+#                              /dev/shm/ilb.lab.*, DPDK files of file-prefix ilb-lab,
+#                              /etc/netns/ilb-lab-*; idempotent
 #   lab_hugepages              mount hugetlbfs, reserve 256 x 2 MiB pages; on failure sets
 #                              LAB_NO_HUGE=1 so the dataplane is started with --no-huge
 #   lab_start_nginx BE         start nginx in namespace BE (be1|be2|be3); answers "BE\n" on :80
@@ -233,6 +234,8 @@ lab_down() {
   done
   rm -f "$LAB_SOCKET" "$LAB_STATE_FILE" "$LAB_STATE_FILE.tmp"
   rm -f /dev/shm/ilb."${LAB_INSTANCE}".* 2>/dev/null || true
+  # Per-namespace hosts/resolv.conf that `ip netns exec` bind-mounts (tools/lab/mariadb.sh).
+  rm -rf /etc/netns/"${LAB_PREFIX}"* 2>/dev/null || true
   lab_remove_dpdk_files
 }
 

@@ -54,14 +54,21 @@ MysqlProbe::Options login(std::string user, std::string password, std::string qu
 
 // A stand-in server that sends `greeting` as soon as it accepts, then reads until the client
 // goes away and records how the connection ended (eof for a FIN, connection_reset for an RST).
+// With `reply`, it answers the client's first bytes (the handshake response) with `reply` and
+// closes its side, as a server does after an access-denied error.
 class GreetingServer {
  public:
-  GreetingServer(asio::io_context& io, std::string greeting, bool close_after = false)
-      : acceptor_(io, {kLoopback, 0}), greeting_(std::move(greeting)), close_after_(close_after) {
+  GreetingServer(asio::io_context& io, std::string greeting, bool close_after = false,
+                 std::string reply = "")
+      : acceptor_(io, {kLoopback, 0}),
+        greeting_(std::move(greeting)),
+        close_after_(close_after),
+        reply_(std::move(reply)) {
     accept();
   }
   uint16_t port() const { return acceptor_.local_endpoint().port(); }
   const std::vector<std::error_code>& endings() const { return endings_; }
+  const std::string& received() const { return received_; }
 
  private:
   struct Conn {
@@ -84,10 +91,16 @@ class GreetingServer {
     });
   }
   void read_until_end(std::shared_ptr<Conn> c) {
-    c->socket.async_read_some(asio::buffer(c->in), [this, c](std::error_code ec, size_t) {
+    c->socket.async_read_some(asio::buffer(c->in), [this, c](std::error_code ec, size_t n) {
       if (ec) {
         endings_.push_back(ec);
         return;
+      }
+      const bool first = received_.empty();
+      received_.append(c->in.data(), n);
+      if (first && !reply_.empty()) {
+        asio::write(c->socket, asio::buffer(reply_), ec);
+        c->socket.shutdown(asio::socket_base::shutdown_send, ec);
       }
       read_until_end(c);
     });
@@ -95,6 +108,8 @@ class GreetingServer {
   asio::ip::tcp::acceptor acceptor_;
   std::string greeting_;
   bool close_after_;
+  std::string reply_;
+  std::string received_;
   std::vector<std::error_code> endings_;
 };
 
@@ -173,15 +188,29 @@ TEST(MysqlReplicationVerdict, DownWhenAnyRowFails) {
 
 // ---- Against stand-in servers ---------------------------------------------------------------
 
-TEST(MysqlProbe, GreetingOnlyIsUpAndEndsWithReset) {
+// What MariaDB answers a login as an unknown user.
+const std::string kAccessDenied =
+    packet(2, "\xff\x15\x04#28000Access denied for user 'ilb-probe'@'localhost'"s);
+
+TEST(MysqlProbe, WithoutUserAnswersTheGreetingAndTakesAccessDeniedAsAlive) {
   asio::io_context io;
-  GreetingServer server(io, kGreeting);
+  GreetingServer server(io, kGreeting, false, kAccessDenied);
   const auto result = run_probe(io, server.port());
   ASSERT_TRUE(result);
   EXPECT_TRUE(result->ok) << result->reason;
-  EXPECT_EQ(result->reason, "MariaDB 10.11.19-MariaDB-0+deb12u1-log greeting");
-  ASSERT_TRUE(run_until(io, [&] { return !server.endings().empty(); }));
-  EXPECT_EQ(server.endings()[0], asio::error::connection_reset);
+  EXPECT_EQ(result->reason,
+            "MariaDB 10.11.19-MariaDB-0+deb12u1-log alive (login refused as expected)");
+  // It answered the greeting (never leaving the server in the handshake), as the probe user.
+  EXPECT_NE(server.received().find(std::string(MysqlProbe::kProbeUser) + '\0'), std::string::npos);
+}
+
+TEST(MysqlProbe, WithoutUserOtherLoginErrorsAreDown) {
+  asio::io_context io;
+  GreetingServer server(io, kGreeting, false, packet(2, "\xff\x10\x04#08004Too many connections"s));
+  const auto result = run_probe(io, server.port());
+  ASSERT_TRUE(result);
+  EXPECT_FALSE(result->ok);
+  EXPECT_EQ(result->reason, "ERR 1040 (08004): Too many connections");
 }
 
 TEST(MysqlProbe, GreetingSplitIntoSmallSegmentsIsReassembled) {
@@ -200,6 +229,17 @@ TEST(MysqlProbe, GreetingSplitIntoSmallSegmentsIsReassembled) {
     run_until(
         io, [] { return false; }, 5ms);  // let the probe read this segment on its own
   }
+  // The probe parsed the whole greeting: it answers with its login.
+  std::array<char, 512> in{};
+  size_t got = 0;
+  ASSERT_TRUE(run_until(io, [&] {
+    std::error_code ec;
+    peer.non_blocking(true);
+    got += peer.read_some(asio::buffer(in.data() + got, in.size() - got), ec);
+    return got > 4;
+  }));
+  asio::write(peer, asio::buffer(kAccessDenied));
+  peer.shutdown(asio::socket_base::shutdown_send);
   ASSERT_TRUE(run_until(io, [&] { return result.has_value(); }));
   EXPECT_TRUE(result->ok) << result->reason;
 }
@@ -658,12 +698,12 @@ class MariadbTest : public ::testing::Test {
 
 MariadbServer* MariadbTest::primary_ = nullptr;
 
-TEST_F(MariadbTest, GreetingOnlyUp) {
+TEST_F(MariadbTest, WithoutUserUp) {
   const auto result = run_probe(io_, primary_->port());
   ASSERT_TRUE(result);
   EXPECT_TRUE(result->ok) << result->reason;
   EXPECT_TRUE(result->reason.starts_with("MariaDB 10.")) << result->reason;
-  EXPECT_TRUE(result->reason.ends_with(" greeting")) << result->reason;
+  EXPECT_TRUE(result->reason.ends_with(" alive (login refused as expected)")) << result->reason;
 }
 
 TEST_F(MariadbTest, LogsInAndRunsSelectOne) {
@@ -762,7 +802,7 @@ TEST_F(MariadbTest, ReplicaIsUpWhileReplicatingAndDownWhenStopped) {
   EXPECT_TRUE(result->ok) << result->reason;
 }
 
-TEST(MariadbSession, LoginProbeQuitsCleanlyWhileGreetingProbeIsAnAbortedConnect) {
+TEST(MariadbSession, LoginProbeQuitsCleanlyWhileProbeUserLoginIsAnAbortedConnect) {
   MariadbServer server(server_options(1, false));
   asio::io_context io;
   const uint64_t aborted_connects = server.status("Aborted_connects");
@@ -776,8 +816,8 @@ TEST(MariadbSession, LoginProbeQuitsCleanlyWhileGreetingProbeIsAnAbortedConnect)
     return server.status("Aborted_connects");
   };
 
-  // The greeting-only probe resets the connection during the handshake: an aborted connect,
-  // which (unlike a FIN) the server does not count towards max_connect_errors.
+  // The probe without a user is refused: an aborted connect (an authentication failure, which
+  // unlike a handshake error does not count towards max_connect_errors).
   auto result = run_probe(io, server.port(), {}, 2000ms, true);
   ASSERT_TRUE(result);
   EXPECT_TRUE(result->ok) << result->reason;
@@ -787,7 +827,7 @@ TEST(MariadbSession, LoginProbeQuitsCleanlyWhileGreetingProbeIsAnAbortedConnect)
   result = run_probe(io, server.port(), login("probe", "secret"), 2000ms, true);
   ASSERT_TRUE(result);
   EXPECT_TRUE(result->ok) << result->reason;
-  // Another greeting-only probe as a marker: once it is counted, the login session has long
+  // Another probe without a user as a marker: once it is counted, the login session has long
   // been accounted for.
   result = run_probe(io, server.port(), {}, 2000ms, true);
   ASSERT_TRUE(result);

@@ -2,7 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <regex>
 #include <sstream>
 
 #include "tests/unit/process/process_test_util.h"
@@ -37,6 +36,17 @@ struct Finished {
   HookEvent event;
   ChildResult result;
 };
+
+// "2026-11-25T17:17:46.123Z": '0' in the shape stands for any digit.
+bool is_rfc3339_millis(const std::string& text) {
+  constexpr std::string_view kShape = "0000-00-00T00:00:00.000Z";
+  if (text.size() != kShape.size()) return false;
+  for (size_t i = 0; i < kShape.size(); ++i) {
+    const bool ok = kShape[i] == '0' ? (text[i] >= '0' && text[i] <= '9') : text[i] == kShape[i];
+    if (!ok) return false;
+  }
+  return true;
+}
 
 TEST(HookRunner, HooksRunInSubmissionOrderWithTheEventInTheEnvironment) {
   test::TempDir dir;
@@ -73,7 +83,6 @@ TEST(HookRunner, HooksRunInSubmissionOrderWithTheEventInTheEnvironment) {
 
   const auto got = lines(test::read_file(log));
   ASSERT_EQ(got.size(), 3u);
-  const std::regex time_re(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)");
   const std::vector<std::string> expected = {
       "health|edge1|mysql-rw|10.0.0.1:3306|10.0.0.1|3306|up|down|connect: connection refused|",
       "health|edge1|mysql-rw|10.0.0.2:3306|10.0.0.2|3306|down|up|HTTP 200|",
@@ -81,7 +90,7 @@ TEST(HookRunner, HooksRunInSubmissionOrderWithTheEventInTheEnvironment) {
   };
   for (size_t i = 0; i < 3; ++i) {
     ASSERT_EQ(got[i].rfind(expected[i], 0), 0u) << got[i];
-    EXPECT_TRUE(std::regex_match(got[i].substr(expected[i].size()), time_re)) << got[i];
+    EXPECT_TRUE(is_rfc3339_millis(got[i].substr(expected[i].size()))) << got[i];
   }
 }
 
