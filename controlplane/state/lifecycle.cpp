@@ -99,7 +99,11 @@ Selection select_backends(const ServiceConfig& service, const std::vector<Candid
     return sel;
   }
   sel.zone_local = false;
-  if (service.on_all_down == OnAllDown::kFailOpen) {
+  // Failing open is for backends known to be down, not for ones not checked yet: a freshly
+  // started control plane waits for the first checks (at most one interval) before it does.
+  const bool any_unknown = std::any_of(candidates.begin(), candidates.end(),
+                                       [](const Candidate& c) { return c.unknown; });
+  if (service.on_all_down == OnAllDown::kFailOpen && !any_unknown) {
     for (size_t i = 0; i < candidates.size(); ++i) {
       if (candidates[i].enabled) sel.weights[i] = configured_weights[i];
     }

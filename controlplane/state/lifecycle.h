@@ -79,7 +79,7 @@ struct Selection {
 //     check is still outstanding: a write VIP must not send a freshly started balancer's first
 //     connections to the replica because the primary's check happened to come second;
 //  3. if none serves either, every enabled backend at its configured weight when on_all_down is
-//     fail_open, else nothing.
+//     fail_open (once no enabled backend's first check is outstanding), else nothing.
 Selection select_backends(const ServiceConfig& service, const std::vector<Candidate>& candidates,
                           const std::vector<uint32_t>& configured_weights);
 

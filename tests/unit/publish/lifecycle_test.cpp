@@ -278,6 +278,20 @@ TEST_F(Lifecycle, AllDownRejectsOrFailsOpen) {
   for (uint32_t entry : snap.services[0].table) EXPECT_EQ(entry, bs[0].id);  // not the disabled
 }
 
+TEST_F(Lifecycle, FailOpenWaitsForTheFirstChecks) {
+  load(config_text("on_all_down = \"fail_open\"", backend("10.0.0.21") + backend("10.0.0.22")));
+  state_.evaluate(t0);
+  EXPECT_EQ(state_.services()[0].mode, ServiceMode::kNone) << "nothing checked yet";
+  down("10.0.0.21", t0 + seconds(1));
+  state_.evaluate(t0 + seconds(1));
+  EXPECT_EQ(state_.services()[0].mode, ServiceMode::kNone) << "10.0.0.22 not checked yet";
+  down("10.0.0.22", t0 + seconds(2));
+  state_.evaluate(t0 + seconds(2));
+  EXPECT_EQ(state_.services()[0].mode, ServiceMode::kFailOpen);
+  EXPECT_EQ(weight("10.0.0.21"), 100u);
+  EXPECT_EQ(weight("10.0.0.22"), 100u);
+}
+
 TEST_F(Lifecycle, DrainingConnectionsAreCutAtTheDeadline) {
   load(config_text("drain_timeout = \"30s\"", backend("10.0.0.21") + backend("10.0.0.22")));
   up("10.0.0.21", t0);
