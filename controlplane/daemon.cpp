@@ -52,12 +52,8 @@ std::pair<std::string, std::string> names_of(const State& state, uint32_t id) {
 
 // "mysql 10.0.0.1:3306", for log lines about one backend.
 std::string describe(const State& state, uint32_t id) {
-  for (const auto& s : state.services()) {
-    for (const auto& b : s.backends) {
-      if (b.id == id) return s.config.name + " " + backend_name(b.config.address, b.config.port);
-    }
-  }
-  return "backend " + std::to_string(id);
+  const auto [service, backend] = names_of(state, id);
+  return service.empty() ? backend : service + " " + backend;
 }
 
 }  // namespace

@@ -47,6 +47,8 @@ struct HealthCheckConfig {
   // exec only: argv[0] is an absolute path, run without a shell; the backend is described in
   // the environment (ILB_BACKEND_ADDRESS, ILB_BACKEND_PORT, ILB_CHECK_PORT, ILB_SERVICE).
   std::vector<std::string> command;
+
+  bool operator==(const HealthCheckConfig&) const = default;
 };
 
 struct BackendConfig {

@@ -42,18 +42,9 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* kNoCheckReason = "no health check";
 
-bool same_check(const HealthCheckConfig& a, const HealthCheckConfig& b) {
-  return a.type == b.type && a.interval_ms == b.interval_ms && a.timeout_ms == b.timeout_ms &&
-         a.rise == b.rise && a.fall == b.fall && a.port == b.port && a.path == b.path &&
-         a.host == b.host && a.expect_status == b.expect_status && a.password == b.password &&
-         a.username == b.username && a.role == b.role && a.user == b.user && a.query == b.query &&
-         a.max_replication_lag_s == b.max_replication_lag_s &&
-         a.agent_protocol == b.agent_protocol && a.command == b.command;
-}
-
 bool same_target(const CheckTarget& a, const CheckTarget& b) {
   return a.key == b.key && a.service == b.service && a.address == b.address && a.port == b.port &&
-         same_check(a.check, b.check);
+         a.check == b.check;
 }
 
 asio::ip::tcp::endpoint check_endpoint(const CheckTarget& target) {

@@ -105,11 +105,15 @@ const char* health_name(abi::Health h) {
 }
 
 void State::seed_from_snapshot(const Snapshot& recovered) {
+  // Two seeds must never share an id: a snapshot's ids displace state-file seeds holding them.
+  std::vector<bool> in_snapshot(abi::kMaxBackends, false);
+  for (const auto& b : recovered.backends) {
+    if (b.id < abi::kMaxBackends) in_snapshot[b.id] = true;
+  }
+  std::erase_if(seeds_, [&](const auto& kv) { return in_snapshot[kv.second.id]; });
   for (const auto& b : recovered.backends) {
     if (b.service_index >= recovered.services.size()) continue;
     const auto& s = recovered.services[b.service_index];
-    // Two seeds must never share an id: a snapshot's id displaces a state file's seed holding it.
-    std::erase_if(seeds_, [&](const auto& kv) { return kv.second.id == b.id; });
     seed(BackendKey{s.vip, s.port, s.protocol, b.address, b.port}, b.id, b.admin, b.health);
   }
 }
