@@ -12,7 +12,7 @@ packages=(
   libasio-dev libhttp-parser-dev libpcap-dev libbpf-dev libxdp-dev libxxhash-dev libssl-dev
   clang-format
   # lab and tests
-  iproute2 ethtool nginx-light curl jq tcpdump python3 python3-scapy procps psmisc
+  iproute2 ethtool nftables nginx-light curl jq tcpdump python3 python3-scapy procps psmisc
   redis-server memcached mariadb-server mariadb-client
   util-linux
 )

@@ -206,8 +206,9 @@ bool key_allowed_for(std::string_view key, CheckType type) {
       return in({"agent_protocol", "path", "host"});
     case CheckType::kExec:
       return in({"command"});
-    case CheckType::kNone:
     case CheckType::kTcp:
+      return in({"tcp_mode"});
+    case CheckType::kNone:
     case CheckType::kMemcached:
       return false;
   }
@@ -216,7 +217,7 @@ bool key_allowed_for(std::string_view key, CheckType type) {
 
 constexpr std::string_view kTypeSpecificKeys[] = {
     "path", "host",  "expect_status",       "password",       "username", "role",
-    "user", "query", "max_replication_lag", "agent_protocol", "command"};
+    "user", "query", "max_replication_lag", "agent_protocol", "command",  "tcp_mode"};
 
 void parse_http_keys(const TomlTable& t, HealthCheckConfig& hc) {
   if (auto n = t.get("path")) {
@@ -290,6 +291,19 @@ void parse_agent_keys(const TomlTable& t, HealthCheckConfig& hc) {
   parse_http_keys(t, hc);
 }
 
+void parse_tcp_keys(const TomlTable& t, HealthCheckConfig& hc) {
+  if (auto n = t.get("tcp_mode")) {
+    std::string mode = n->as_string();
+    if (mode == "syn") {
+      hc.tcp_mode = TcpMode::kSyn;
+    } else if (mode == "connect") {
+      hc.tcp_mode = TcpMode::kConnect;
+    } else {
+      n->fail("expected \"syn\" or \"connect\", got " + quoted(mode));
+    }
+  }
+}
+
 void parse_exec_keys(const TomlTable& t, HealthCheckConfig& hc) {
   auto n = t.get("command");
   if (!n) {
@@ -315,7 +329,7 @@ void parse_exec_keys(const TomlTable& t, HealthCheckConfig& hc) {
 HealthCheckConfig parse_health_check(const TomlTable& t, const HealthCheckConfig& base) {
   t.allow_only({"type", "interval", "timeout", "rise", "fall", "port", "path", "host",
                 "expect_status", "password", "username", "role", "user", "query",
-                "max_replication_lag", "agent_protocol", "command"});
+                "max_replication_lag", "agent_protocol", "command", "tcp_mode"});
   HealthCheckConfig hc = base;
   if (auto n = t.get("type")) {
     std::string type = n->as_string();
@@ -371,8 +385,10 @@ HealthCheckConfig parse_health_check(const TomlTable& t, const HealthCheckConfig
     case CheckType::kExec:
       parse_exec_keys(t, hc);
       break;
-    case CheckType::kNone:
     case CheckType::kTcp:
+      parse_tcp_keys(t, hc);
+      break;
+    case CheckType::kNone:
     case CheckType::kMemcached:
       break;
   }

@@ -15,6 +15,12 @@ namespace ilb::cp {
 
 enum class CheckType { kNone, kTcp, kHttp, kRedis, kMemcached, kMysql, kAgent, kExec };
 
+// How a tcp check probes.
+enum class TcpMode {
+  kSyn,      // half-open: SYN, wait for SYN-ACK, our kernel resets it (needs CAP_NET_RAW)
+  kConnect,  // connect(), then close with an RST
+};
+
 // How an agent check reaches the backend's agent.
 enum class AgentProtocol {
   kTcp,   // connect, read one reply line, the agent closes
@@ -28,6 +34,8 @@ struct HealthCheckConfig {
   uint32_t rise = 2;  // consecutive successes to go from down to up
   uint32_t fall = 3;  // consecutive failures to go from up to down
   uint16_t port = 0;  // 0 = the backend's port
+  // tcp only; kSyn falls back to kConnect (logged once) when raw sockets are not allowed
+  TcpMode tcp_mode = TcpMode::kSyn;
   // http only
   std::string path = "/";
   std::string host;  // Host header; empty = the backend's address

@@ -16,6 +16,7 @@
 // running); the io_context must outlive the checker.
 #include "controlplane/health/health_checker.h"
 
+#include <spdlog/spdlog.h>
 #include <algorithm>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
@@ -33,6 +34,7 @@
 #include "controlplane/health/mysql_check.h"
 #include "controlplane/health/probe.h"
 #include "controlplane/health/redis_check.h"
+#include "controlplane/health/syn_probe.h"
 #include "controlplane/health/tcp_check.h"
 
 namespace ilb::cp {
@@ -59,11 +61,16 @@ std::chrono::milliseconds interval_of(const HealthCheckConfig& check) {
   return std::chrono::milliseconds(std::max<uint32_t>(check.interval_ms, 1));
 }
 
-std::shared_ptr<Probe> make_probe(asio::io_context& io, const CheckTarget& target) {
+// `syn` is the checker's half-open prober, or null where raw sockets are not allowed.
+std::shared_ptr<Probe> make_probe(asio::io_context& io, const std::shared_ptr<SynProber>& syn,
+                                  const CheckTarget& target) {
   const auto endpoint = check_endpoint(target);
   const auto timeout = std::chrono::milliseconds(std::max<uint32_t>(target.check.timeout_ms, 1));
   switch (target.check.type) {
     case CheckType::kTcp:
+      if (target.check.tcp_mode == TcpMode::kSyn && syn) {
+        return std::make_shared<SynProbe>(io, syn, endpoint, timeout);
+      }
       return std::make_shared<TcpProbe>(io, endpoint, timeout);
     case CheckType::kHttp: {
       const std::string host =
@@ -178,7 +185,7 @@ struct HealthChecker::Impl {
   void start_probe(const EntryPtr& e) {
     // A previous HTTP probe that is still draining its response has had its say: close it.
     if (e->probe) e->probe->cancel();
-    e->probe = make_probe(io, e->target);
+    e->probe = make_probe(io, syn_prober(e->target.check), e->target);
     e->probing = true;
     e->probe->start([this, e](ProbeResult result) {
       if (e->removed) return;
@@ -218,6 +225,20 @@ struct HealthChecker::Impl {
     notify(HealthEvent{e->target.key, from, to, e->last_result, e->advice, advice_changed});
   }
 
+  // The half-open prober, opened when the first check needs it. Where it cannot be opened (no
+  // CAP_NET_RAW) tcp checks fall back to connect probes, and the operator hears so once.
+  const std::shared_ptr<SynProber>& syn_prober(const HealthCheckConfig& check) {
+    if (check.type == CheckType::kTcp && check.tcp_mode == TcpMode::kSyn && !syn_tried) {
+      syn_tried = true;
+      syn = SynProber::open(io, syn_error);
+      if (!syn) {
+        spdlog::warn("tcp checks fall back to connect probes (tcp_mode = \"connect\"): {}",
+                     syn_error);
+      }
+    }
+    return syn;
+  }
+
   // Calls a copy of the callback, which stays valid even if the call destroys the checker.
   void notify(const HealthEvent& event) {
     if (!on_change) return;
@@ -229,6 +250,9 @@ struct HealthChecker::Impl {
   Callback on_change;
   std::mt19937_64 rng;
   std::unordered_map<uint32_t, EntryPtr> entries;
+  std::shared_ptr<SynProber> syn;
+  bool syn_tried = false;
+  std::string syn_error;
   bool stopped = false;
   uint64_t completed = 0;
   uint64_t failed = 0;

@@ -5,9 +5,10 @@
 // process: the parent is the control plane under test and nothing else, so getrusage(RUSAGE_SELF)
 // in the parent is the checker's CPU alone (the parent runs one thread: the io_context's).
 //
-// The checker cannot say how many probes it completed (it reports only state transitions), so the
-// child counts them: an accepted connection for tcp checks, a response written for http checks,
-// in counters shared through an anonymous shared mapping. The throughput is those counts over the
+// Completed checks are the checker's own count of successful probes; the child cross-checks them
+// from the server's side (an accepted connection for connect-mode tcp checks, a response written
+// for http checks; half-open tcp checks never reach accept(), which is their point) in counters
+// shared through an anonymous shared mapping. The throughput is those counts over the
 // steady-state window, which starts one interval after set_targets() because first probes are
 // jittered over the first interval. Checks run with rise = fall = 1, so that every failed probe
 // after a success shows up as a down transition and is reported with its reason.
@@ -186,6 +187,7 @@ struct Snapshot {
   ilb::bench::CpuTimes server_cpu;
   uint64_t accepted = 0;
   uint64_t responses = 0;
+  uint64_t probes_ok = 0;  // the checker's successful probes
   long time_wait = 0;
 };
 
@@ -205,6 +207,9 @@ int main(int argc, char** argv) {
   app.add_option("--interval", interval_text, "check interval (e.g. 1s, 500ms)");
   app.add_option("--timeout", timeout_text, "probe timeout");
   app.add_option("--type", type, "check type")->check(CLI::IsMember({"tcp", "http"}));
+  std::string tcp_mode = "syn";
+  app.add_option("--tcp-mode", tcp_mode, "tcp checks: half-open (syn) or connect-and-reset")
+      ->check(CLI::IsMember({"syn", "connect"}));
   app.add_option("--duration", duration_text, "total run time, first interval included");
   app.add_option("--port", port, "port every backend listens on (0 = any free port)");
   app.add_option("--json", json_path, "also write the result as JSON to this file");
@@ -282,6 +287,7 @@ int main(int argc, char** argv) {
 
   ilb::cp::HealthCheckConfig check;
   check.type = http ? ilb::cp::CheckType::kHttp : ilb::cp::CheckType::kTcp;
+  check.tcp_mode = tcp_mode == "syn" ? ilb::cp::TcpMode::kSyn : ilb::cp::TcpMode::kConnect;
   check.interval_ms = static_cast<uint32_t>(interval_ms);
   check.timeout_ms = static_cast<uint32_t>(timeout_ms);
   check.rise = 1;
@@ -318,6 +324,7 @@ int main(int argc, char** argv) {
     s.server_cpu = ilb::bench::pid_cpu_times(server_pid);
     s.accepted = counters->accepted.load(std::memory_order_relaxed);
     s.responses = counters->responses.load(std::memory_order_relaxed);
+    s.probes_ok = checker.probes_completed() - checker.probes_failed();
     s.time_wait = time_wait_sockets();
     return s;
   };
@@ -386,7 +393,10 @@ int main(int argc, char** argv) {
   const uint64_t accept_errors = counters->accept_errors.load();
 
   const double window_s = end.wall_s - begin.wall_s;
-  const uint64_t completed = http ? end.responses - begin.responses : end.accepted - begin.accepted;
+  const uint64_t completed = end.probes_ok - begin.probes_ok;
+  const uint64_t server_seen =
+      http ? end.responses - begin.responses : end.accepted - begin.accepted;
+  const std::string kind = http ? "http" : "tcp (" + tcp_mode + ")";
   const double checks_per_s = static_cast<double>(completed) / window_s;
   const double expected_per_s = static_cast<double>(backends) * 1000.0 / interval_ms;
   const double cpu_user = end.cpu.user_s - begin.cpu.user_s;
@@ -399,13 +409,15 @@ int main(int argc, char** argv) {
   const double lag_mean_ms = lag_samples > 0 ? lag_sum_ms / lag_samples : 0;
   const uint64_t not_up = backends - up_at_end;
 
-  std::cout << "ilb-bench-health: " << backends << " " << type << " backends, interval "
+  std::cout << "ilb-bench-health: " << backends << " " << kind << " backends, interval "
             << interval_ms << " ms, timeout " << timeout_ms << " ms, run " << duration_ms << " ms\n"
             << "machine: " << ilb::bench::machine_line(machine) << "\n";
   std::vector<std::pair<std::string, std::string>> rows = {
       {"Throughput (steady-state window)", ""},
       {"window", fixed(window_s, 2) + " s (from one interval after set_targets)"},
-      {"checks completed", std::to_string(completed) + (http ? " (HTTP responses)" : " (accepts)")},
+      {"checks completed", std::to_string(completed) + " (successful probes)"},
+      {"seen by the server",
+       std::to_string(server_seen) + (http ? " HTTP responses" : " accepted connections")},
       {"checks/s", fixed(checks_per_s, 0) + " of " + fixed(expected_per_s, 0) + " expected (" +
                        fixed(100.0 * checks_per_s / expected_per_s, 1) + " %)"},
       {"Checker process (parent, one thread)", ""},
@@ -451,6 +463,7 @@ int main(int argc, char** argv) {
       {"params",
        {{"backends", backends},
         {"type", type},
+        {"tcp_mode", http ? "" : tcp_mode},
         {"interval_ms", interval_ms},
         {"timeout_ms", timeout_ms},
         {"duration_ms", duration_ms},
@@ -460,6 +473,7 @@ int main(int argc, char** argv) {
       {"results",
        {{"window_s", window_s},
         {"checks_completed", completed},
+        {"server_seen", server_seen},
         {"checks_per_s", checks_per_s},
         {"expected_checks_per_s", expected_per_s},
         {"cpu_user_s", cpu_user},

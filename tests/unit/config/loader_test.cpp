@@ -650,6 +650,14 @@ TEST(LoadLifecycle, DefaultsAreSafe) {
   EXPECT_EQ(s.backup_policy, BackupPolicy::kFirst);
   EXPECT_EQ(s.slow_start_s, 0u);
   EXPECT_TRUE(s.dampening.enabled);
+  EXPECT_EQ(s.health_check.tcp_mode, TcpMode::kSyn) << "tcp checks never complete a handshake";
+}
+
+TEST(LoadLifecycle, TcpModeConnectIsAccepted) {
+  Config c = parse_config(service_with("[service.health_check]\ntype = \"tcp\"\n"
+                                       "tcp_mode = \"connect\""),
+                          kFile);
+  EXPECT_EQ(c.services.at(0).health_check.tcp_mode, TcpMode::kConnect);
 }
 
 TEST(LoadLifecycle, RejectsBadLifecycleValuesWithTheirKey) {
@@ -681,6 +689,10 @@ TEST(LoadLifecycle, RejectsBadLifecycleValuesWithTheirKey) {
        "only valid for agent_protocol = \"http\""},
       {"[service.health_check]\ntype = \"agent\"\nagent_protocol = \"udp\"",
        "service[0].health_check.agent_protocol", "expected \"tcp\" or \"http\""},
+      {"[service.health_check]\ntype = \"tcp\"\ntcp_mode = \"fin\"",
+       "service[0].health_check.tcp_mode", "expected \"syn\" or \"connect\""},
+      {"[service.health_check]\ntype = \"http\"\ntcp_mode = \"syn\"",
+       "service[0].health_check.tcp_mode", "only valid for type = \"tcp\" checks"},
       {"[service.health_check]\ninterval = \"1s\"\ntimeout = \"1s\"",
        "service[0].health_check.timeout", "must be shorter than interval"},
       {"[service.health_check]\ninterval = \"0s\"", "service[0].health_check.interval",

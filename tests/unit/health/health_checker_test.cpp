@@ -48,9 +48,16 @@ CheckTarget http_target(uint32_t key, uint16_t port, uint32_t rise = 2, uint32_t
   return t;
 }
 
+// A tcp target probed with connect(): the tests that count the server's connections use it.
+CheckTarget connect_target(uint32_t key, uint16_t port) {
+  CheckTarget t = loopback_target(key, CheckType::kTcp, port);
+  t.check.tcp_mode = TcpMode::kConnect;
+  return t;
+}
+
 TEST_F(HealthCheckerTest, TcpTargetGoesUpAgainstListeningPort) {
   TcpServer server(io_);
-  checker_.set_targets({loopback_target(7, CheckType::kTcp, server.port())});
+  checker_.set_targets({connect_target(7, server.port())});
   EXPECT_EQ(checker_.health(7), Health::kUnknown);
   ASSERT_TRUE(wait_for_events(1));
   EXPECT_EQ(seen_[0].event.key, 7u);
@@ -62,12 +69,31 @@ TEST_F(HealthCheckerTest, TcpTargetGoesUpAgainstListeningPort) {
 }
 
 TEST_F(HealthCheckerTest, TcpTargetGoesDownWhenRefused) {
-  checker_.set_targets({loopback_target(1, CheckType::kTcp, closed_port(io_))});
+  checker_.set_targets({connect_target(1, closed_port(io_))});
   ASSERT_TRUE(wait_for_events(1));
   EXPECT_EQ(seen_[0].event.from, Health::kUnknown);
   EXPECT_EQ(seen_[0].event.to, Health::kDown);
   EXPECT_EQ(seen_[0].event.reason, "connect: connection refused");
   EXPECT_EQ(checker_.health(1), Health::kDown);
+}
+
+// tcp checks are half-open by default: up on a SYN-ACK, down on an RST, and the server never
+// accepts a connection (one real connection afterwards is the first and only one accepted).
+TEST_F(HealthCheckerTest, TcpTargetsAreProbedHalfOpenByDefault) {
+  if (::geteuid() != 0) GTEST_SKIP() << "half-open probes need CAP_NET_RAW";
+  TcpServer server(io_);
+  checker_.set_targets({loopback_target(1, CheckType::kTcp, server.port()),
+                        loopback_target(2, CheckType::kTcp, closed_port(io_))});
+  ASSERT_TRUE(wait_for_events(2));
+  EXPECT_EQ(checker_.health(1), Health::kUp);
+  EXPECT_EQ(checker_.last_result(1), "SYN-ACK");
+  EXPECT_EQ(checker_.health(2), Health::kDown);
+  EXPECT_EQ(checker_.last_result(2), "connection refused (RST)");
+  ASSERT_TRUE(run_until(io_, [&] { return checker_.probes_completed() >= 10; }));
+  asio::ip::tcp::socket client(io_);
+  client.connect({kLoopback, server.port()});
+  ASSERT_TRUE(run_until(io_, [&] { return server.accepted() >= 1; }));
+  EXPECT_EQ(server.accepted(), 1u);
 }
 
 TEST_F(HealthCheckerTest, TcpTargetGoesDownOnTimeout) {
@@ -82,6 +108,7 @@ TEST_F(HealthCheckerTest, CheckPortOverridesBackendPort) {
   TcpServer server(io_);
   CheckTarget t = loopback_target(1, CheckType::kTcp, closed_port(io_));
   t.check.port = server.port();
+  t.check.tcp_mode = TcpMode::kConnect;  // so that the server can see where the probe went
   checker_.set_targets({t});
   ASSERT_TRUE(wait_for_events(1));
   EXPECT_EQ(seen_[0].event.to, Health::kUp);
@@ -333,7 +360,7 @@ TEST_F(HealthCheckerTest, StopCancelsEverything) {
   TcpServer tcp(io_);
   CheckTarget slow = http_target(1, silent.port());
   slow.check.timeout_ms = 5000;
-  checker_.set_targets({slow, loopback_target(2, CheckType::kTcp, tcp.port())});
+  checker_.set_targets({slow, connect_target(2, tcp.port())});
   ASSERT_TRUE(run_until(io_, [&] { return !silent.requests().empty(); }));
   const size_t events_before = seen_.size();
   checker_.stop();
@@ -359,7 +386,7 @@ TEST_F(HealthCheckerTest, CallbackMayRemoveItsOwnTarget) {
     events.push_back(e);
     checker->set_targets({});
   });
-  checker->set_targets({loopback_target(1, CheckType::kTcp, server.port())});
+  checker->set_targets({connect_target(1, server.port())});
   ASSERT_TRUE(run_until(io, [&] { return !events.empty() && server.accepted() == 1; }));
   io.run_for(200ms);
   EXPECT_EQ(events.size(), 1u);
