@@ -3,6 +3,10 @@
 #include <rte_byteorder.h>
 #include <rte_malloc.h>
 
+#include <algorithm>
+
+#include "dataplane/port/rss.h"
+
 namespace ilb::dp {
 
 SnatPorts::~SnatPorts() {
@@ -35,30 +39,54 @@ bool SnatPorts::init(const std::vector<uint32_t>& addresses, uint16_t port_min, 
   return true;
 }
 
-bool SnatPorts::alloc(uint32_t& address, uint16_t& port_be, uint8_t& index) {
+SnatPorts::Pool* SnatPorts::next_pool(uint8_t& index) {
   for (size_t tries = 0; tries < pools_.size(); ++tries) {
-    Pool& p = pools_[next_pool_];
     const uint32_t i = next_pool_;
     next_pool_ = next_pool_ + 1 == pools_.size() ? 0 : next_pool_ + 1;
-    if (p.count == 0) continue;
-    port_be = p.ring[p.head];
-    p.head = p.head + 1 == p.size ? 0 : p.head + 1;
-    --p.count;
-    address = p.address;
+    if (pools_[i].count == 0) continue;
     index = static_cast<uint8_t>(i);
-    return true;
+    return &pools_[i];
   }
-  return false;
+  return nullptr;
+}
+
+bool SnatPorts::alloc(uint32_t& address, uint16_t& port_be, uint8_t& index) {
+  Pool* p = next_pool(index);
+  if (p == nullptr) return false;
+  address = p->address;
+  port_be = p->pop();
+  return true;
+}
+
+SnatSteer SnatPorts::alloc_for_reply(uint32_t backend_ip, uint16_t backend_port, const Rss* rss,
+                                     uint16_t queue, uint32_t& address, uint16_t& port_be,
+                                     uint8_t& index, uint32_t max_candidates) {
+  Pool* p = next_pool(index);
+  if (p == nullptr) return SnatSteer::kNoPort;
+  address = p->address;
+  if (rss != nullptr && rss->reaches(queue)) {
+    const uint32_t base = rss->reply_base(backend_ip, backend_port, p->address);
+    const uint32_t n = std::min(max_candidates, p->count);
+    for (uint32_t k = 0; k < n; ++k) {
+      if (rss->reply_queue(base, p->ring[p->at(k)]) != queue) continue;
+      // The k ports passed over go to the back in their order; pop then push keeps the count, so
+      // a full ring cannot overflow.
+      for (uint32_t s = 0; s < k; ++s) p->push(p->pop());
+      port_be = p->pop();
+      candidates_ += k + 1;
+      return SnatSteer::kOnQueue;
+    }
+    candidates_ += n;
+  }
+  port_be = p->pop();
+  return SnatSteer::kAnyQueue;
 }
 
 void SnatPorts::release(uint8_t index, uint16_t port_be) {
   if (index >= pools_.size()) return;
   Pool& p = pools_[index];
   if (p.count == p.size) return;
-  uint32_t tail = p.head + p.count;
-  if (tail >= p.size) tail -= p.size;
-  p.ring[tail] = port_be;
-  ++p.count;
+  p.push(port_be);
 }
 
 uint64_t SnatPorts::available() const {

@@ -8,8 +8,6 @@
 #include <set>
 #include <vector>
 
-#include "dataplane/conntrack/snat_ports.h"
-
 namespace ilb::dp {
 namespace {
 
@@ -127,42 +125,6 @@ TEST(ConnTable, FreedRecordsAreReused) {
     for (int call = 0; call < 64; ++call) t.expire(100, 16, [](const Conn&) {});
     ASSERT_EQ(t.size(), 0u);
   }
-}
-
-TEST(SnatPorts, WorkersGetDisjointPortsAndFifoReuse) {
-  std::string err;
-  const std::vector<uint32_t> addrs{rte_cpu_to_be_32(0x0a000065)};
-  SnatPorts w0, w1;
-  ASSERT_TRUE(w0.init(addrs, 1024, 1033, 0, 2, SOCKET_ID_ANY, err)) << err;
-  ASSERT_TRUE(w1.init(addrs, 1024, 1033, 1, 2, SOCKET_ID_ANY, err)) << err;
-  std::set<uint16_t> seen;
-  for (SnatPorts* w : {&w0, &w1}) {
-    uint32_t a;
-    uint16_t port;
-    uint8_t i;
-    while (w->alloc(a, port, i)) {
-      EXPECT_TRUE(seen.insert(rte_be_to_cpu_16(port)).second) << "port handed out twice";
-    }
-  }
-  EXPECT_EQ(seen.size(), 10u);
-  EXPECT_EQ(*seen.begin(), 1024);
-  EXPECT_EQ(*seen.rbegin(), 1033);
-
-  SnatPorts w;
-  ASSERT_TRUE(w.init(addrs, 2000, 2002, 0, 1, SOCKET_ID_ANY, err)) << err;
-  uint32_t a;
-  uint16_t p1, p2, p3, p4;
-  uint8_t i;
-  ASSERT_TRUE(w.alloc(a, p1, i));
-  ASSERT_TRUE(w.alloc(a, p2, i));
-  EXPECT_EQ(rte_be_to_cpu_16(p1), 2000);
-  EXPECT_EQ(rte_be_to_cpu_16(p2), 2001);
-  w.release(i, p1);
-  ASSERT_TRUE(w.alloc(a, p3, i));
-  EXPECT_EQ(rte_be_to_cpu_16(p3), 2002) << "a released port goes to the back of the queue";
-  ASSERT_TRUE(w.alloc(a, p4, i));
-  EXPECT_EQ(rte_be_to_cpu_16(p4), 2000);
-  EXPECT_FALSE(w.alloc(a, p4, i));
 }
 
 }  // namespace
