@@ -38,6 +38,8 @@ void on_signal(int sig) {
 }
 
 constexpr unsigned kRingSize = 1024;
+// A hand-over ring holds a few bursts: the owner drains it every loop iteration.
+constexpr unsigned kHandoffRingSize = 1024;
 constexpr uint64_t kExportIntervalNs = 100'000'000;
 
 int fail(const std::string& msg) {
@@ -97,6 +99,9 @@ int main(int argc, char** argv) {
   auto shared = std::make_unique<SharedState>();
   shared->tsc_hz = rte_get_tsc_hz();
   shared->snat_addresses = cfg.snat_addresses;
+  shared->workers = workers_n;
+  shared->snat_port_min = cfg.snat_port_min;
+  shared->idle_sleep_us = cfg.idle_sleep_us;
   std::sort(shared->snat_addresses.begin(), shared->snat_addresses.end());
   std::string error;
   if (!shared->neighbours.init("ilb_neigh", 4096, socket, error)) return fail(error);
@@ -141,6 +146,20 @@ int main(int argc, char** argv) {
     }
     workers.push_back(w.get());
     contexts.push_back(std::move(w));
+  }
+  // One hand-over ring per ordered pair of workers, on the consumer's socket.
+  for (WorkerContext* from : workers) {
+    for (WorkerContext* to : workers) {
+      if (from == to) continue;
+      const std::string name =
+          "ilb_handoff" + std::to_string(from->index) + "_" + std::to_string(to->index);
+      rte_ring* ring = rte_ring_create(name.c_str(), kHandoffRingSize,
+                                       static_cast<int>(rte_lcore_to_socket_id(to->lcore)),
+                                       RING_F_SP_ENQ | RING_F_SC_DEQ);
+      if (ring == nullptr) return fail("out of memory for hand-over ring " + name);
+      from->handoff_to[to->index] = ring;
+      to->handoff_from[from->index] = ring;
+    }
   }
 
   StatsExport stats;

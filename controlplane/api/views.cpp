@@ -56,6 +56,7 @@ nlohmann::json dataplane_json(const StatReader& stat) {
                           {"worker", l.is_worker != 0},
                           {"loops", relaxed(l.loops)},
                           {"busy_loops", relaxed(l.busy_loops)},
+                          {"busy_cycles", relaxed(l.busy_cycles)},
                           {"rx_packets", relaxed(l.rx_packets)},
                           {"tx_packets", relaxed(l.tx_packets)},
                           {"active_conns", relaxed(l.active_conns)}});
@@ -76,6 +77,8 @@ nlohmann::json dataplane_json(const StatReader& stat) {
     drops[abi::kDropNames[i]] = relaxed(h.drops[i]);
   }
   dp["drops"] = std::move(drops);
+  dp["handoff"] =
+      json{{"packets", relaxed(h.handoff_packets)}, {"drops", relaxed(h.handoff_drops)}};
   return dp;
 }
 

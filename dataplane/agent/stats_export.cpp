@@ -82,6 +82,8 @@ void StatsExport::export_counters(const std::vector<WorkerContext*>& workers,
   auto& h = header();
   auto* lcores = region_.at<abi::LcoreStats>(h.lcore_offset);
   uint64_t drops[static_cast<size_t>(abi::Drop::kCount)] = {};
+  uint64_t handoff_packets = 0;
+  uint64_t handoff_drops = 0;
   const uint64_t now = monotonic_ns();
   last_loops_.resize(workers.size(), 0);
   last_moved_ns_.resize(workers.size(), 0);
@@ -103,8 +105,12 @@ void StatsExport::export_counters(const std::vector<WorkerContext*>& workers,
     store(l.tx_packets, c.tx_packets.get());
     store(l.active_conns, c.active_conns.get());
     for (size_t d = 0; d < std::size(drops); ++d) drops[d] += c.drops[d].get();
+    handoff_packets += c.handoff_out.get();
+    handoff_drops += c.handoff_drops.get();
   }
   for (size_t d = 0; d < std::size(drops); ++d) store(h.drops[d], drops[d]);
+  store(h.handoff_packets, handoff_packets);
+  store(h.handoff_drops, handoff_drops);
 
   rte_eth_stats st{};
   auto* ports = region_.at<abi::PortStats>(h.port_offset);

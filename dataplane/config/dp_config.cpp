@@ -224,7 +224,7 @@ DataplaneConfig parse_dataplane_config(const toml::table& root, const std::strin
   t.allow_only({"main_lcore", "worker_lcores", "memory_mb", "no_huge", "file_prefix", "eal_args",
                 "conn_capacity", "mbuf_count", "rx_desc", "tx_desc", "snat_addresses",
                 "snat_port_min", "snat_port_max", "neighbour_refresh_s", "static_neighbours",
-                "port"});
+                "worker_cpus", "idle_sleep_us", "port"});
   constexpr int64_t kMaxLcoreId = abi::kMaxLcores - 1;
   DataplaneConfig dp;
 
@@ -234,12 +234,18 @@ DataplaneConfig parse_dataplane_config(const toml::table& root, const std::strin
   if (auto workers = t.get("worker_lcores")) {
     auto elements = workers->as_array();
     if (elements.empty()) workers->fail("at least one worker lcore is required");
-    if (elements.size() > 1) elements[1].fail("more than one worker lcore is not supported yet");
+    if (elements.size() > kMaxWorkers) {
+      elements[kMaxWorkers].fail("at most " + std::to_string(kMaxWorkers) + " worker lcores");
+    }
     dp.worker_lcores.clear();
     for (const auto& element : elements) {
       auto id = static_cast<uint32_t>(element.as_integer(0, kMaxLcoreId));
       if (id == dp.main_lcore) {
         element.fail("lcore " + std::to_string(id) + " is the main_lcore; workers need their own");
+      }
+      if (std::find(dp.worker_lcores.begin(), dp.worker_lcores.end(), id) !=
+          dp.worker_lcores.end()) {
+        element.fail("lcore " + std::to_string(id) + " is listed twice");
       }
       dp.worker_lcores.push_back(id);
     }
@@ -299,7 +305,25 @@ DataplaneConfig parse_dataplane_config(const toml::table& root, const std::strin
     where.fail("snat_port_min (" + std::to_string(dp.snat_port_min) +
                ") is larger than snat_port_max (" + std::to_string(dp.snat_port_max) + ")");
   }
+  if (uint32_t{dp.snat_port_max} - dp.snat_port_min + 1 < dp.worker_lcores.size()) {
+    const TomlNode& where = port_max ? *port_max : *port_min;
+    where.fail("the SNAT port range holds fewer ports than there are workers (" +
+               std::to_string(dp.worker_lcores.size()) + "): each needs its own share");
+  }
 
+  if (auto n = t.get("worker_cpus")) {
+    auto elements = n->as_array();
+    if (elements.size() != dp.worker_lcores.size()) {
+      n->fail("expected one CPU per worker lcore (" + std::to_string(dp.worker_lcores.size()) +
+              "), got " + std::to_string(elements.size()));
+    }
+    for (const auto& element : elements) {
+      dp.worker_cpus.push_back(static_cast<uint32_t>(element.as_integer(0, 1023)));
+    }
+  }
+  if (auto n = t.get("idle_sleep_us")) {
+    dp.idle_sleep_us = static_cast<uint32_t>(n->as_integer(0, 10000));
+  }
   if (auto n = t.get("neighbour_refresh_s")) {
     dp.neighbour_refresh_s = static_cast<uint32_t>(n->as_integer(1, 3600));
   }

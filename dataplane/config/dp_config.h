@@ -35,10 +35,20 @@ struct PortConfig {
   std::array<uint8_t, 6> mac{};
 };
 
+// Workers share the SNAT port space and hand frames to each other over one ring per ordered pair.
+inline constexpr uint32_t kMaxWorkers = 32;
+
 struct DataplaneConfig {
   uint32_t main_lcore = 0;
-  std::vector<uint32_t> worker_lcores{1};  // this version supports exactly one worker
-  uint32_t memory_mb = 256;                // EAL -m (ignored with no_huge: --no-huge -m)
+  std::vector<uint32_t> worker_lcores{1};  // worker i polls RX/TX queue i of the port
+  // The CPU each worker lcore runs on (same length as worker_lcores); empty = CPU n for lcore n.
+  // Lets a small machine run more workers than it has spare CPUs (tests, labs).
+  std::vector<uint32_t> worker_cpus;
+  // 0 = workers poll without pause. Otherwise a worker that found nothing to do for a while
+  // sleeps this many microseconds between polls, so an idle dataplane does not burn its cores,
+  // at the price of that much extra latency for the first packet after a quiet spell.
+  uint32_t idle_sleep_us = 0;
+  uint32_t memory_mb = 256;  // EAL -m (ignored with no_huge: --no-huge -m)
   bool no_huge = false;
   std::string file_prefix;            // EAL --file-prefix; default "ilb-<instance>"
   std::vector<std::string> eal_args;  // appended verbatim to the EAL command line

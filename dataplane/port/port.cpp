@@ -28,9 +28,19 @@ bool is_pci_address(const std::string& device) {
 std::vector<std::string> eal_arguments(const DataplaneConfig& cfg, const std::string& argv0) {
   std::vector<std::string> args{argv0};
   std::string lcores = std::to_string(cfg.main_lcore);
-  for (uint32_t l : cfg.worker_lcores) lcores += "," + std::to_string(l);
-  args.insert(args.end(), {"-l", lcores, "--main-lcore", std::to_string(cfg.main_lcore),
-                           "--file-prefix", cfg.file_prefix, "-m", std::to_string(cfg.memory_mb)});
+  if (cfg.worker_cpus.empty()) {
+    for (uint32_t l : cfg.worker_lcores) lcores += "," + std::to_string(l);
+  } else {
+    // EAL's lcore@cpu form: lcore ids stay the configured ones, threads go to the given CPUs.
+    lcores += "@" + std::to_string(cfg.main_lcore);
+    for (size_t i = 0; i < cfg.worker_lcores.size(); ++i) {
+      lcores +=
+          "," + std::to_string(cfg.worker_lcores[i]) + "@" + std::to_string(cfg.worker_cpus.at(i));
+    }
+  }
+  args.insert(args.end(), {cfg.worker_cpus.empty() ? "-l" : "--lcores", lcores, "--main-lcore",
+                           std::to_string(cfg.main_lcore), "--file-prefix", cfg.file_prefix, "-m",
+                           std::to_string(cfg.memory_mb)});
   if (cfg.no_huge) args.push_back("--no-huge");
   bool any_pci = false;
   for (const PortConfig& p : cfg.ports) {
@@ -72,9 +82,11 @@ bool start_port(const PortConfig& port, uint16_t queues, uint16_t rx_desc, uint1
       RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
   conf.rxmode.offloads = info.rx_offload_capa & want_rx;
   if (queues > 1) {
-    conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+    // A device without RSS (net_af_xdp: the kernel spreads packets over the queues) gets none;
+    // the workers hand each other what lands on the wrong queue.
     conf.rx_adv_conf.rss_conf.rss_hf =
         (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
+    if (conf.rx_adv_conf.rss_conf.rss_hf != 0) conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
   }
   rc = rte_eth_dev_configure(id, queues, queues, &conf);
   if (rc != 0) {

@@ -43,6 +43,9 @@ struct alignas(64) WorkerCounters {
   Counter rx_packets;
   Counter tx_packets;
   Counter active_conns;
+  Counter handoff_out;    // frames handed to the worker that owns their connection
+  Counter handoff_in;     // frames other workers handed to this one
+  Counter handoff_drops;  // frames dropped because the owner's hand-over ring was full
   Counter drops[static_cast<size_t>(abi::Drop::kCount)];
   Counter service_no_backend[abi::kMaxServices];  // by service index of the config in force
   BackendCounters backends[abi::kMaxBackends];    // by backend id

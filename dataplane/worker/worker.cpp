@@ -21,6 +21,9 @@ namespace {
 
 constexpr uint16_t kBurst = 32;
 constexpr uint32_t kExpireBudget = 64;
+// Empty poll-loop iterations before an idle worker starts sleeping (with idle_sleep_us set): about
+// a millisecond of polling, so a steady trickle of traffic never meets a sleeping worker.
+constexpr uint32_t kIdleLoopsBeforeSleep = 10000;
 constexpr uint32_t kHashSeed = 0x1b5eed;  // fixed: every ilb instance picks the same backend
 constexpr uint8_t kBroadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 constexpr uint8_t kTcpSyn = RTE_TCP_SYN_FLAG;
@@ -287,7 +290,29 @@ bool new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, cons
   return true;
 }
 
+// Hands `m` to the worker that owns its connection, if that is not this worker: a backend's packet
+// to one of our SNAT addresses whose port is in another worker's share. Returns whether `m` was
+// taken (handed over or, when the owner's ring is full, dropped).
+bool hand_over(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p) {
+  if (w.shared->workers <= 1 || !is_snat_address(w, p.dst_ip)) return false;
+  const uint32_t owner = snat_port_owner(*w.shared, p.dst_port);
+  if (owner == w.index || owner >= kMaxWorkers || w.handoff_to[owner] == nullptr) return false;
+  if (rte_ring_sp_enqueue(w.handoff_to[owner], m) != 0) {
+    w.counters->handoff_drops.add();
+    rte_pktmbuf_free(m);
+  } else {
+    w.counters->handoff_out.add();
+  }
+  return true;
+}
+
 }  // namespace
+
+uint32_t snat_port_owner(const SharedState& s, uint16_t port_be) {
+  const uint16_t port = rte_be_to_cpu_16(port_be);
+  if (s.workers <= 1 || port < s.snat_port_min) return 0;
+  return (port - s.snat_port_min) % s.workers;
+}
 
 void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, uint16_t n,
                    rte_mbuf** tx, uint16_t* n_tx, uint64_t now) {
@@ -377,6 +402,8 @@ void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, u
     } else if (w.conns.lookup(keys[j], idx[j], dir[j])) {
       // Created by an earlier packet of this same burst.
       v = forward_tracked(w, cfg, m, p, idx[j], dir[j], now, tx, n_tx);
+    } else if (hand_over(w, m, p)) {
+      continue;
     }
     bool ok = v == Verdict::kSend;
     if (v == Verdict::kNewFlow) ok = new_connection(w, cfg, m, p, now);
@@ -396,13 +423,35 @@ void expire_step(WorkerContext& w, uint64_t now, uint32_t budget) {
   });
 }
 
+uint16_t process_handoffs(WorkerContext& w, const ActiveConfig& cfg, uint16_t max, rte_mbuf** tx,
+                          uint16_t* n_tx, uint64_t now) {
+  if (w.shared->workers <= 1) return 0;
+  rte_mbuf* in[kBurst];
+  uint16_t taken = 0;
+  for (uint32_t j = 0; j < w.shared->workers && j < kMaxWorkers && taken < max; ++j) {
+    rte_ring* ring = w.handoff_from[j];
+    if (ring == nullptr) continue;
+    const auto want = static_cast<unsigned>(std::min<uint16_t>(kBurst, max - taken));
+    const auto n = static_cast<uint16_t>(
+        rte_ring_sc_dequeue_burst(ring, reinterpret_cast<void**>(in), want, nullptr));
+    if (n == 0) continue;
+    w.counters->handoff_in.add(n);
+    process_burst(w, cfg, in, n, tx, n_tx, now);
+    taken = static_cast<uint16_t>(taken + n);
+  }
+  return taken;
+}
+
 int worker_main(void* arg) {
   auto& w = *static_cast<WorkerContext*>(arg);
   SharedState& s = *w.shared;
   const uint16_t port = s.port.port_id;
   const auto queue = static_cast<uint16_t>(w.index);
   rte_mbuf* rx[kBurst];
-  rte_mbuf* tx[kBurst * 2];
+  // Room for an RX burst and a burst of hand-overs, each of which may add a reset per packet.
+  rte_mbuf* tx[kBurst * 4];
+
+  uint32_t idle_loops = 0;
 
   rte_rcu_qsbr_thread_register(s.qsbr, w.index);
   rte_rcu_qsbr_thread_online(s.qsbr, w.index);
@@ -418,11 +467,12 @@ int worker_main(void* arg) {
         w.counters->rx_packets.add(n_rx);
         process_burst(w, *cfg, rx, n_rx, tx, &n_tx, start);
       }
+      n_rx = static_cast<uint16_t>(n_rx + process_handoffs(w, *cfg, kBurst, tx, &n_tx, start));
       expire_step(w, start, kExpireBudget);
     }
     // Frames from the main lcore (ARP) go out whether or not a config is in force.
     n_tx += static_cast<uint16_t>(rte_ring_sc_dequeue_burst(
-        w.from_main, reinterpret_cast<void**>(tx + n_tx), kBurst * 2 - n_tx, nullptr));
+        w.from_main, reinterpret_cast<void**>(tx + n_tx), kBurst * 4 - n_tx, nullptr));
     if (n_tx != 0) {
       const uint16_t sent = rte_eth_tx_burst(port, queue, tx, n_tx);
       w.counters->tx_packets.add(sent);
@@ -436,6 +486,10 @@ int worker_main(void* arg) {
     if (n_rx != 0) {
       w.counters->busy_loops.add();
       w.counters->busy_cycles.add(rte_rdtsc() - start);
+      idle_loops = 0;
+    } else if (s.idle_sleep_us != 0 && n_tx == 0 && ++idle_loops > kIdleLoopsBeforeSleep) {
+      // Opted-in back-off: the one system call a worker makes, and only when it has no work.
+      rte_delay_us_sleep(s.idle_sleep_us);
     }
   }
   rte_rcu_qsbr_thread_offline(s.qsbr, w.index);

@@ -1,16 +1,26 @@
 // A worker lcore: polls its RX queue, tracks connections and rewrites packets (full NAT),
 // transmits on its TX queue. It owns its connection table and SNAT ports outright; it shares only
 // read-only state (the active config through RCU, the neighbour table) and single-producer /
-// single-consumer rings with the main lcore. No locks, no allocation, no system calls, no
-// logging, no exceptions on this path.
+// single-consumer rings with the main lcore and the other workers. No locks, no allocation, no
+// system calls, no logging, no exceptions on this path.
+//
+// With several workers, RSS spreads client flows over the RX queues, and the worker whose queue
+// receives a client's SYN owns the connection. Its SNAT port comes from the worker's own share of
+// the port range (SnatPorts: port p belongs to worker (p - min) % workers), so the owner of a
+// backend's reply is known from the reply's destination port alone. A reply that the NIC delivers
+// to another worker's queue is handed to the owner through a single-producer / single-consumer
+// ring (one per ordered pair of workers), so correctness never depends on the NIC steering
+// replies to the right queue.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <vector>
 
 #include "dataplane/agent/active_config.h"
 #include "dataplane/agent/neighbours.h"
+#include "dataplane/config/dp_config.h"
 #include "dataplane/conntrack/conn_table.h"
 #include "dataplane/conntrack/snat_ports.h"
 #include "dataplane/worker/counters.h"
@@ -39,6 +49,9 @@ struct SharedState {
   PortInfo port;
   std::vector<uint32_t> snat_addresses;  // network order, sorted
   uint64_t tsc_hz = 0;
+  uint32_t workers = 1;        // how many workers share the SNAT port space
+  uint16_t snat_port_min = 0;  // host order: the first port of every worker's share
+  uint32_t idle_sleep_us = 0;  // DataplaneConfig::idle_sleep_us
 };
 
 struct WorkerContext {
@@ -52,19 +65,32 @@ struct WorkerContext {
   rte_ring* from_main = nullptr;  // frames the main lcore wants sent (worker consumes)
   WorkerCounters* counters = nullptr;
   rte_mempool* pool = nullptr;  // for frames the worker originates (resets); may be null in tests
+  // Hand-over rings, indexed by the other worker: handoff_to[j] carries frames this worker
+  // received for worker j (this worker produces), handoff_from[j] the frames worker j received
+  // for this one (this worker consumes). Null on the diagonal and with a single worker.
+  std::array<rte_ring*, kMaxWorkers> handoff_to{};
+  std::array<rte_ring*, kMaxWorkers> handoff_from{};
 };
+
+// The worker that owns the SNAT port `port_be` (network order): the one whose share it is in.
+uint32_t snat_port_owner(const SharedState& s, uint16_t port_be);
 
 // rte_eal_remote_launch entry point; `arg` is a WorkerContext*.
 int worker_main(void* arg);
 
-// Processes one received burst: every mbuf is either appended to `tx` (count in/out `*n_tx`) or
-// freed, and a packet may add one frame of the worker's own (the second reset of a cut
-// connection), so `tx` must have room for 2 * n more frames. Exposed for tests and benchmarks
-// that feed mbufs straight in.
+// Processes one received burst: every mbuf is either appended to `tx` (count in/out `*n_tx`),
+// handed to the worker that owns its connection, or freed, and a packet may add one frame of the
+// worker's own (the second reset of a cut connection), so `tx` must have room for 2 * n more
+// frames. Exposed for tests and benchmarks that feed mbufs straight in.
 void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, uint16_t n,
                    rte_mbuf** tx, uint16_t* n_tx, uint64_t now_tsc);
 
 // One housekeeping step: expires up to `budget` connection records.
 void expire_step(WorkerContext& w, uint64_t now_tsc, uint32_t budget);
+
+// Processes up to `max` frames other workers handed to this one, like process_burst() (same rule
+// for the size of `tx`). Returns how many frames were taken from the rings.
+uint16_t process_handoffs(WorkerContext& w, const ActiveConfig& cfg, uint16_t max, rte_mbuf** tx,
+                          uint16_t* n_tx, uint64_t now_tsc);
 
 }  // namespace ilb::dp

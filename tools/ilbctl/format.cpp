@@ -120,6 +120,10 @@ std::string format_status(const json& s) {
                       ? field(dp, "heartbeat_age_ms") + " ms ago"
                       : std::string("never"));
   if (number(dp, "rejected_gen") != 0) kv("last reject", field(dp, "reject_reason"));
+  if (dp.contains("handoff") && dp["handoff"].is_object()) {
+    kv("hand-overs", field(dp["handoff"], "packets") + " frames to their owning worker, " +
+                         field(dp["handoff"], "drops") + " dropped (ring full)");
+  }
 
   if (dp.contains("lcores") && dp["lcores"].is_array() && !dp["lcores"].empty()) {
     std::vector<std::vector<std::string>> rows;

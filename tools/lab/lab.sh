@@ -66,7 +66,8 @@
 # $ILB_SOURCE_DIR/build), LAB_CONFIG (default $ILB_SOURCE_DIR/config/lab.toml), LAB_RUN_DIR
 # (default $ILB_SOURCE_DIR/.lab: nginx files and daemon logs, kept after exit for inspection),
 # LAB_DP_DEADLINE_S (default 30), LAB_CURL_MAX_TIME (default 3), LAB_FORCE_NO_HUGE (1: always
-# start the dataplane with --no-huge, to test that mode).
+# start the dataplane with --no-huge, to test that mode), LAB_DP_QUEUES (default 1: RX/TX queues
+# of the veth pair behind dp0, one per dataplane worker).
 
 # Sourcing twice is harmless (the constants below are readonly).
 [[ -z "${LAB_SH_LOADED:-}" ]] || return 0
@@ -78,6 +79,7 @@ LAB_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 : "${LAB_CONFIG:=$ILB_SOURCE_DIR/config/lab.toml}"
 : "${LAB_RUN_DIR:=$ILB_SOURCE_DIR/.lab}"
 : "${LAB_DP_DEADLINE_S:=30}"
+: "${LAB_DP_QUEUES:=1}"
 : "${LAB_CURL_MAX_TIME:=3}"
 : "${LAB_NO_HUGE:=0}"
 
@@ -288,12 +290,14 @@ lab_add_ns() {
     net.ipv6.conf.default.disable_ipv6=1 >/dev/null || return 1
 }
 
-# Connects namespace NAME to the bridge: IFACE inside NAME, SW_IFACE on the switch side.
+# Connects namespace NAME to the bridge: IFACE inside NAME, SW_IFACE on the switch side, each
+# with QUEUES (default 1) RX and TX queues: the kernel spreads flows over a veth's queues by hash.
 # With no TX checksum offload on either end: XDP on the balancer's veth otherwise sees packets
 # whose checksums are only partial.
 lab_add_link() {
-  local name="$1" iface="$2" sw_iface="$3" sw="${LAB_PREFIX}sw"
-  ip -n "$sw" link add name "$sw_iface" type veth peer name "$iface" netns "${LAB_PREFIX}${name}" ||
+  local name="$1" iface="$2" sw_iface="$3" queues="${4:-1}" sw="${LAB_PREFIX}sw"
+  ip -n "$sw" link add name "$sw_iface" numtxqueues "$queues" numrxqueues "$queues" type veth \
+    peer name "$iface" netns "${LAB_PREFIX}${name}" numtxqueues "$queues" numrxqueues "$queues" ||
     return 1
   ip -n "$sw" link set "$sw_iface" master br0 || return 1
   ip netns exec "$sw" ethtool -K "$sw_iface" tx off >/dev/null || return 1
@@ -333,7 +337,7 @@ lab_up() {
   # The balancer: dp0 carries no address and the kernel must stay silent on it (the dataplane
   # answers ARP there); arp_ignore=1 also keeps the kernel from answering for mgmt0's address
   # through dp0, and arp_announce=2 from using mgmt0's address in ARP sent elsewhere.
-  lab_add_link lb dp0 lb-dp || return 1
+  lab_add_link lb dp0 lb-dp "$LAB_DP_QUEUES" || return 1
   lab_add_link lb mgmt0 lb-mgmt || return 1
   in_ns lb sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
     net.ipv4.conf.dp0.arp_ignore=1 net.ipv4.conf.dp0.arp_announce=2 net.ipv4.ip_forward=0 >/dev/null || return 1
@@ -507,8 +511,9 @@ lab_start_dataplane() {
   local bin
   bin="$(lab_bin ilb-dataplane)" || return 1
   if lab_try_dataplane "$bin" "$LAB_RUN_DIR/dataplane-af_xdp.log"; then
-    LAB_DP_MODE=net_af_xdp
-    lab_log "dataplane is running on dp0 through net_af_xdp"
+    # The configured device: net_af_xdp in config/lab.toml, whatever a test wrote otherwise.
+    LAB_DP_MODE="$(sed -n 's/^device = "\(net_[a-z_]*\)[0-9].*/\1/p' "$LAB_CONFIG" | head -n 1)"
+    lab_log "dataplane is running on dp0 through ${LAB_DP_MODE:-its configured port}"
     return 0
   fi
   lab_log "net_af_xdp did not come up: falling back to net_af_packet on dp0"
@@ -516,7 +521,7 @@ lab_start_dataplane() {
   ip -n "${LAB_PREFIX}lb" link set dev dp0 xdp off 2>/dev/null || true
   lab_remove_dpdk_files
   if lab_try_dataplane "$bin" "$LAB_RUN_DIR/dataplane-af_packet.log" \
-    --port lan=net_af_packet0,iface=dp0; then
+    --port "lan=net_af_packet0,iface=dp0,qpairs=$LAB_DP_QUEUES"; then
     # shellcheck disable=SC2034
     LAB_DP_MODE=net_af_packet
     lab_log "dataplane is running on dp0 through net_af_packet (fallback)"

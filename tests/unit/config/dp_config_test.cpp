@@ -278,10 +278,10 @@ TEST(DataplaneConfig, RejectsDescriptorCountThatIsNotAPowerOfTwo) {
                           "must be a power of two, got 1000"));
 }
 
-TEST(DataplaneConfig, RejectsMoreThanOneWorker) {
-  std::string text = with_section_key("worker_lcores = [1, 2]");
-  EXPECT_TRUE(is_error_at(dp_error(text), text, "worker_lcores", "dataplane.worker_lcores[1]",
-                          "more than one worker lcore is not supported yet"));
+TEST(DataplaneConfig, RejectsAWorkerLcoreListedTwice) {
+  std::string text = with_section_key("worker_lcores = [1, 2, 1]");
+  EXPECT_TRUE(is_error_at(dp_error(text), text, "worker_lcores", "dataplane.worker_lcores[2]",
+                          "lcore 1 is listed twice"));
 }
 
 TEST(DataplaneConfig, RejectsWorkerOnTheMainLcore) {
@@ -335,6 +335,30 @@ TEST(DataplaneConfig, RejectsBadOrDuplicateSnatAddress) {
   text = replace(kSection, "[\"10.0.0.101\"]", "[\"224.0.0.1\"]");
   EXPECT_TRUE(is_error_at(dp_error(text), text, "snat_addresses", "dataplane.snat_addresses[0]",
                           "not a unicast IPv4 address"));
+}
+
+TEST(DataplaneConfig, ReadsWorkerCpusAndIdleSleep) {
+  const DataplaneConfig dp =
+      parse_dataplane_text(
+          with_section_key("worker_lcores = [1, 2]\nworker_cpus = [1, 0]\nidle_sleep_us = 50"),
+          kFile)
+          .dataplane;
+  EXPECT_EQ(dp.worker_lcores, (std::vector<uint32_t>{1, 2}));
+  EXPECT_EQ(dp.worker_cpus, (std::vector<uint32_t>{1, 0}));
+  EXPECT_EQ(dp.idle_sleep_us, 50u);
+}
+
+TEST(DataplaneConfig, RejectsWorkerCpusOfAnotherLength) {
+  std::string text = with_section_key("worker_lcores = [1, 2]\nworker_cpus = [1]");
+  EXPECT_TRUE(is_error_at(dp_error(text), text, "worker_cpus", "dataplane.worker_cpus",
+                          "expected one CPU per worker lcore (2), got 1"));
+}
+
+TEST(DataplaneConfig, RejectsMoreWorkersThanSnatPorts) {
+  std::string text =
+      with_section_key("worker_lcores = [1, 2, 3]\nsnat_port_min = 5000\nsnat_port_max = 5001");
+  EXPECT_TRUE(is_error_at(dp_error(text), text, "snat_port_max", "dataplane.snat_port_max",
+                          "fewer ports than there are workers (3)"));
 }
 
 TEST(DataplaneConfig, RejectsSnatPortRangeUpsideDown) {

@@ -67,7 +67,8 @@ class WorkerTest : public testing::Test {
     w_.from_main =
         rte_ring_create(("wt_fm" + n).c_str(), 64, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
     ASSERT_TRUE(w_.conns.init("wt_conn" + n, 1024, SOCKET_ID_ANY, err)) << err;
-    ASSERT_TRUE(w_.snat.init(shared_.snat_addresses, 1024, 1100, 0, 1, SOCKET_ID_ANY, err)) << err;
+    ASSERT_TRUE(w_.snat.init(shared_.snat_addresses, 1024, 1100, 0, workers_, SOCKET_ID_ANY, err))
+        << err;
     apply(two_backends(), 1);
   }
 
@@ -161,6 +162,7 @@ class WorkerTest : public testing::Test {
 
   uint64_t drops(abi::Drop d) { return w_.counters->drops[static_cast<size_t>(d)].get(); }
 
+  uint32_t workers_ = 1;  // how many workers share the SNAT ports (w_ is worker 0)
   rte_mempool* pool_ = nullptr;
   SharedState shared_;
   WorkerContext w_;
@@ -558,6 +560,145 @@ TEST_F(ActiveConfigTest, RandomCorruptionNeverCrashesTheValidator) {
     if (i % 2 == 0) test::reseal(slot);
     build_error(slot);  // must return, accepted or not
   }
+}
+
+// Two workers on one port: each owns the connections whose SYN it received and every other
+// port of the SNAT range. A backend's reply that arrives on the other worker's queue is handed to
+// the owner through their ring and leaves from the owner, rewritten; nothing is sent twice and a
+// reply nobody owns is not bounced back and forth.
+class TwoWorkerTest : public WorkerTest {
+ protected:
+  TwoWorkerTest() { workers_ = 2; }
+
+  void SetUp() override {
+    WorkerTest::SetUp();
+    static int serial = 0;
+    const std::string n = std::to_string(serial++);
+    shared_.workers = 2;
+    shared_.snat_port_min = 1024;
+    w1_.index = 1;
+    w1_.shared = &shared_;
+    w1_.pool = pool_;
+    w1_.counters = static_cast<WorkerCounters*>(rte_zmalloc("tw_ctr", sizeof(WorkerCounters), 64));
+    for (rte_ring** r : {&w1_.to_main, &w1_.resolve, &w1_.from_main, &ring01_, &ring10_}) {
+      *r = rte_ring_create(("tw_r" + n + "_" + std::to_string(rings_++)).c_str(), 64, SOCKET_ID_ANY,
+                           RING_F_SP_ENQ | RING_F_SC_DEQ);
+      ASSERT_NE(*r, nullptr);
+    }
+    std::string err;
+    ASSERT_TRUE(w1_.conns.init("tw_conn" + n, 1024, SOCKET_ID_ANY, err)) << err;
+    // Worker 0's share is the even ports from 1024, worker 1's the odd ones.
+    ASSERT_TRUE(w1_.snat.init(shared_.snat_addresses, 1024, 1100, 1, 2, SOCKET_ID_ANY, err));
+    w_.handoff_to[1] = ring01_;
+    w1_.handoff_from[0] = ring01_;
+    w1_.handoff_to[0] = ring10_;
+    w_.handoff_from[1] = ring10_;
+  }
+
+  void TearDown() override {
+    for (rte_ring* r : {w1_.to_main, w1_.resolve, w1_.from_main, ring01_, ring10_}) {
+      rte_mbuf* m = nullptr;
+      while (r != nullptr && rte_ring_dequeue(r, reinterpret_cast<void**>(&m)) == 0) {
+        rte_pktmbuf_free(m);
+      }
+      rte_ring_free(r);
+    }
+    rte_free(w1_.counters);
+    WorkerTest::TearDown();
+  }
+
+  // Runs one frame through worker `w`; returns what it transmitted (checksums verified).
+  std::vector<pkt::Parsed> on(WorkerContext& w, const test::FrameSpec& f) {
+    rte_mbuf* in[1] = {test::make_frame(pool_, f)};
+    rte_mbuf* tx[4];
+    uint16_t n_tx = 0;
+    process_burst(w, *cfg_, in, 1, tx, &n_tx, 1);
+    return collect(tx, n_tx);
+  }
+  // Lets worker `w` process what the other worker handed it.
+  std::vector<pkt::Parsed> handoffs(WorkerContext& w) {
+    rte_mbuf* tx[8];
+    uint16_t n_tx = 0;
+    process_handoffs(w, *cfg_, 2, tx, &n_tx, 1);
+    return collect(tx, n_tx);
+  }
+  std::vector<pkt::Parsed> collect(rte_mbuf** tx, uint16_t n) {
+    std::vector<pkt::Parsed> out(n);
+    for (uint16_t i = 0; i < n; ++i) {
+      EXPECT_EQ(
+          pkt::parse(rte_pktmbuf_mtod(tx[i], const uint8_t*), rte_pktmbuf_data_len(tx[i]), out[i]),
+          pkt::Kind::kL4);
+      rte_pktmbuf_free(tx[i]);
+    }
+    return out;
+  }
+
+  WorkerContext w1_;
+  rte_ring* ring01_ = nullptr;  // worker 0 -> worker 1
+  rte_ring* ring10_ = nullptr;  // worker 1 -> worker 0
+  int rings_ = 0;
+};
+
+TEST_F(TwoWorkerTest, SnatPortOwnerIsTheWorkerWhoseShareHoldsIt) {
+  EXPECT_EQ(snat_port_owner(shared_, htons(1024)), 0u);
+  EXPECT_EQ(snat_port_owner(shared_, htons(1025)), 1u);
+  EXPECT_EQ(snat_port_owner(shared_, htons(1100)), 0u);
+  EXPECT_EQ(snat_port_owner(shared_, htons(80)), 0u) << "below the range: nobody's, no hand-over";
+}
+
+TEST_F(TwoWorkerTest, ReplyOnTheOtherWorkersQueueIsHandedToTheOwner) {
+  const auto syn = on(w_, from_client(41000));
+  ASSERT_EQ(syn.size(), 1u);
+  EXPECT_EQ(ntohs(syn[0].src_port) % 2, 0) << "worker 0 allocates from its own share";
+  // The SYN-ACK lands on worker 1's queue: worker 1 sends nothing and hands it over.
+  EXPECT_TRUE(on(w1_, from_backend(syn[0], RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)).empty());
+  EXPECT_EQ(w1_.counters->handoff_out.get(), 1u);
+  EXPECT_EQ(w1_.conns.size(), 0u);
+  const auto back = handoffs(w_);
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].src_ip, ip("10.0.0.100"));
+  EXPECT_EQ(ntohs(back[0].src_port), 80);
+  EXPECT_EQ(back[0].dst_ip, ip("10.0.0.10"));
+  EXPECT_EQ(ntohs(back[0].dst_port), 41000);
+  EXPECT_EQ(w_.counters->handoff_in.get(), 1u);
+  EXPECT_EQ(w_.counters->backends[1].packets_out.get(), 1u);
+}
+
+TEST_F(TwoWorkerTest, EachWorkerHandsTheOthersRepliesOver) {
+  const auto syn = on(w1_, from_client(41001));
+  ASSERT_EQ(syn.size(), 1u);
+  EXPECT_EQ(ntohs(syn[0].src_port) % 2, 1) << "worker 1 allocates from its own share";
+  EXPECT_TRUE(on(w_, from_backend(syn[0], RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)).empty());
+  const auto back = handoffs(w1_);
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(ntohs(back[0].dst_port), 41001);
+  // A reply on the owner's own queue needs no hand-over.
+  EXPECT_EQ(on(w1_, from_backend(syn[0], RTE_TCP_ACK_FLAG)).size(), 1u);
+  EXPECT_EQ(w_.counters->handoff_out.get(), 1u);
+  EXPECT_EQ(w1_.counters->handoff_out.get(), 0u);
+}
+
+TEST_F(TwoWorkerTest, ReplyWithoutAConnectionIsDroppedByItsOwner) {
+  test::FrameSpec stray = from_backend(pkt::Parsed{}, RTE_TCP_ACK_FLAG);
+  stray.src_ip = ip("10.0.0.21");
+  stray.src_port = 80;
+  stray.dst_ip = ip("10.0.0.101");
+  stray.dst_port = 1030;  // worker 0's share, no connection
+  EXPECT_TRUE(on(w1_, stray).empty());
+  EXPECT_TRUE(handoffs(w_).empty());
+  EXPECT_EQ(w_.counters->drops[static_cast<size_t>(abi::Drop::kNonSynMiss)].get(), 1u);
+  EXPECT_EQ(w_.counters->handoff_out.get(), 0u) << "the owner does not hand it back";
+}
+
+TEST_F(TwoWorkerTest, FullHandOverRingDropsAndCounts) {
+  const auto syn = on(w_, from_client(41002));
+  ASSERT_EQ(syn.size(), 1u);
+  const unsigned room = rte_ring_free_count(ring10_);
+  for (unsigned i = 0; i <= room; ++i) {
+    EXPECT_TRUE(on(w1_, from_backend(syn[0], RTE_TCP_ACK_FLAG)).empty());
+  }
+  EXPECT_EQ(w1_.counters->handoff_out.get(), room);
+  EXPECT_EQ(w1_.counters->handoff_drops.get(), 1u);
 }
 
 }  // namespace

@@ -1,0 +1,46 @@
+// The EAL command line built from the [dataplane] section: lcores, with and without a CPU map.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "dataplane/port/port.h"
+
+namespace ilb::dp {
+namespace {
+
+std::string after(const std::vector<std::string>& args, const std::string& flag) {
+  auto it = std::find(args.begin(), args.end(), flag);
+  return it == args.end() || it + 1 == args.end() ? std::string() : *(it + 1);
+}
+
+DataplaneConfig two_workers() {
+  DataplaneConfig cfg;
+  cfg.main_lcore = 0;
+  cfg.worker_lcores = {1, 2};
+  cfg.file_prefix = "ilb-t";
+  cfg.ports.push_back(PortConfig{"lan", "net_af_xdp0,iface=dp0,queue_count=2", 0, 0, 0, false, {}});
+  return cfg;
+}
+
+TEST(EalArguments, ListsTheMainAndWorkerLcores) {
+  const auto args = eal_arguments(two_workers(), "ilb-dataplane");
+  EXPECT_EQ(after(args, "-l"), "0,1,2");
+  EXPECT_EQ(after(args, "--main-lcore"), "0");
+  EXPECT_EQ(after(args, "--vdev"), "net_af_xdp0,iface=dp0,queue_count=2");
+  EXPECT_NE(std::find(args.begin(), args.end(), "--no-pci"), args.end());
+}
+
+// More workers than spare CPUs: lcore 2 shares CPU 0 with the main lcore.
+TEST(EalArguments, WorkerCpusMapLcoresOntoCpus) {
+  DataplaneConfig cfg = two_workers();
+  cfg.worker_cpus = {1, 0};
+  const auto args = eal_arguments(cfg, "ilb-dataplane");
+  EXPECT_EQ(after(args, "--lcores"), "0@0,1@1,2@0");
+  EXPECT_EQ(std::find(args.begin(), args.end(), "-l"), args.end());
+  EXPECT_EQ(after(args, "--main-lcore"), "0");
+}
+
+}  // namespace
+}  // namespace ilb::dp
