@@ -27,6 +27,7 @@
 #include "dataplane/agent/stats_export.h"
 #include "dataplane/config/dp_config.h"
 #include "dataplane/port/port.h"
+#include "dataplane/port/rss.h"
 #include "dataplane/worker/worker.h"
 
 namespace {
@@ -115,6 +116,18 @@ int main(int argc, char** argv) {
   if (!start_port(cfg.ports[0], static_cast<uint16_t>(workers_n), cfg.rx_desc, cfg.tx_desc, pool,
                   shared->port, error)) {
     return fail(error);
+  }
+  // With several workers, steer replies by RSS where the port tells us how it hashes; the
+  // hand-over rings cover whatever still lands elsewhere.
+  auto rss = std::make_unique<Rss>();
+  if (workers_n > 1) {
+    std::string why;
+    if (read_rss(shared->port.port_id, *rss, shared->rss_tcp_ports, shared->rss_udp_ports, why)) {
+      shared->rss = rss.get();
+    } else {
+      std::printf("ilb-dataplane: replies are not steered by RSS (%s); workers hand them over\n",
+                  why.c_str());
+    }
   }
 
   std::vector<std::unique_ptr<WorkerContext>> contexts;

@@ -55,8 +55,9 @@ namespace ilb::abi {
 inline constexpr uint64_t kCtlMagic = 0x314C54432D424C49ULL;   // "ILB-CTL1" little-endian
 inline constexpr uint64_t kStatMagic = 0x3154415453424C49ULL;  // "ILBSTAT1" little-endian
 inline constexpr uint16_t kAbiMajor = 1;
-inline constexpr uint16_t kAbiMinor = 2;  // 1: BackendRecord::flags, BackendStats::resets
-                                          // 2: StatHeader::handoff_packets, handoff_drops
+// Minor 1: BackendRecord::flags, BackendStats::resets. Minor 2: StatHeader::handoff_packets,
+// handoff_drops, steered_conns, unsteered_conns.
+inline constexpr uint16_t kAbiMinor = 2;
 
 // Hard limits of this ABI version. Backend ids are in [1, kMaxBackends); id 0 means "none".
 inline constexpr uint32_t kMaxServices = 256;
@@ -203,8 +204,10 @@ struct alignas(64) StatHeader {
   uint64_t start_time_ns;          // [424, 432) CLOCK_REALTIME at dataplane start
   uint64_t conn_capacity;          // [432, 440) per worker
   uint64_t handoff_packets;        // [440, 448) frames handed to the owning worker (minor 2)
-  uint64_t handoff_drops;  // [448, 456) frames dropped: owner's hand-over ring full (minor 2)
-  uint64_t reserved[7];    // [456, 512)
+  uint64_t handoff_drops;    // [448, 456) frames dropped: owner's hand-over ring full (minor 2)
+  uint64_t steered_conns;    // [456, 464) SNAT port chosen so replies reach the owner's queue
+  uint64_t unsteered_conns;  // [464, 472) RSS known, no fitting port: replies handed over
+  uint64_t reserved[5];      // [472, 512)
 };
 static_assert(sizeof(StatHeader) == 512);
 

@@ -84,6 +84,8 @@ void StatsExport::export_counters(const std::vector<WorkerContext*>& workers,
   uint64_t drops[static_cast<size_t>(abi::Drop::kCount)] = {};
   uint64_t handoff_packets = 0;
   uint64_t handoff_drops = 0;
+  uint64_t steered = 0;
+  uint64_t unsteered = 0;
   const uint64_t now = monotonic_ns();
   last_loops_.resize(workers.size(), 0);
   last_moved_ns_.resize(workers.size(), 0);
@@ -107,10 +109,14 @@ void StatsExport::export_counters(const std::vector<WorkerContext*>& workers,
     for (size_t d = 0; d < std::size(drops); ++d) drops[d] += c.drops[d].get();
     handoff_packets += c.handoff_out.get();
     handoff_drops += c.handoff_drops.get();
+    steered += c.steered.get();
+    unsteered += c.unsteered.get();
   }
   for (size_t d = 0; d < std::size(drops); ++d) store(h.drops[d], drops[d]);
   store(h.handoff_packets, handoff_packets);
   store(h.handoff_drops, handoff_drops);
+  store(h.steered_conns, steered);
+  store(h.unsteered_conns, unsteered);
 
   rte_eth_stats st{};
   auto* ports = region_.at<abi::PortStats>(h.port_offset);

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "dataplane/port/rss.h"
 #include "dataplane/worker/worker.h"
 
 namespace ilb::dp {
@@ -86,7 +87,12 @@ bool start_port(const PortConfig& port, uint16_t queues, uint16_t rx_desc, uint1
     // the workers hand each other what lands on the wrong queue.
     conf.rx_adv_conf.rss_conf.rss_hf =
         (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
-    if (conf.rx_adv_conf.rss_conf.rss_hf != 0) conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+    if (conf.rx_adv_conf.rss_conf.rss_hf != 0) {
+      conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+      // The NIC's hash in each mbuf lets workers check that the software Toeplitz they steer
+      // replies with agrees with it.
+      conf.rxmode.offloads |= info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_RSS_HASH;
+    }
   }
   rc = rte_eth_dev_configure(id, queues, queues, &conf);
   if (rc != 0) {
@@ -136,6 +142,40 @@ bool start_port(const PortConfig& port, uint16_t queues, uint16_t rx_desc, uint1
   out.netmask = port.prefix_len == 0 ? 0 : htonl(~uint32_t{0} << (32 - port.prefix_len));
   out.gateway = port.gateway;
   return true;
+}
+
+bool read_rss(uint16_t port_id, Rss& out, bool& ports_hashed_tcp, bool& ports_hashed_udp,
+              std::string& why) {
+  rte_eth_dev_info info{};
+  int rc = rte_eth_dev_info_get(port_id, &info);
+  if (rc != 0 || info.reta_size == 0 || info.hash_key_size == 0) {
+    why = "the device reports no RSS redirection table";
+    return false;
+  }
+  std::vector<uint8_t> key(info.hash_key_size);
+  rte_eth_rss_conf conf{};
+  conf.rss_key = key.data();
+  conf.rss_key_len = info.hash_key_size;
+  rc = rte_eth_dev_rss_hash_conf_get(port_id, &conf);
+  if (rc != 0 || conf.rss_hf == 0) {
+    why = rc != 0 ? std::string("reading the RSS key: ") + rte_strerror(-rc) : "RSS is off";
+    return false;
+  }
+  std::vector<rte_eth_rss_reta_entry64> groups((info.reta_size + RTE_ETH_RETA_GROUP_SIZE - 1) /
+                                               RTE_ETH_RETA_GROUP_SIZE);
+  for (auto& g : groups) g.mask = ~uint64_t{0};
+  rc = rte_eth_dev_rss_reta_query(port_id, groups.data(), info.reta_size);
+  if (rc != 0) {
+    why = std::string("reading the RSS redirection table: ") + rte_strerror(-rc);
+    return false;
+  }
+  std::vector<uint16_t> reta(info.reta_size);
+  for (uint16_t i = 0; i < info.reta_size; ++i) {
+    reta[i] = groups[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE];
+  }
+  ports_hashed_tcp = (conf.rss_hf & RTE_ETH_RSS_NONFRAG_IPV4_TCP) != 0;
+  ports_hashed_udp = (conf.rss_hf & RTE_ETH_RSS_NONFRAG_IPV4_UDP) != 0;
+  return out.init(key.data(), key.size(), reta, why);
 }
 
 void stop_port(uint16_t port_id) {

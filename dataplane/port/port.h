@@ -14,6 +14,7 @@ struct rte_mempool;
 namespace ilb::dp {
 
 struct PortInfo;
+class Rss;
 
 bool is_pci_address(const std::string& device);
 
@@ -24,6 +25,14 @@ std::vector<std::string> eal_arguments(const DataplaneConfig& cfg, const std::st
 // addresses). False with `error` set on failure.
 bool start_port(const PortConfig& port, uint16_t queues, uint16_t rx_desc, uint16_t tx_desc,
                 rte_mempool* pool, PortInfo& out, std::string& error);
+
+// Reads the port's RSS key and redirection table into `out`, for choosing SNAT ports whose
+// replies the NIC delivers to a given queue. `ports_hashed_tcp` / `ports_hashed_udp` say whether
+// the device hashes TCP / UDP ports (otherwise no port choice steers). False with `why` set when
+// the device does not say (no RSS, or the driver cannot report it): workers then rely on
+// hand-over rings alone.
+bool read_rss(uint16_t port_id, Rss& out, bool& ports_hashed_tcp, bool& ports_hashed_udp,
+              std::string& why);
 
 void stop_port(uint16_t port_id);
 

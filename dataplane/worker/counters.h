@@ -46,6 +46,8 @@ struct alignas(64) WorkerCounters {
   Counter handoff_out;    // frames handed to the worker that owns their connection
   Counter handoff_in;     // frames other workers handed to this one
   Counter handoff_drops;  // frames dropped because the owner's hand-over ring was full
+  Counter steered;        // new connections whose SNAT port sends replies to this queue
+  Counter unsteered;      // new connections that took any port (RSS known, no fitting port)
   Counter drops[static_cast<size_t>(abi::Drop::kCount)];
   Counter service_no_backend[abi::kMaxServices];  // by service index of the config in force
   BackendCounters backends[abi::kMaxBackends];    // by backend id

@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "dataplane/packet/packet.h"
+#include "dataplane/port/rss.h"
 
 namespace ilb::dp {
 namespace {
@@ -209,6 +210,21 @@ bool reject(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p) {
   return set_frame(m, frame, len);
 }
 
+// The RSS view to steer this new flow's replies with, or null: one worker, no RSS known, a
+// protocol the NIC hashes on addresses only, or a NIC whose hash turned out to differ from ours
+// (checked once, on the first packet that carries the NIC's hash).
+const Rss* steering_rss(WorkerContext& w, const rte_mbuf* m, const pkt::Parsed& p) {
+  const SharedState& s = *w.shared;
+  if (s.rss == nullptr || !(p.proto == IPPROTO_TCP ? s.rss_tcp_ports : s.rss_udp_ports)) {
+    return nullptr;
+  }
+  if (w.rss_agrees == 0 && (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH) != 0) {
+    w.rss_agrees =
+        s.rss->hash_v4_ports(p.src_ip, p.dst_ip, p.src_port, p.dst_port) == m->hash.rss ? 1 : -1;
+  }
+  return w.rss_agrees < 0 ? nullptr : s.rss;
+}
+
 // Creates a connection for the first packet of a flow to a service. Returns false (with the
 // reason counted) if the packet must be dropped.
 bool new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, const pkt::Parsed& p,
@@ -253,10 +269,19 @@ bool new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, cons
     return false;
   }
   uint8_t snat_index = 0;
-  if (!w.snat.alloc(c.snat_ip, c.snat_port, snat_index)) {
+  const Rss* rss = steering_rss(w, m, p);
+  const SnatSteer steer =
+      rss == nullptr ? (w.snat.alloc(c.snat_ip, c.snat_port, snat_index) ? SnatSteer::kAnyQueue
+                                                                         : SnatSteer::kNoPort)
+                     : w.snat.alloc_for_reply(be.address, rte_cpu_to_be_16(be.port), rss,
+                                              static_cast<uint16_t>(w.index), c.snat_ip,
+                                              c.snat_port, snat_index);
+  if (steer == SnatSteer::kNoPort) {
     w.counters->drop(abi::Drop::kNoSnatPort);
     return false;
   }
+  if (rss != nullptr)
+    (steer == SnatSteer::kOnQueue ? w.counters->steered : w.counters->unsteered).add();
   uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
   c.client_ip = p.src_ip;
   c.vip = p.dst_ip;

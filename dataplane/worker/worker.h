@@ -26,6 +26,9 @@
 #include "dataplane/worker/counters.h"
 
 struct rte_mbuf;
+namespace ilb::dp {
+class Rss;
+}
 struct rte_mempool;
 struct rte_ring;
 struct rte_rcu_qsbr;
@@ -52,6 +55,11 @@ struct SharedState {
   uint32_t workers = 1;        // how many workers share the SNAT port space
   uint16_t snat_port_min = 0;  // host order: the first port of every worker's share
   uint32_t idle_sleep_us = 0;  // DataplaneConfig::idle_sleep_us
+  // The port's RSS, when it could be read and there are several workers: new connections then
+  // get SNAT ports whose replies the NIC delivers to their own worker's queue. Null otherwise.
+  const Rss* rss = nullptr;
+  bool rss_tcp_ports = false;  // the NIC hashes TCP ports (else steering TCP cannot work)
+  bool rss_udp_ports = false;
 };
 
 struct WorkerContext {
@@ -70,6 +78,9 @@ struct WorkerContext {
   // for this one (this worker consumes). Null on the diagonal and with a single worker.
   std::array<rte_ring*, kMaxWorkers> handoff_to{};
   std::array<rte_ring*, kMaxWorkers> handoff_from{};
+  // Whether the NIC's hash of the first SYN with one agreed with SharedState::rss: 0 not checked
+  // yet, 1 agreed, -1 disagreed (the device does not hash the way we compute: no steering).
+  int8_t rss_agrees = 0;
 };
 
 // The worker that owns the SNAT port `port_be` (network order): the one whose share it is in.

@@ -121,8 +121,10 @@ std::string format_status(const json& s) {
                       : std::string("never"));
   if (number(dp, "rejected_gen") != 0) kv("last reject", field(dp, "reject_reason"));
   if (dp.contains("handoff") && dp["handoff"].is_object()) {
-    kv("hand-overs", field(dp["handoff"], "packets") + " frames to their owning worker, " +
-                         field(dp["handoff"], "drops") + " dropped (ring full)");
+    const json& h = dp["handoff"];
+    kv("hand-overs", field(h, "packets") + " frames to their owning worker, " + field(h, "drops") +
+                         " dropped (ring full); " + field(h, "steered_conns") +
+                         " connections steered by RSS, " + field(h, "unsteered_conns") + " not");
   }
 
   if (dp.contains("lcores") && dp["lcores"].is_array() && !dp["lcores"].empty()) {

@@ -10,6 +10,7 @@
 
 #include "dataplane/agent/active_config.h"
 #include "dataplane/packet/packet.h"
+#include "dataplane/port/rss.h"
 #include "dataplane/worker/worker.h"
 #include "tests/unit/dataplane/dp_test_util.h"
 
@@ -699,6 +700,83 @@ TEST_F(TwoWorkerTest, FullHandOverRingDropsAndCounts) {
   }
   EXPECT_EQ(w1_.counters->handoff_out.get(), room);
   EXPECT_EQ(w1_.counters->handoff_drops.get(), 1u);
+}
+
+// With the port's RSS known, a worker picks SNAT ports whose replies the NIC hashes to its own
+// queue: the reply then needs no hand-over. The RETA alternates queues 0 and 1.
+class SteeredTwoWorkerTest : public TwoWorkerTest {
+ protected:
+  void SetUp() override {
+    TwoWorkerTest::SetUp();
+    std::vector<uint16_t> reta(128);
+    for (size_t i = 0; i < reta.size(); ++i) reta[i] = static_cast<uint16_t>(i % 2);
+    std::string err;
+    ASSERT_TRUE(rss_.init(kMsKey, sizeof(kMsKey), reta, err)) << err;
+    shared_.rss = &rss_;
+    shared_.rss_tcp_ports = true;
+  }
+
+  uint16_t reply_queue(const pkt::Parsed& to_backend) const {
+    return rss_.queue(rss_.hash_v4_ports(to_backend.dst_ip, to_backend.src_ip, to_backend.dst_port,
+                                         to_backend.src_port));
+  }
+
+  // The key of the Microsoft RSS specification's verification suite.
+  static constexpr uint8_t kMsKey[40] = {
+      0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
+      0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
+      0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa};
+  Rss rss_;
+};
+
+TEST_F(SteeredTwoWorkerTest, NewConnectionsGetPortsWhoseRepliesReachTheirOwnQueue) {
+  for (uint16_t i = 0; i < 8; ++i) {
+    const auto on0 = on(w_, from_client(static_cast<uint16_t>(42000 + i)));
+    const auto on1 = on(w1_, from_client(static_cast<uint16_t>(43000 + i)));
+    ASSERT_EQ(on0.size(), 1u);
+    ASSERT_EQ(on1.size(), 1u);
+    EXPECT_EQ(reply_queue(on0[0]), 0) << "worker 0, port " << ntohs(on0[0].src_port);
+    EXPECT_EQ(reply_queue(on1[0]), 1) << "worker 1, port " << ntohs(on1[0].src_port);
+    EXPECT_EQ(snat_port_owner(shared_, on0[0].src_port), 0u);
+    EXPECT_EQ(snat_port_owner(shared_, on1[0].src_port), 1u);
+  }
+  EXPECT_EQ(w_.counters->steered.get(), 8u);
+  EXPECT_EQ(w1_.counters->steered.get(), 8u);
+  EXPECT_EQ(w_.counters->unsteered.get() + w1_.counters->unsteered.get(), 0u);
+}
+
+// A NIC whose hash differs from our Toeplitz (another algorithm, another key) is noticed on the
+// first packet that carries its hash, and steering stops: replies are handed over instead.
+TEST_F(SteeredTwoWorkerTest, NicHashThatDisagreesTurnsSteeringOff) {
+  const test::FrameSpec f = from_client(44000);
+  rte_mbuf* m = test::make_frame(pool_, f);
+  m->ol_flags |= RTE_MBUF_F_RX_RSS_HASH;
+  m->hash.rss = ~rss_.hash_v4_ports(f.src_ip, f.dst_ip, htons(f.src_port), htons(f.dst_port));
+  rte_mbuf* in[1] = {m};
+  rte_mbuf* tx[4];
+  uint16_t n_tx = 0;
+  process_burst(w_, *cfg_, in, 1, tx, &n_tx, 1);
+  ASSERT_EQ(collect(tx, n_tx).size(), 1u);
+  EXPECT_EQ(w_.rss_agrees, -1);
+  EXPECT_EQ(w_.counters->steered.get(), 0u);
+  ASSERT_EQ(on(w_, from_client(44001)).size(), 1u);
+  EXPECT_EQ(w_.counters->steered.get(), 0u) << "no steering once the hashes disagreed";
+}
+
+TEST_F(SteeredTwoWorkerTest, NicHashThatAgreesKeepsSteeringOn) {
+  const test::FrameSpec f = from_client(44100);
+  rte_mbuf* m = test::make_frame(pool_, f);
+  m->ol_flags |= RTE_MBUF_F_RX_RSS_HASH;
+  m->hash.rss = rss_.hash_v4_ports(f.src_ip, f.dst_ip, htons(f.src_port), htons(f.dst_port));
+  rte_mbuf* in[1] = {m};
+  rte_mbuf* tx[4];
+  uint16_t n_tx = 0;
+  process_burst(w_, *cfg_, in, 1, tx, &n_tx, 1);
+  const auto out = collect(tx, n_tx);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(w_.rss_agrees, 1);
+  EXPECT_EQ(reply_queue(out[0]), 0);
+  EXPECT_EQ(w_.counters->steered.get(), 1u);
 }
 
 }  // namespace
