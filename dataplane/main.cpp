@@ -135,6 +135,8 @@ int main(int argc, char** argv) {
   for (uint32_t i = 0; i < workers_n; ++i) {
     auto w = std::make_unique<WorkerContext>();
     w->index = i;
+    // Workers start their wrr sequences at different places, so they do not move in step.
+    w->rr_cursor.fill(i * 7919);
     w->lcore = cfg.worker_lcores[i];
     w->shared = shared.get();
     w->pool = pool;

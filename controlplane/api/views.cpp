@@ -26,7 +26,17 @@ const char* protocol_name(abi::Protocol p) {
   return p == abi::Protocol::kUdp ? "udp" : "tcp";
 }
 const char* scheduler_name(abi::Scheduler s) {
-  return s == abi::Scheduler::kSource ? "source" : "maglev";
+  switch (s) {
+    case abi::Scheduler::kSource:
+      return "source";
+    case abi::Scheduler::kWrr:
+      return "wrr";
+    case abi::Scheduler::kWlc:
+      return "wlc";
+    case abi::Scheduler::kMaglev:
+      break;
+  }
+  return "maglev";
 }
 
 nlohmann::json dataplane_json(const StatReader& stat) {

@@ -468,8 +468,12 @@ class ServiceParser {
         s.scheduler = abi::Scheduler::kMaglev;
       } else if (scheduler == "source") {
         s.scheduler = abi::Scheduler::kSource;
+      } else if (scheduler == "wrr") {
+        s.scheduler = abi::Scheduler::kWrr;
+      } else if (scheduler == "wlc") {
+        s.scheduler = abi::Scheduler::kWlc;
       } else {
-        n->fail("expected \"maglev\" or \"source\", got " + quoted(scheduler));
+        n->fail("expected one of maglev, source, wrr, wlc, got " + quoted(scheduler));
       }
     }
     auto table_size = t.get("table_size");

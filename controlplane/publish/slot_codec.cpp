@@ -15,8 +15,8 @@ bool valid_protocol(uint8_t p) {
          p == static_cast<uint8_t>(abi::Protocol::kUdp);
 }
 bool valid_scheduler(uint8_t s) {
-  return s == static_cast<uint8_t>(abi::Scheduler::kMaglev) ||
-         s == static_cast<uint8_t>(abi::Scheduler::kSource);
+  return s >= static_cast<uint8_t>(abi::Scheduler::kMaglev) &&
+         s <= static_cast<uint8_t>(abi::Scheduler::kWlc);
 }
 bool valid_admin(uint8_t a) {
   return a >= static_cast<uint8_t>(abi::AdminState::kEnabled) &&

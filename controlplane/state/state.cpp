@@ -403,9 +403,24 @@ std::vector<CheckTarget> State::check_targets() const {
 
 Snapshot State::build_snapshot(TableBuilder& builder, TimePoint now) const {
   std::vector<TableRequest> requests(services_.size());
+  std::vector<Selection> selections;
+  selections.reserve(services_.size());
   for (size_t i = 0; i < services_.size(); ++i) {
     requests[i].table_size = services_[i].config.table_size;
-    const Selection sel = select_at(services_[i], config_.controlplane.zone, now);
+    switch (services_[i].config.scheduler) {
+      case abi::Scheduler::kWrr:
+        requests[i].kind = TableKind::kWrr;
+        break;
+      case abi::Scheduler::kWlc:
+        requests[i].kind = TableKind::kWlc;
+        break;
+      case abi::Scheduler::kMaglev:
+      case abi::Scheduler::kSource:
+        requests[i].kind = TableKind::kMaglev;
+        break;
+    }
+    const Selection& sel =
+        selections.emplace_back(select_at(services_[i], config_.controlplane.zone, now));
     for (size_t j = 0; j < services_[i].backends.size(); ++j) {
       const auto& b = services_[i].backends[j];
       if (sel.weights[j] > 0) {
@@ -432,14 +447,16 @@ Snapshot State::build_snapshot(TableBuilder& builder, TimePoint now) const {
     s.udp_timeout_s = c.udp_timeout_s;
     if (!requests[i].backends.empty()) s.table = tables[i];
     snap.services.push_back(std::move(s));
-    for (const auto& b : services_[i].backends) {
+    for (size_t j = 0; j < services_[i].backends.size(); ++j) {
+      const BackendState& b = services_[i].backends[j];
       // The dataplane sees what the lifecycle decided: a held backend is down, one its agent
-      // drains is draining, and cut connections are flagged.
+      // drains is draining, cut connections are flagged, and the weight is the share it gets
+      // now (what wlc divides by).
       const abi::Health health =
           b.health == abi::Health::kUp && b.damper.holding(now) ? abi::Health::kDown : b.health;
       const abi::AdminState admin = draining(b) ? abi::AdminState::kDraining : b.admin;
       SnapshotBackend sb{b.id,   static_cast<uint32_t>(i), b.config.address, b.config.port, admin,
-                         health, b.config.weight};
+                         health, selections[i].weights[j]};
       sb.reset_flows = reset_flows(services_[i], b, now);
       snap.backends.push_back(sb);
     }

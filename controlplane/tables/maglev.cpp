@@ -23,6 +23,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "controlplane/tables/wrr.h"
+
 namespace ilb::cp {
 namespace {
 
@@ -106,6 +108,7 @@ const std::vector<std::vector<uint32_t>>& TableBuilder::build(
   std::vector<size_t> stale;
   for (size_t i = 0; i < requests.size(); ++i) {
     const bool cached = i < previous_.size() && previous_[i].table_size == requests[i].table_size &&
+                        previous_[i].kind == requests[i].kind &&
                         same_backends(previous_[i].backends, requests[i].backends);
     if (!cached) stale.push_back(i);
   }
@@ -114,7 +117,17 @@ const std::vector<std::vector<uint32_t>>& TableBuilder::build(
   std::vector<std::vector<uint32_t>> built(stale.size());
   tbb::parallel_for(size_t{0}, stale.size(), [&](size_t k) {
     const TableRequest& r = requests[stale[k]];
-    built[k] = build_maglev_table(r.backends, r.table_size);
+    switch (r.kind) {
+      case TableKind::kMaglev:
+        built[k] = build_maglev_table(r.backends, r.table_size);
+        break;
+      case TableKind::kWrr:
+        built[k] = build_wrr_table(r.backends, r.table_size);
+        break;
+      case TableKind::kWlc:
+        built[k] = build_wlc_table(r.backends);
+        break;
+    }
   });
 
   std::vector<std::vector<uint32_t>> tables(requests.size());

@@ -22,10 +22,18 @@ struct MaglevBackend {
 std::vector<uint32_t> build_maglev_table(std::span<const MaglevBackend> backends,
                                          uint32_t table_size);
 
+// Which kind of table a service's scheduler needs.
+enum class TableKind : uint8_t {
+  kMaglev,  // maglev and source: `table_size` (prime) entries of consistent hashing
+  kWrr,     // weighted round robin, at most `table_size` entries (wrr.h)
+  kWlc,     // each backend once, for weighted least connections (wrr.h)
+};
+
 // One service's table request, for the parallel builder.
 struct TableRequest {
   std::vector<MaglevBackend> backends;
   uint32_t table_size = 0;
+  TableKind kind = TableKind::kMaglev;
 };
 
 // Builds many tables in parallel with oneTBB and caches them: a request identical to the one

@@ -56,7 +56,7 @@ inline constexpr uint64_t kCtlMagic = 0x314C54432D424C49ULL;   // "ILB-CTL1" lit
 inline constexpr uint64_t kStatMagic = 0x3154415453424C49ULL;  // "ILBSTAT1" little-endian
 inline constexpr uint16_t kAbiMajor = 1;
 // Minor 1: BackendRecord::flags, BackendStats::resets. Minor 2: StatHeader::handoff_packets,
-// handoff_drops, steered_conns, unsteered_conns.
+// handoff_drops, steered_conns, unsteered_conns; schedulers wrr and wlc.
 inline constexpr uint16_t kAbiMinor = 2;
 
 // Hard limits of this ABI version. Backend ids are in [1, kMaxBackends); id 0 means "none".
@@ -70,7 +70,8 @@ inline constexpr uint32_t kNameLen = 32;
 inline constexpr uint32_t kReasonLen = 160;
 
 enum class Protocol : uint8_t { kTcp = 6, kUdp = 17 };
-enum class Scheduler : uint8_t { kMaglev = 1, kSource = 2 };
+// kWrr and kWlc: minor 2. Their tables are described in controlplane/tables/wrr.h.
+enum class Scheduler : uint8_t { kMaglev = 1, kSource = 2, kWrr = 3, kWlc = 4 };
 enum class AdminState : uint8_t { kEnabled = 1, kDraining = 2, kDisabled = 3 };
 enum class Health : uint8_t { kUnknown = 0, kUp = 1, kDown = 2 };
 
@@ -171,7 +172,7 @@ struct BackendRecord {
   uint16_t port;           // [12, 14)  host order
   uint8_t admin;           // [14, 15)  AdminState
   uint8_t health;          // [15, 16)  Health
-  uint32_t weight;         // [16, 20)
+  uint32_t weight;         // [16, 20)  share it is given now (slow start, agent %); 0 = none
   uint8_t flags;           // [20, 21)  BackendFlag bits (minor 1)
   uint8_t pad[3];          // [21, 24)  zero
   uint32_t reserved[2];    // [24, 32)  zero

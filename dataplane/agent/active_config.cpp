@@ -138,8 +138,8 @@ ActiveConfig* ActiveConfig::build(const uint8_t* slot, uint64_t slot_len, uint64
         s.protocol != static_cast<uint8_t>(abi::Protocol::kUdp)) {
       return reject(where + "bad protocol");
     }
-    if (s.scheduler != static_cast<uint8_t>(abi::Scheduler::kMaglev) &&
-        s.scheduler != static_cast<uint8_t>(abi::Scheduler::kSource)) {
+    if (s.scheduler < static_cast<uint8_t>(abi::Scheduler::kMaglev) ||
+        s.scheduler > static_cast<uint8_t>(abi::Scheduler::kWlc)) {
       return reject(where + "bad scheduler");
     }
     if (std::memchr(s.name, '\0', sizeof(s.name)) == nullptr) {

@@ -210,6 +210,53 @@ bool reject(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p) {
   return set_frame(m, frame, len);
 }
 
+// The service's scheduler picks a backend for a new flow from the table the control plane built:
+// maglev hashes the 5-tuple, source the client address (the same client always lands on the
+// same backend, on every worker and every ilb instance); wrr steps through its weighted
+// sequence; wlc takes the backend with the fewest of this worker's connections per unit of
+// weight (O(backends) per new connection).
+uint32_t pick_backend(WorkerContext& w, const ActiveConfig& cfg, const ServiceEntry& svc,
+                      uint32_t si, const pkt::Parsed& p) {
+  switch (static_cast<abi::Scheduler>(svc.scheduler)) {
+    case abi::Scheduler::kWrr: {
+      uint32_t& cursor = w.rr_cursor[si];
+      if (cursor >= svc.table_size) cursor %= svc.table_size;
+      const uint32_t id = svc.table[cursor];
+      cursor = cursor + 1 == svc.table_size ? 0 : cursor + 1;
+      return id;
+    }
+    case abi::Scheduler::kWlc: {
+      const uint32_t start = w.rr_cursor[si]++ % svc.table_size;
+      uint32_t best = 0;
+      uint64_t best_active = 0;
+      uint64_t best_weight = 0;
+      for (uint32_t k = 0; k < svc.table_size; ++k) {
+        const uint32_t j = start + k < svc.table_size ? start + k : start + k - svc.table_size;
+        const uint32_t id = svc.table[j];
+        const uint64_t weight = std::max<uint32_t>(cfg.backend(id).weight, 1);
+        const auto signed_active =
+            static_cast<int64_t>(w.counters->backends[id].active_conns.get());
+        const uint64_t active = signed_active > 0 ? static_cast<uint64_t>(signed_active) : 0;
+        // active / weight < best_active / best_weight, without dividing.
+        if (best == 0 || active * best_weight < best_active * weight) {
+          best = id;
+          best_active = active;
+          best_weight = weight;
+        }
+      }
+      return best;
+    }
+    case abi::Scheduler::kSource:
+      return svc.table[rte_jhash_1word(p.src_ip, kHashSeed) % svc.table_size];
+    case abi::Scheduler::kMaglev:
+      break;
+  }
+  const uint32_t hash =
+      rte_jhash_3words(p.src_ip, p.dst_ip, (static_cast<uint32_t>(p.src_port) << 16) | p.dst_port,
+                       kHashSeed ^ p.proto);
+  return svc.table[hash % svc.table_size];
+}
+
 // The RSS view to steer this new flow's replies with, or null: one worker, no RSS known, a
 // protocol the NIC hashes on addresses only, or a NIC whose hash turned out to differ from ours
 // (checked once, on the first packet that carries the NIC's hash).
@@ -250,13 +297,7 @@ bool new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, cons
     w.counters->service_no_backend[si].add();
     return reject(w, m, p);
   }
-  const uint32_t hash =
-      svc.scheduler == static_cast<uint8_t>(abi::Scheduler::kSource)
-          ? rte_jhash_1word(p.src_ip, kHashSeed)
-          : rte_jhash_3words(p.src_ip, p.dst_ip,
-                             (static_cast<uint32_t>(p.src_port) << 16) | p.dst_port,
-                             kHashSeed ^ p.proto);
-  const uint32_t backend_id = svc.table[hash % svc.table_size];
+  const uint32_t backend_id = pick_backend(w, cfg, svc, static_cast<uint32_t>(si), p);
   const BackendEntry& be = cfg.backend(backend_id);
 
   const PortInfo& port = w.shared->port;

@@ -81,6 +81,9 @@ struct WorkerContext {
   // Whether the NIC's hash of the first SYN with one agreed with SharedState::rss: 0 not checked
   // yet, 1 agreed, -1 disagreed (the device does not hash the way we compute: no steering).
   int8_t rss_agrees = 0;
+  // Per service index: where this worker is in the service's wrr sequence, and where its wlc
+  // scan starts (so that ties rotate). Worker-private, like everything the scheduler counts.
+  std::array<uint32_t, abi::kMaxServices> rr_cursor{};
 };
 
 // The worker that owns the SNAT port `port_be` (network order): the one whose share it is in.

@@ -543,9 +543,9 @@ TEST(LoadConfig, RejectsBadEnumsAndNames) {
   std::string text = service_with("protocol = \"sctp\"");
   EXPECT_TRUE(is_error_at(cp_error(text), text, "sctp", "service[0].protocol",
                           "expected \"tcp\" or \"udp\", got \"sctp\""));
-  text = service_with("scheduler = \"wrr\"");
-  EXPECT_TRUE(is_error_at(cp_error(text), text, "wrr", "service[0].scheduler",
-                          "expected \"maglev\" or \"source\""));
+  text = service_with("scheduler = \"lc\"");
+  EXPECT_TRUE(is_error_at(cp_error(text), text, "lc", "service[0].scheduler",
+                          "expected one of maglev, source, wrr, wlc, got \"lc\""));
   text = kHead + replace(kWeb, "name = \"web\"", "name = \"web/1\"");
   EXPECT_TRUE(is_error_at(cp_error(text), text, "web/1", "service[0].name", "1 to 31 characters"));
   text = kHead + replace(kWeb, "name = \"web\"", "name = \"" + std::string(32, 'a') + "\"");
@@ -651,6 +651,17 @@ TEST(LoadLifecycle, DefaultsAreSafe) {
   EXPECT_EQ(s.slow_start_s, 0u);
   EXPECT_TRUE(s.dampening.enabled);
   EXPECT_EQ(s.health_check.tcp_mode, TcpMode::kSyn) << "tcp checks never complete a handshake";
+}
+
+TEST(LoadConfig, AcceptsEveryScheduler) {
+  const std::pair<const char*, abi::Scheduler> cases[] = {{"maglev", abi::Scheduler::kMaglev},
+                                                          {"source", abi::Scheduler::kSource},
+                                                          {"wrr", abi::Scheduler::kWrr},
+                                                          {"wlc", abi::Scheduler::kWlc}};
+  for (const auto& [name, scheduler] : cases) {
+    Config c = parse_config(service_with(std::string("scheduler = \"") + name + "\""), kFile);
+    EXPECT_EQ(c.services.at(0).scheduler, scheduler) << name;
+  }
 }
 
 TEST(LoadLifecycle, TcpModeConnectIsAccepted) {

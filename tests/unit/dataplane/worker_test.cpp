@@ -563,6 +563,40 @@ TEST_F(ActiveConfigTest, RandomCorruptionNeverCrashesTheValidator) {
   }
 }
 
+TEST_F(WorkerTest, WrrStepsThroughItsWeightedSequence) {
+  cp::Snapshot s = two_backends();
+  s.services[0].scheduler = abi::Scheduler::kWrr;
+  s.services[0].table = {1, 2, 1};  // what build_wrr_table gives weights 2:1
+  apply(s, 2);
+  std::vector<uint32_t> picked;
+  for (uint16_t i = 0; i < 6; ++i) {
+    auto p = run(from_client(static_cast<uint16_t>(45000 + i)));
+    ASSERT_TRUE(p);
+    picked.push_back(p->dst_ip == ip("10.0.0.21") ? 1 : 2);
+  }
+  EXPECT_EQ(picked, (std::vector<uint32_t>{1, 2, 1, 1, 2, 1}));
+}
+
+// wlc: each new connection goes to the backend with the fewest of this worker's connections per
+// unit of weight, so with weights 1:3 and no connection closing, the split settles at 1:3.
+TEST_F(WorkerTest, WlcSendsNewConnectionsToTheLeastLoadedPerWeight) {
+  cp::Snapshot s = two_backends();
+  s.services[0].scheduler = abi::Scheduler::kWlc;
+  s.services[0].table = {1, 2};
+  s.backends[0].weight = 1;
+  s.backends[1].weight = 3;
+  apply(s, 2);
+  for (uint16_t i = 0; i < 8; ++i) ASSERT_TRUE(run(from_client(static_cast<uint16_t>(46000 + i))));
+  EXPECT_EQ(w_.counters->backends[1].active_conns.get(), 2u);
+  EXPECT_EQ(w_.counters->backends[2].active_conns.get(), 6u);
+  // Equal weights from now on: backend 1 takes the next ones until it has caught up.
+  s.backends[1].weight = 1;
+  apply(s, 3);
+  for (uint16_t i = 0; i < 4; ++i) ASSERT_TRUE(run(from_client(static_cast<uint16_t>(46100 + i))));
+  EXPECT_EQ(w_.counters->backends[1].active_conns.get(), 6u) << "equal weights: 6 and 6";
+  EXPECT_EQ(w_.counters->backends[2].active_conns.get(), 6u);
+}
+
 // Two workers on one port: each owns the connections whose SYN it received and every other
 // port of the SNAT range. A backend's reply that arrives on the other worker's queue is handed to
 // the owner through their ring and leaves from the owner, rewritten; nothing is sent twice and a
