@@ -154,7 +154,7 @@ int main(int argc, char** argv) {
         w->counters == nullptr) {
       return fail("out of memory for worker " + n);
     }
-    if (!w->conns.init("ilb_conn" + n, cfg.conn_capacity, wsock, error) ||
+    if (!w->conns.init("ilb_conn" + n, cfg.conn_capacity, cfg.snat_addresses, wsock, error) ||
         !w->snat.init(cfg.snat_addresses, cfg.snat_port_min, cfg.snat_port_max, i, workers_n, wsock,
                       error)) {
       return fail(error);

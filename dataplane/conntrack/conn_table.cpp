@@ -1,9 +1,13 @@
 #include "dataplane/conntrack/conn_table.h"
 
+#include <rte_byteorder.h>
 #include <rte_errno.h>
 #include <rte_hash.h>
 #include <rte_hash_crc.h>
 #include <rte_malloc.h>
+
+#include <algorithm>
+#include <cstring>
 
 namespace ilb::dp {
 
@@ -27,17 +31,36 @@ FlowKey backend_key(const Conn& c) {
   return k;
 }
 
+namespace {
+constexpr size_t kPorts = 65536;
+}
+
 ConnTable::~ConnTable() {
   if (hash_ != nullptr) rte_hash_free(hash_);
   rte_free(conns_);
   rte_free(free_);
+  rte_free(port_map_);
 }
 
-bool ConnTable::init(const std::string& name, uint32_t capacity, int socket, std::string& error) {
+bool ConnTable::init(const std::string& name, uint32_t capacity,
+                     const std::vector<uint32_t>& snat_addresses, int socket, std::string& error) {
+  if (snat_addresses.empty() || snat_addresses.size() > 255) {
+    error = "a connection table needs 1 to 255 SNAT addresses";
+    return false;
+  }
+  snat_addresses_ = snat_addresses;
+  std::sort(snat_addresses_.begin(), snat_addresses_.end());
+  port_map_ = static_cast<uint32_t*>(rte_zmalloc_socket(
+      "ilb_conn_ports", sizeof(uint32_t) * kPorts * snat_addresses_.size(), 64, socket));
+  if (port_map_ == nullptr) {
+    error = "out of memory for the SNAT port map of " + name;
+    return false;
+  }
   rte_hash_parameters params{};
   params.name = name.c_str();
-  // Two keys per connection. The extendable-bucket table guarantees every key fits.
-  params.entries = capacity * 2;
+  // One key per connection (the client side). The extendable-bucket table guarantees every key
+  // fits.
+  params.entries = capacity;
   params.key_len = sizeof(FlowKey);
   params.hash_func = rte_hash_crc;
   params.socket_id = socket;
@@ -61,41 +84,83 @@ bool ConnTable::init(const std::string& name, uint32_t capacity, int socket, std
   return true;
 }
 
+uint32_t* ConnTable::port_slot(uint32_t snat_ip, uint16_t snat_port_be) const {
+  // A handful of addresses: a linear scan of a sorted vector beats anything cleverer.
+  for (size_t row = 0; row < snat_addresses_.size(); ++row) {
+    if (snat_addresses_[row] == snat_ip) {
+      return port_map_ + row * kPorts + rte_be_to_cpu_16(snat_port_be);
+    }
+    if (snat_addresses_[row] > snat_ip) break;
+  }
+  return nullptr;
+}
+
+bool ConnTable::lookup_reply(const FlowKey& key, uint32_t& idx) const {
+  const uint32_t* slot = port_slot(key.dst_ip, key.dst_port);
+  if (slot == nullptr || *slot == 0) return false;
+  const Conn& c = conns_[*slot - 1];
+  const FlowKey expected = backend_key(c);
+  if (std::memcmp(&expected, &key, sizeof(key)) != 0) return false;
+  idx = *slot - 1;
+  return true;
+}
+
 uint64_t ConnTable::lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t* idx,
                                 Dir* dir) const {
-  void* data[RTE_HASH_LOOKUP_BULK_MAX];
+  // Replies are found through the port map; the rest go to the hash in one bulk lookup.
+  const FlowKey* client_keys[RTE_HASH_LOOKUP_BULK_MAX];
+  uint8_t client_pos[RTE_HASH_LOOKUP_BULK_MAX];
+  uint32_t n_client = 0;
   uint64_t hits = 0;
-  if (n == 0) return 0;
-  rte_hash_lookup_bulk_data(
-      hash_, reinterpret_cast<const void**>(const_cast<const FlowKey**>(keys)), n, &hits, data);
-  for (uint64_t m = hits; m != 0; m &= m - 1) {
-    const uint32_t i = static_cast<uint32_t>(__builtin_ctzll(m));
-    const auto v = reinterpret_cast<uintptr_t>(data[i]);
-    idx[i] = static_cast<uint32_t>(v >> 1);
-    dir[i] = static_cast<Dir>(v & 1);
+  for (uint32_t i = 0; i < n; ++i) {
+    if (port_slot(keys[i]->dst_ip, keys[i]->dst_port) != nullptr) {
+      if (lookup_reply(*keys[i], idx[i])) {
+        dir[i] = Dir::kFromBackend;
+        hits |= uint64_t{1} << i;
+      }
+    } else {
+      client_pos[n_client] = static_cast<uint8_t>(i);
+      client_keys[n_client++] = keys[i];
+    }
+  }
+  if (n_client == 0) return hits;
+  void* data[RTE_HASH_LOOKUP_BULK_MAX];
+  uint64_t client_hits = 0;
+  rte_hash_lookup_bulk_data(hash_, reinterpret_cast<const void**>(client_keys), n_client,
+                            &client_hits, data);
+  for (uint64_t m = client_hits; m != 0; m &= m - 1) {
+    const uint32_t k = static_cast<uint32_t>(__builtin_ctzll(m));
+    const uint32_t i = client_pos[k];
+    idx[i] = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data[k]));
+    dir[i] = Dir::kFromClient;
+    hits |= uint64_t{1} << i;
   }
   return hits;
 }
 
 bool ConnTable::lookup(const FlowKey& key, uint32_t& idx, Dir& dir) const {
+  if (port_slot(key.dst_ip, key.dst_port) != nullptr) {
+    if (!lookup_reply(key, idx)) return false;
+    dir = Dir::kFromBackend;
+    return true;
+  }
   void* data = nullptr;
   if (rte_hash_lookup_data(hash_, &key, &data) < 0) return false;
-  const auto v = reinterpret_cast<uintptr_t>(data);
-  idx = static_cast<uint32_t>(v >> 1);
-  dir = static_cast<Dir>(v & 1);
+  idx = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data));
+  dir = Dir::kFromClient;
   return true;
 }
 
 int64_t ConnTable::insert(const FlowKey& from_client, const FlowKey& from_backend,
                           const Conn& conn) {
   if (free_top_ == 0) return -1;
+  uint32_t* slot = port_slot(from_backend.dst_ip, from_backend.dst_port);
+  if (slot == nullptr || *slot != 0) return -1;
   const uint32_t idx = free_[free_top_ - 1];
-  const auto v = static_cast<uintptr_t>(idx) << 1;
-  if (rte_hash_add_key_data(hash_, &from_client, reinterpret_cast<void*>(v)) != 0) return -1;
-  if (rte_hash_add_key_data(hash_, &from_backend, reinterpret_cast<void*>(v | 1)) != 0) {
-    rte_hash_del_key(hash_, &from_client);
+  if (rte_hash_add_key_data(hash_, &from_client, reinterpret_cast<void*>(uintptr_t{idx})) != 0) {
     return -1;
   }
+  *slot = idx + 1;
   --free_top_;
   conns_[idx] = conn;
   ++used_;
@@ -106,9 +171,10 @@ void ConnTable::remove(uint32_t idx) {
   Conn& c = conns_[idx];
   if (c.deadline_tsc == 0) return;
   const FlowKey ck = client_key(c);
-  const FlowKey bk = backend_key(c);
   rte_hash_del_key(hash_, &ck);
-  rte_hash_del_key(hash_, &bk);
+  if (uint32_t* slot = port_slot(c.snat_ip, c.snat_port); slot != nullptr && *slot == idx + 1) {
+    *slot = 0;
+  }
   c.deadline_tsc = 0;
   free_[free_top_++] = idx;
   --used_;

@@ -1,13 +1,17 @@
 // Per-worker connection tracking. One table per worker lcore, preallocated at start, used by that
-// lcore only: no locks. Each connection is one 64-byte Conn record; both directions' 5-tuples
-// are keys in one rte_hash whose data names the record and the direction, so a packet from
-// either side finds its connection with a single (bulk) lookup. Records carry everything needed
-// to rewrite packets, so flows survive any config swap. Expiry walks the record array with a
-// bounded budget per call, whatever the table size.
+// lcore only: no locks. Each connection is one 64-byte Conn record. The client side's 5-tuple is
+// the key of an rte_hash (one bulk lookup per burst). The backend side needs no hash at all: a
+// SNAT address:port belongs to at most one connection at a time (SnatPorts hands each out once),
+// so a reply finds its connection by indexing a per-SNAT-address array of 65,536 record numbers
+// with its destination port, then checking the whole tuple. One key per connection instead of
+// two halves the hash memory (see memory_per_connection()) and makes reply lookups an array load.
+// Records carry everything needed to rewrite packets, so flows survive any config swap. Expiry
+// walks the record array with a bounded budget per call, whatever the table size.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 struct rte_hash;
 
@@ -65,8 +69,10 @@ class ConnTable {
   ConnTable(const ConnTable&) = delete;
   ConnTable& operator=(const ConnTable&) = delete;
 
-  // Preallocates `capacity` connections on `socket`. `name` must be unique in the process.
-  bool init(const std::string& name, uint32_t capacity, int socket, std::string& error);
+  // Preallocates `capacity` connections on `socket`, for connections whose SNAT address is one
+  // of `snat_addresses` (network order, at most 255). `name` must be unique in the process.
+  bool init(const std::string& name, uint32_t capacity, const std::vector<uint32_t>& snat_addresses,
+            int socket, std::string& error);
 
   uint32_t capacity() const { return capacity_; }
   uint32_t size() const { return used_; }
@@ -76,7 +82,8 @@ class ConnTable {
   uint64_t lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t* idx, Dir* dir) const;
   bool lookup(const FlowKey& key, uint32_t& idx, Dir& dir) const;
 
-  // Adds a connection under both keys. Returns its index, or -1 when the table is full.
+  // Adds a connection under both keys. Returns its index, or -1 when the table is full (or the
+  // backend key's SNAT address:port is taken or not one of the table's addresses).
   int64_t insert(const FlowKey& from_client, const FlowKey& from_backend, const Conn& conn);
 
   Conn& at(uint32_t idx) { return conns_[idx]; }
@@ -101,7 +108,14 @@ class ConnTable {
   void remove(uint32_t idx);
 
  private:
+  // Where the connection whose backend key is `key` would be in port_map_, or nullptr when the
+  // key's destination is not one of our SNAT addresses.
+  uint32_t* port_slot(uint32_t snat_ip, uint16_t snat_port_be) const;
+  bool lookup_reply(const FlowKey& key, uint32_t& idx) const;
+
   rte_hash* hash_ = nullptr;
+  std::vector<uint32_t> snat_addresses_;  // sorted; position = row of port_map_
+  uint32_t* port_map_ = nullptr;          // [address row][port, host order]: record + 1, 0 = none
   Conn* conns_ = nullptr;
   uint32_t* free_ = nullptr;  // stack of free record indices
   uint32_t free_top_ = 0;

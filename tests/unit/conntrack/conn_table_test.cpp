@@ -11,13 +11,15 @@
 namespace ilb::dp {
 namespace {
 
+const uint32_t kSnat = rte_cpu_to_be_32(0x0a000065);
+
 Conn make_conn(uint32_t n, uint64_t deadline) {
   Conn c{};
   c.client_ip = rte_cpu_to_be_32(0x0a000000 + n);
   c.vip = rte_cpu_to_be_32(0x0a000064);
   c.client_port = rte_cpu_to_be_16(static_cast<uint16_t>(10000 + n % 50000));
   c.vport = rte_cpu_to_be_16(80);
-  c.snat_ip = rte_cpu_to_be_32(0x0a000065);
+  c.snat_ip = kSnat;
   c.snat_port = rte_cpu_to_be_16(static_cast<uint16_t>(1024 + n));
   c.backend_ip = rte_cpu_to_be_32(0x0a000015);
   c.backend_port = rte_cpu_to_be_16(80);
@@ -31,7 +33,7 @@ Conn make_conn(uint32_t n, uint64_t deadline) {
 TEST(ConnTable, BothDirectionsFindTheSameConnection) {
   ConnTable t;
   std::string err;
-  ASSERT_TRUE(t.init("ct_both", 1024, SOCKET_ID_ANY, err)) << err;
+  ASSERT_TRUE(t.init("ct_both", 1024, {kSnat}, SOCKET_ID_ANY, err)) << err;
   const Conn c = make_conn(1, 100);
   const int64_t idx = t.insert(client_key(c), backend_key(c), c);
   ASSERT_GE(idx, 0);
@@ -50,7 +52,7 @@ TEST(ConnTable, BothDirectionsFindTheSameConnection) {
 TEST(ConnTable, BulkLookupReportsHitsAndMisses) {
   ConnTable t;
   std::string err;
-  ASSERT_TRUE(t.init("ct_bulk", 1024, SOCKET_ID_ANY, err)) << err;
+  ASSERT_TRUE(t.init("ct_bulk", 1024, {kSnat}, SOCKET_ID_ANY, err)) << err;
   std::vector<FlowKey> keys;
   for (uint32_t i = 0; i < 32; ++i) {
     const Conn c = make_conn(i, 100);
@@ -76,7 +78,7 @@ TEST(ConnTable, BulkLookupReportsHitsAndMisses) {
 TEST(ConnTable, FullTableRejectsNewConnectionsAndKeepsOldOnes) {
   ConnTable t;
   std::string err;
-  ASSERT_TRUE(t.init("ct_full", 1024, SOCKET_ID_ANY, err)) << err;
+  ASSERT_TRUE(t.init("ct_full", 1024, {kSnat}, SOCKET_ID_ANY, err)) << err;
   for (uint32_t i = 0; i < 1024; ++i) {
     const Conn c = make_conn(i, 100);
     ASSERT_GE(t.insert(client_key(c), backend_key(c), c), 0) << i;
@@ -92,7 +94,7 @@ TEST(ConnTable, FullTableRejectsNewConnectionsAndKeepsOldOnes) {
 TEST(ConnTable, ExpiryRemovesOnlyDeadConnectionsWithBoundedWork) {
   ConnTable t;
   std::string err;
-  ASSERT_TRUE(t.init("ct_expire", 1024, SOCKET_ID_ANY, err)) << err;
+  ASSERT_TRUE(t.init("ct_expire", 1024, {kSnat}, SOCKET_ID_ANY, err)) << err;
   for (uint32_t i = 0; i < 100; ++i) {
     const Conn c = make_conn(i, i < 50 ? 10 : 1000);
     ASSERT_GE(t.insert(client_key(c), backend_key(c), c), 0);
@@ -116,7 +118,7 @@ TEST(ConnTable, ExpiryRemovesOnlyDeadConnectionsWithBoundedWork) {
 TEST(ConnTable, FreedRecordsAreReused) {
   ConnTable t;
   std::string err;
-  ASSERT_TRUE(t.init("ct_reuse", 1024, SOCKET_ID_ANY, err)) << err;
+  ASSERT_TRUE(t.init("ct_reuse", 1024, {kSnat}, SOCKET_ID_ANY, err)) << err;
   for (uint32_t round = 0; round < 5; ++round) {
     for (uint32_t i = 0; i < 1024; ++i) {
       const Conn c = make_conn(i, 10);
@@ -125,6 +127,82 @@ TEST(ConnTable, FreedRecordsAreReused) {
     for (int call = 0; call < 64; ++call) t.expire(100, 16, [](const Conn&) {});
     ASSERT_EQ(t.size(), 0u);
   }
+}
+
+// A reply is found through its SNAT port, and only if the rest of its tuple is the
+// connection's: another backend (or port, or protocol) sending to the same SNAT port misses.
+TEST(ConnTable, ReplyMustMatchTheWholeBackendTuple) {
+  ConnTable t;
+  std::string err;
+  ASSERT_TRUE(t.init("ct_tuple", 64, {kSnat}, SOCKET_ID_ANY, err)) << err;
+  const Conn c = make_conn(1, 100);
+  ASSERT_GE(t.insert(client_key(c), backend_key(c), c), 0);
+  uint32_t idx = 0;
+  Dir dir{};
+  FlowKey other = backend_key(c);
+  other.src_ip = rte_cpu_to_be_32(0x0a000016);
+  EXPECT_FALSE(t.lookup(other, idx, dir));
+  other = backend_key(c);
+  other.src_port = rte_cpu_to_be_16(8080);
+  EXPECT_FALSE(t.lookup(other, idx, dir));
+  other = backend_key(c);
+  other.proto = IPPROTO_UDP;
+  EXPECT_FALSE(t.lookup(other, idx, dir));
+  const FlowKey* ptrs[1] = {&other};
+  Dir dirs[1];
+  EXPECT_EQ(t.lookup_bulk(ptrs, 1, &idx, dirs), 0u);
+}
+
+TEST(ConnTable, ASnatPortBelongsToOneConnectionAtATime) {
+  ConnTable t;
+  std::string err;
+  ASSERT_TRUE(t.init("ct_port", 64, {kSnat}, SOCKET_ID_ANY, err)) << err;
+  const Conn first = make_conn(1, 100);
+  const int64_t idx = t.insert(client_key(first), backend_key(first), first);
+  ASSERT_GE(idx, 0);
+  Conn second = make_conn(2, 100);
+  second.snat_port = first.snat_port;
+  EXPECT_LT(t.insert(client_key(second), backend_key(second), second), 0);
+  uint32_t got = 0;
+  Dir dir{};
+  EXPECT_FALSE(t.lookup(client_key(second), got, dir)) << "a refused insert leaves no key";
+  t.remove(static_cast<uint32_t>(idx));
+  EXPECT_FALSE(t.lookup(backend_key(first), got, dir));
+  ASSERT_GE(t.insert(client_key(second), backend_key(second), second), 0);
+  ASSERT_TRUE(t.lookup(backend_key(second), got, dir));
+  EXPECT_EQ(t.at(got).client_ip, second.client_ip);
+}
+
+TEST(ConnTable, RefusesASnatAddressItWasNotGiven) {
+  ConnTable t;
+  std::string err;
+  ASSERT_TRUE(t.init("ct_addr", 64, {kSnat}, SOCKET_ID_ANY, err)) << err;
+  Conn c = make_conn(1, 100);
+  c.snat_ip = rte_cpu_to_be_32(0x0a000066);
+  EXPECT_LT(t.insert(client_key(c), backend_key(c), c), 0);
+  EXPECT_EQ(t.size(), 0u);
+  EXPECT_FALSE(t.init("ct_none", 64, {}, SOCKET_ID_ANY, err));
+}
+
+// Several SNAT addresses: each has its own row of ports, so the same port number on two
+// addresses names two different connections.
+TEST(ConnTable, SamePortOnTwoSnatAddressesNamesTwoConnections) {
+  ConnTable t;
+  std::string err;
+  const uint32_t second_snat = rte_cpu_to_be_32(0x0a000066);
+  ASSERT_TRUE(t.init("ct_two", 64, {second_snat, kSnat}, SOCKET_ID_ANY, err)) << err;
+  const Conn a = make_conn(1, 100);
+  Conn b = make_conn(2, 100);
+  b.snat_ip = second_snat;
+  b.snat_port = a.snat_port;
+  ASSERT_GE(t.insert(client_key(a), backend_key(a), a), 0);
+  ASSERT_GE(t.insert(client_key(b), backend_key(b), b), 0);
+  uint32_t got = 0;
+  Dir dir{};
+  ASSERT_TRUE(t.lookup(backend_key(b), got, dir));
+  EXPECT_EQ(t.at(got).client_ip, b.client_ip);
+  ASSERT_TRUE(t.lookup(backend_key(a), got, dir));
+  EXPECT_EQ(t.at(got).client_ip, a.client_ip);
 }
 
 }  // namespace

@@ -67,7 +67,8 @@ class WorkerTest : public testing::Test {
         rte_ring_create(("wt_rs" + n).c_str(), 64, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
     w_.from_main =
         rte_ring_create(("wt_fm" + n).c_str(), 64, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
-    ASSERT_TRUE(w_.conns.init("wt_conn" + n, 1024, SOCKET_ID_ANY, err)) << err;
+    ASSERT_TRUE(w_.conns.init("wt_conn" + n, 1024, shared_.snat_addresses, SOCKET_ID_ANY, err))
+        << err;
     ASSERT_TRUE(w_.snat.init(shared_.snat_addresses, 1024, 1100, 0, workers_, SOCKET_ID_ANY, err))
         << err;
     apply(two_backends(), 1);
@@ -621,7 +622,8 @@ class TwoWorkerTest : public WorkerTest {
       ASSERT_NE(*r, nullptr);
     }
     std::string err;
-    ASSERT_TRUE(w1_.conns.init("tw_conn" + n, 1024, SOCKET_ID_ANY, err)) << err;
+    ASSERT_TRUE(w1_.conns.init("tw_conn" + n, 1024, shared_.snat_addresses, SOCKET_ID_ANY, err))
+        << err;
     // Worker 0's share is the even ports from 1024, worker 1's the odd ones.
     ASSERT_TRUE(w1_.snat.init(shared_.snat_addresses, 1024, 1100, 1, 2, SOCKET_ID_ANY, err));
     w_.handoff_to[1] = ring01_;
