@@ -145,6 +145,16 @@ uint64_t encode_slot_payload(const Snapshot& s, uint8_t* slot) {
   return header->payload_end;
 }
 
+std::vector<uint8_t> encode_slot(const Snapshot& s, uint64_t generation) {
+  std::vector<uint8_t> slot(encoded_size(s));
+  const uint64_t end = encode_slot_payload(s, slot.data());
+  auto* h = reinterpret_cast<abi::SlotHeader*>(slot.data());
+  h->generation.store(generation, std::memory_order_relaxed);
+  h->checksum = abi::fnv1a64(slot.data() + sizeof(abi::SlotHeader), end - sizeof(abi::SlotHeader));
+  slot.resize(end);
+  return slot;
+}
+
 bool decode_slot(const uint8_t* slot, uint64_t slot_size, Snapshot& out, std::string& error) {
   if (slot_size < sizeof(abi::SlotHeader)) {
     error = "slot smaller than its header";

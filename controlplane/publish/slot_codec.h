@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "controlplane/publish/snapshot.h"
 
@@ -22,6 +23,11 @@ uint64_t encoded_size(const Snapshot& s);
 // header's counts and offsets. Leaves `generation` and `checksum` to the caller. Returns
 // payload_end.
 uint64_t encode_slot_payload(const Snapshot& s, uint8_t* slot);
+
+// A complete slot for `s` outside shared memory, sealed as the publisher seals one: payload,
+// `generation` and checksum. For tests, benchmarks and tools that feed the dataplane's
+// validator directly.
+std::vector<uint8_t> encode_slot(const Snapshot& s, uint64_t generation);
 
 // Decodes a slot as untrusted input: checksum, counts, offsets against `slot_size`, enum values,
 // table entries against the backend ids. Does not look at the generation. Returns false with

@@ -136,16 +136,6 @@ rte_mbuf* make_frame(rte_mempool* pool, const uint8_t* src_mac, const Tuple& t, 
   return m;
 }
 
-std::vector<uint8_t> encode(const cp::Snapshot& s, uint64_t generation) {
-  std::vector<uint8_t> slot(cp::encoded_size(s));
-  const uint64_t end = cp::encode_slot_payload(s, slot.data());
-  auto* h = reinterpret_cast<abi::SlotHeader*>(slot.data());
-  h->generation.store(generation);
-  h->checksum = abi::fnv1a64(slot.data() + sizeof(abi::SlotHeader), end - sizeof(abi::SlotHeader));
-  slot.resize(end);
-  return slot;
-}
-
 // One TCP service, 10.0.0.100:80, over kBackends backends on the port's own subnet, with a
 // full-size table.
 cp::Snapshot snapshot() {
@@ -210,9 +200,11 @@ class Pipeline {
       err = "out of EAL memory for the worker's counters and rings";
       return false;
     }
-    if (!w_.conns.init(name + "_ct", capacity, SOCKET_ID_ANY, err)) return false;
+    if (!w_.conns.init(name + "_ct", capacity, shared_.snat_addresses, SOCKET_ID_ANY, err)) {
+      return false;
+    }
     if (!w_.snat.init(shared_.snat_addresses, 1024, 65535, 0, 1, SOCKET_ID_ANY, err)) return false;
-    const std::vector<uint8_t> slot = encode(snapshot(), 1);
+    const std::vector<uint8_t> slot = cp::encode_slot(snapshot(), 1);
     cfg_ = dp::ActiveConfig::build(slot.data(), slot.size(), 1, err);
     return cfg_ != nullptr;
   }
@@ -454,14 +446,20 @@ uint64_t pow2_at_least(uint64_t x) {
   return p;
 }
 
+// The SNAT addresses a table of `capacity` connections needs (ports 1024-65535 on each).
+uint32_t addresses_for(uint64_t capacity) {
+  return static_cast<uint32_t>((capacity + kPortsPerAddress - 1) / kPortsPerAddress);
+}
+
 // What ConnTable::init(capacity) should allocate, from the record sizes and from how DPDK 22.11's
-// rte_hash (cuckoo, extendable buckets, one writer) sizes its arrays for 2 * capacity keys:
-// 64-byte buckets of 8 entries for the keys rounded up to a power of two, as many extension
-// buckets and a ring of their indices, one 32-byte key slot (16-byte FlowKey + 8-byte data,
-// aligned to 16) per key plus one, and a ring of free key-slot indices, 4 bytes each.
-// Allocator headers and padding are not counted.
+// rte_hash (cuckoo, extendable buckets, one writer) sizes its arrays for `capacity` keys (the
+// client side only; replies are found through the SNAT port map): 64-byte buckets of 8 entries
+// for the keys rounded up to a power of two, as many extension buckets and a ring of their
+// indices, one 32-byte key slot (16-byte FlowKey + 8-byte data, aligned to 16) per key plus one,
+// and a ring of free key-slot indices, 4 bytes each; plus the port map, 65,536 4-byte record
+// numbers per SNAT address. Allocator headers and padding are not counted.
 std::vector<std::pair<std::string, uint64_t>> estimate(uint64_t capacity) {
-  const uint64_t keys = 2 * capacity;
+  const uint64_t keys = capacity;
   const uint64_t buckets = pow2_at_least(keys) / 8;
   const uint64_t slots = keys + 1;
   return {
@@ -472,6 +470,7 @@ std::vector<std::pair<std::string, uint64_t>> estimate(uint64_t capacity) {
       {"rte_hash extension-bucket ring", pow2_at_least(buckets + 1) * 4},
       {"rte_hash key slots (32 B per key)", slots * 32},
       {"rte_hash free-slot ring (4 B per key)", pow2_at_least(slots) * 4},
+      {"SNAT port map (256 KiB per SNAT address)", uint64_t{addresses_for(capacity)} * 65536 * 4},
   };
 }
 
@@ -658,7 +657,10 @@ int main(int argc, char** argv) {
     const uint64_t before = heap_allocated();
     std::string err;
     auto table = std::make_unique<dp::ConnTable>();
-    const bool ok = table->init("bench_mem", static_cast<uint32_t>(mem_conns), SOCKET_ID_ANY, err);
+    std::vector<uint32_t> addresses;
+    for (uint32_t i = 0; i < addresses_for(mem_conns); ++i) addresses.push_back(snat_ip(i));
+    const bool ok =
+        table->init("bench_mem", static_cast<uint32_t>(mem_conns), addresses, SOCKET_ID_ANY, err);
     const uint64_t after = heap_allocated();
     table.reset();
     const uint64_t est = estimate_total(mem_conns);

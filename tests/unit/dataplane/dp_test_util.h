@@ -28,13 +28,7 @@ inline uint32_t ip(const char* s) {
 }
 
 inline std::vector<uint8_t> encode(const cp::Snapshot& s, uint64_t generation) {
-  std::vector<uint8_t> slot(cp::encoded_size(s));
-  const uint64_t end = cp::encode_slot_payload(s, slot.data());
-  auto* h = reinterpret_cast<abi::SlotHeader*>(slot.data());
-  h->generation.store(generation);
-  h->checksum = abi::fnv1a64(slot.data() + sizeof(abi::SlotHeader), end - sizeof(abi::SlotHeader));
-  slot.resize(end);
-  return slot;
+  return cp::encode_slot(s, generation);
 }
 
 // Re-seals a slot after a test corrupted a field, so that the validator's other checks run.
