@@ -87,8 +87,10 @@ nlohmann::json dataplane_json(const StatReader& stat) {
     drops[abi::kDropNames[i]] = relaxed(h.drops[i]);
   }
   dp["drops"] = std::move(drops);
-  dp["handoff"] =
-      json{{"packets", relaxed(h.handoff_packets)}, {"drops", relaxed(h.handoff_drops)}};
+  dp["handoff"] = json{{"packets", relaxed(h.handoff_packets)},
+                       {"drops", relaxed(h.handoff_drops)},
+                       {"steered_conns", relaxed(h.steered_conns)},
+                       {"unsteered_conns", relaxed(h.unsteered_conns)}};
   return dp;
 }
 

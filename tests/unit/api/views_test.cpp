@@ -72,6 +72,10 @@ TEST_F(ViewsTest, CountersComeFromMatchingStatEntries) {
   h->worker_count = 1;
   h->port_count = 1;
   h->drops[static_cast<size_t>(abi::Drop::kNoService)] = 11;
+  h->handoff_packets = 12;
+  h->handoff_drops = 1;
+  h->steered_conns = 13;
+  h->unsteered_conns = 2;
   auto* lcores = dp.section<abi::LcoreStats>(h->lcore_offset);
   lcores[1] = abi::LcoreStats{1, 1, 5, 100, 40, 0, 8, 9, 2};
   auto* ports = dp.section<abi::PortStats>(h->port_offset);
@@ -107,6 +111,10 @@ TEST_F(ViewsTest, CountersComeFromMatchingStatEntries) {
   EXPECT_EQ(d["ports"][0]["rx_packets"], 8);
   EXPECT_EQ(d["drops"]["no_service"], 11);
   EXPECT_EQ(d["drops"].size(), static_cast<size_t>(abi::Drop::kCount));
+  EXPECT_EQ(d["handoff"],
+            (nlohmann::json{
+                {"packets", 12}, {"drops", 1}, {"steered_conns", 13}, {"unsteered_conns", 2}}));
+  EXPECT_EQ(d["lcores"][0]["busy_cycles"], 0);
   EXPECT_LT(d["heartbeat_age_ms"].get<uint64_t>(), 2000u);
 
   auto services = services_json(state_, stat);
