@@ -5,6 +5,7 @@
 #include <rte_hash.h>
 #include <rte_hash_crc.h>
 #include <rte_malloc.h>
+#include <rte_prefetch.h>
 
 #include <algorithm>
 #include <cstring>
@@ -107,32 +108,51 @@ bool ConnTable::lookup_reply(const FlowKey& key, uint32_t& idx) const {
 
 uint64_t ConnTable::lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t* idx,
                                 Dir* dir) const {
-  // Replies are found through the port map; the rest go to the hash in one bulk lookup.
+  // Replies are found through the port map, the rest in one bulk hash lookup. With millions of
+  // connections every step is a cache miss, so the steps are staged across the burst: prefetch
+  // the replies' port-map entries, do the hash lookup meanwhile, prefetch the records they name,
+  // and only then compare tuples.
   const FlowKey* client_keys[RTE_HASH_LOOKUP_BULK_MAX];
   uint8_t client_pos[RTE_HASH_LOOKUP_BULK_MAX];
+  const uint32_t* slots[RTE_HASH_LOOKUP_BULK_MAX];
+  uint8_t reply_pos[RTE_HASH_LOOKUP_BULK_MAX];
   uint32_t n_client = 0;
-  uint64_t hits = 0;
+  uint32_t n_reply = 0;
   for (uint32_t i = 0; i < n; ++i) {
-    if (port_slot(keys[i]->dst_ip, keys[i]->dst_port) != nullptr) {
-      if (lookup_reply(*keys[i], idx[i])) {
-        dir[i] = Dir::kFromBackend;
-        hits |= uint64_t{1} << i;
-      }
+    if (const uint32_t* slot = port_slot(keys[i]->dst_ip, keys[i]->dst_port)) {
+      rte_prefetch0(slot);
+      slots[n_reply] = slot;
+      reply_pos[n_reply++] = static_cast<uint8_t>(i);
     } else {
       client_pos[n_client] = static_cast<uint8_t>(i);
       client_keys[n_client++] = keys[i];
     }
   }
-  if (n_client == 0) return hits;
-  void* data[RTE_HASH_LOOKUP_BULK_MAX];
-  uint64_t client_hits = 0;
-  rte_hash_lookup_bulk_data(hash_, reinterpret_cast<const void**>(client_keys), n_client,
-                            &client_hits, data);
-  for (uint64_t m = client_hits; m != 0; m &= m - 1) {
-    const uint32_t k = static_cast<uint32_t>(__builtin_ctzll(m));
-    const uint32_t i = client_pos[k];
-    idx[i] = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data[k]));
-    dir[i] = Dir::kFromClient;
+  uint64_t hits = 0;
+  if (n_client != 0) {
+    void* data[RTE_HASH_LOOKUP_BULK_MAX];
+    uint64_t client_hits = 0;
+    rte_hash_lookup_bulk_data(hash_, reinterpret_cast<const void**>(client_keys), n_client,
+                              &client_hits, data);
+    for (uint64_t m = client_hits; m != 0; m &= m - 1) {
+      const uint32_t k = static_cast<uint32_t>(__builtin_ctzll(m));
+      const uint32_t i = client_pos[k];
+      idx[i] = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data[k]));
+      rte_prefetch0(&conns_[idx[i]]);
+      dir[i] = Dir::kFromClient;
+      hits |= uint64_t{1} << i;
+    }
+  }
+  for (uint32_t k = 0; k < n_reply; ++k) {
+    if (*slots[k] != 0) rte_prefetch0(&conns_[*slots[k] - 1]);
+  }
+  for (uint32_t k = 0; k < n_reply; ++k) {
+    const uint32_t i = reply_pos[k];
+    if (*slots[k] == 0) continue;
+    const FlowKey expected = backend_key(conns_[*slots[k] - 1]);
+    if (std::memcmp(&expected, keys[i], sizeof(FlowKey)) != 0) continue;
+    idx[i] = *slots[k] - 1;
+    dir[i] = Dir::kFromBackend;
     hits |= uint64_t{1} << i;
   }
   return hits;
