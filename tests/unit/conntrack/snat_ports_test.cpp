@@ -17,14 +17,12 @@
 #include <vector>
 
 #include "dataplane/port/rss.h"
+#include "tests/unit/common/rss_key.h"
 
 namespace ilb::dp {
 namespace {
 
-alignas(4) constexpr std::array<uint8_t, 40> kKey = {
-    0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
-    0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
-    0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa};
+constexpr const std::array<uint8_t, 40>& kKey = ilb::test::kMicrosoftRssKey;
 
 const uint32_t kSnat1 = rte_cpu_to_be_32(0x0a000065);
 const uint32_t kSnat2 = rte_cpu_to_be_32(0x0a000066);
@@ -137,18 +135,24 @@ TEST(SnatPorts, SteeredPortsReplyOnTheWorkersQueue) {
   }
 }
 
-TEST(SnatPorts, PassedOverPortsGoToTheBackInTheirOrder) {
-  const std::vector<uint16_t> reta = spread(128, 4);
-  Rss rss;
-  std::string err;
-  ASSERT_TRUE(rss.init(kKey.data(), kKey.size(), reta, err)) << err;
-  // The FIFO starts in port order: 3000, 3001, ... Find the first port whose reply reaches a
-  // different queue than port 3000's; that queue is the one wanted.
+// The FIFO of a share starting at 3000 holds 3000, 3001, ...: how many ports after 3000 the
+// first one is whose reply reaches a different queue than port 3000's.
+uint16_t first_port_elsewhere(const std::vector<uint16_t>& reta) {
   const uint16_t first_queue = reply_queue(reta, kBackend, kHttp, kSnat1, rte_cpu_to_be_16(3000));
   uint16_t k = 1;
   while (reply_queue(reta, kBackend, kHttp, kSnat1, rte_cpu_to_be_16(3000 + k)) == first_queue) {
     ++k;
   }
+  return k;
+}
+
+TEST(SnatPorts, PassedOverPortsGoToTheBackInTheirOrder) {
+  const std::vector<uint16_t> reta = spread(128, 4);
+  Rss rss;
+  std::string err;
+  ASSERT_TRUE(rss.init(kKey.data(), kKey.size(), reta, err)) << err;
+  // The first port whose reply reaches a different queue than port 3000's: that queue is wanted.
+  const uint16_t k = first_port_elsewhere(reta);
   ASSERT_LT(k, SnatPorts::kSteerCandidates);
   const uint16_t wanted = reply_queue(reta, kBackend, kHttp, kSnat1, rte_cpu_to_be_16(3000 + k));
 
@@ -171,11 +175,7 @@ TEST(SnatPorts, FallsBackToTheOldestPortWhenNoCandidateFits) {
   Rss rss;
   std::string err;
   ASSERT_TRUE(rss.init(kKey.data(), kKey.size(), reta, err)) << err;
-  const uint16_t first_queue = reply_queue(reta, kBackend, kHttp, kSnat1, rte_cpu_to_be_16(3000));
-  uint16_t k = 1;
-  while (reply_queue(reta, kBackend, kHttp, kSnat1, rte_cpu_to_be_16(3000 + k)) == first_queue) {
-    ++k;
-  }
+  const uint16_t k = first_port_elsewhere(reta);
   const uint16_t wanted = reply_queue(reta, kBackend, kHttp, kSnat1, rte_cpu_to_be_16(3000 + k));
 
   SnatPorts s;

@@ -12,6 +12,7 @@
 #include "dataplane/packet/packet.h"
 #include "dataplane/port/rss.h"
 #include "dataplane/worker/worker.h"
+#include "tests/unit/common/rss_key.h"
 #include "tests/unit/dataplane/dp_test_util.h"
 
 namespace ilb::dp {
@@ -747,7 +748,9 @@ class SteeredTwoWorkerTest : public TwoWorkerTest {
     std::vector<uint16_t> reta(128);
     for (size_t i = 0; i < reta.size(); ++i) reta[i] = static_cast<uint16_t>(i % 2);
     std::string err;
-    ASSERT_TRUE(rss_.init(kMsKey, sizeof(kMsKey), reta, err)) << err;
+    ASSERT_TRUE(rss_.init(ilb::test::kMicrosoftRssKey.data(), ilb::test::kMicrosoftRssKey.size(),
+                          reta, err))
+        << err;
     shared_.rss = &rss_;
     shared_.rss_tcp_ports = true;
   }
@@ -757,11 +760,6 @@ class SteeredTwoWorkerTest : public TwoWorkerTest {
                                          to_backend.src_port));
   }
 
-  // The key of the Microsoft RSS specification's verification suite.
-  static constexpr uint8_t kMsKey[40] = {
-      0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
-      0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
-      0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa};
   Rss rss_;
 };
 
