@@ -465,11 +465,12 @@ void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, u
     Verdict v = Verdict::kNewFlow;
     if ((hits >> j) & 1) {
       v = forward_tracked(w, cfg, m, p, idx[j], dir[j], now, tx, n_tx);
+    } else if (hand_over(w, m, p)) {
+      // Another worker's SNAT port: only that worker can hold its connection.
+      continue;
     } else if (w.conns.lookup(keys[j], idx[j], dir[j])) {
       // Created by an earlier packet of this same burst.
       v = forward_tracked(w, cfg, m, p, idx[j], dir[j], now, tx, n_tx);
-    } else if (hand_over(w, m, p)) {
-      continue;
     }
     bool ok = v == Verdict::kSend;
     if (v == Verdict::kNewFlow) ok = new_connection(w, cfg, m, p, now);
