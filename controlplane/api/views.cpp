@@ -72,6 +72,8 @@ nlohmann::json dataplane_json(const StatReader& stat) {
                           {"active_conns", relaxed(l.active_conns)}});
   }
   dp["lcores"] = std::move(lcores);
+  // busy_cycles / tsc_hz: seconds spent on non-empty polls (0 from a dataplane before minor 3).
+  dp["tsc_hz"] = relaxed(h.tsc_hz);
   json ports = json::array();
   for (uint32_t i = 0; i < std::min(h.port_count, abi::kMaxPorts); ++i) {
     const auto& p = stat.port(i);

@@ -56,8 +56,9 @@ inline constexpr uint64_t kCtlMagic = 0x314C54432D424C49ULL;   // "ILB-CTL1" lit
 inline constexpr uint64_t kStatMagic = 0x3154415453424C49ULL;  // "ILBSTAT1" little-endian
 inline constexpr uint16_t kAbiMajor = 1;
 // Minor 1: BackendRecord::flags, BackendStats::resets. Minor 2: StatHeader::handoff_packets,
-// handoff_drops, steered_conns, unsteered_conns; schedulers wrr and wlc.
-inline constexpr uint16_t kAbiMinor = 2;
+// handoff_drops, steered_conns, unsteered_conns; schedulers wrr and wlc. Minor 3:
+// StatHeader::tsc_hz (busy_cycles / tsc_hz = seconds a worker spent on packets).
+inline constexpr uint16_t kAbiMinor = 3;
 
 // Hard limits of this ABI version. Backend ids are in [1, kMaxBackends); id 0 means "none".
 inline constexpr uint32_t kMaxServices = 256;
@@ -208,7 +209,8 @@ struct alignas(64) StatHeader {
   uint64_t handoff_drops;    // [448, 456) frames dropped: owner's hand-over ring full (minor 2)
   uint64_t steered_conns;    // [456, 464) SNAT port chosen so replies reach the owner's queue
   uint64_t unsteered_conns;  // [464, 472) RSS known, no fitting port: replies handed over
-  uint64_t reserved[5];      // [472, 512)
+  uint64_t tsc_hz;           // [472, 480) the workers' cycle counter frequency (minor 3)
+  uint64_t reserved[4];      // [480, 512)
 };
 static_assert(sizeof(StatHeader) == 512);
 

@@ -1,5 +1,6 @@
 #include "dataplane/agent/stats_export.h"
 
+#include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <sys/random.h>
@@ -54,6 +55,7 @@ bool StatsExport::init(const std::string& instance, uint32_t workers, uint64_t c
   h.port_count = 1;
   h.start_time_ns = realtime_ns();
   h.conn_capacity = conn_capacity;
+  h.tsc_hz = rte_get_tsc_hz();
   h.common.abi_major = abi::kAbiMajor;
   h.common.abi_minor = abi::kAbiMinor;
   h.common.header_size = sizeof(abi::StatHeader);
