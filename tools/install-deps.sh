@@ -15,6 +15,8 @@ packages=(
   iproute2 ethtool nftables nginx-light curl jq tcpdump python3 python3-scapy procps psmisc
   redis-server memcached mariadb-server mariadb-client
   util-linux
+  # the end-to-end benchmark (tools/bench/e2e): clients, the balancers ilb is compared with, chart
+  sysbench wrk libmemcached-tools nutcracker haproxy gnuplot-nox
 )
 
 missing=()
