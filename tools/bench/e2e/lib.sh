@@ -469,6 +469,21 @@ bench_wrk_one() {
     "http://$target:$BENCH_HTTP_PORT/" >"$raw.main" 2>&1
 }
 
+# Packets ilb dropped so far: every drop reason, plus what the port itself missed.
+bench_ilb_drops() {
+  lab_status_field '([.dataplane.drops[]] | add) + ([.dataplane.ports[].rx_dropped] | add // 0)' \
+    2>/dev/null || echo 0
+}
+
+# TCP segments retransmitted and retransmission timeouts so far, by the client and the backends.
+bench_retransmits() {
+  local ns
+  for ns in client $LAB_BACKENDS; do
+    ip netns exec "${LAB_PREFIX}$ns" nstat -az TcpRetransSegs TcpExtTCPTimeouts 2>/dev/null
+  done | awk '$1 == "TcpRetransSegs" {r += $2} $1 == "TcpExtTCPTimeouts" {t += $2}
+    END {print r + 0, t + 0}'
+}
+
 # Runs WORKLOAD through PATH with CONNS connections (round ROUND) and appends one record to
 # $results. A client that fails is recorded as such (and fails the run at the end), not fatal.
 bench_measure() {
@@ -477,7 +492,9 @@ bench_measure() {
   local -a targets
   mkdir -p "$out/raw"
   mapfile -t targets < <(bench_targets "$path")
-  local cpu_before host_before ilb_before t0 t1
+  local cpu_before host_before ilb_before drops_before retrans_before t0 t1
+  drops_before="$(bench_ilb_drops)"
+  retrans_before="$(bench_retransmits)"
   cpu_before="$(bench_cpu_jiffies "$bench_cpu")"
   host_before="$(bench_cpu_jiffies 0 $((bench_cpu - 1)))"
   ilb_before="$(bench_ilb_busy)"
@@ -520,7 +537,9 @@ bench_measure() {
     --round "$round" --raw "$raw" --status "$status" --elapsed "$t0" "$t1" \
     --cpu "$cpu_before" "$(bench_cpu_jiffies "$bench_cpu")" \
     --host-cpu "$host_before" "$(bench_cpu_jiffies 0 $((bench_cpu - 1)))" \
-    --ilb-busy "$ilb_before" "$(bench_ilb_busy)" --first-window "$first_window" >>"$results"
+    --ilb-busy "$ilb_before" "$(bench_ilb_busy)" --ilb-drops "$drops_before" "$(bench_ilb_drops)" \
+    --retransmits "$retrans_before" "$(bench_retransmits)" \
+    --first-window "$first_window" >>"$results"
   tail -n 1 "$results" | python3 "$BENCH_DIR/report.py" --line
 }
 

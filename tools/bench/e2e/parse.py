@@ -198,6 +198,13 @@ def measurement(a):
     c1, _ = (int(x) for x in a.ilb_busy[1].split())
     rec["ilb_worker_busy_pct"] = (round(100.0 * (c1 - c0) / hz0 / (t1 - t0), 1)
                                   if a.path == "ilb" and hz0 > 0 and t1 > t0 else None)
+    # ilb's drop counters (every reason, and the port's misses) over the measurement, any path.
+    rec["ilb_drops"] = int(a.ilb_drops[1]) - int(a.ilb_drops[0])
+    # TCP retransmissions by the client and the servers: lost packets anywhere on the path.
+    r0, t0_ = (int(x) for x in a.retransmits[0].split())
+    r1, t1_ = (int(x) for x in a.retransmits[1].split())
+    rec["tcp_retransmits"] = r1 - r0
+    rec["tcp_timeouts"] = t1_ - t0_
     rec["ok"] = (a.status == 0 and rec["failed_requests"] == 0 and rec["ops_per_s"] is not None
                  and rec["ops_per_s"] > 0)
     return rec
@@ -269,6 +276,8 @@ def main():
     p.add_argument("--cpu", nargs=2)
     p.add_argument("--host-cpu", nargs=2)
     p.add_argument("--ilb-busy", nargs=2)
+    p.add_argument("--ilb-drops", nargs=2, default=["0", "0"])
+    p.add_argument("--retransmits", nargs=2, default=["0 0", "0 0"])
     p.add_argument("--first-window", type=int, default=5)
     p.add_argument("--soak")
     p.add_argument("--seconds", type=int)

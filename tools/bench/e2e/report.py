@@ -36,14 +36,15 @@ def fmt(v, digits=0):
 def line(rec):
     extra = ""
     if rec.get("ilb_worker_busy_pct") is not None:
-        extra = f" ilb worker busy {rec['ilb_worker_busy_pct']} %"
+        extra = f" ilb worker busy {rec['ilb_worker_busy_pct']} %, drops {rec.get('ilb_drops')}"
     status = "ok" if rec["ok"] else f"FAILED ({rec['failed_requests']} failed requests, " \
                                      f"exit {rec['exit_status']})"
     print(f"   {rec['workload']} {rec['path']} {rec['conns']} conns: "
           f"{fmt(rec['ops_per_s'])} ops/s, p99 {fmt(rec['p99_ms'], 2)} ms, "
           f"p999 {fmt(rec['p999_ms'], 2)} ms, balancer CPU {rec['balancer_cpu_busy_pct']} %, "
           f"client/server CPUs {rec.get('host_cpu_busy_pct')} %"
-          f"{extra} — {status}")
+          f"{extra}, TCP retransmits {rec.get('tcp_retransmits')} "
+          f"(timeouts {rec.get('tcp_timeouts')}) — {status}")
 
 
 def median(values):
