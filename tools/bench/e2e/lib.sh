@@ -163,11 +163,13 @@ bench_start_servers() {
 # --- balancers ----------------------------------------------------------------------------------
 
 # The lab's dataplane (mariadb_config_head) with one service per workload, round robin like the
-# other paths, checked by the protocol-aware checks. The worker sleeps when idle, so the other
-# paths get the balancer CPU while ilb has no traffic.
+# other paths, checked by the protocol-aware checks. The worker sleeps when idle
+# (BENCH_E2E_IDLE_SLEEP_US, default 100), so the other paths get the balancer CPU while ilb has
+# no traffic.
 bench_ilb_config() {
   local be svc name port check
-  mariadb_config_head "$1" "worker_cpus = [$bench_cpu]" "idle_sleep_us = 100"
+  mariadb_config_head "$1" "worker_cpus = [$bench_cpu]" \
+    "idle_sleep_us = ${BENCH_E2E_IDLE_SLEEP_US:-100}"
   {
     for svc in "mysql $MARIADB_PORT mysql" "twemproxy $BENCH_TWEM_PORT tcp" \
       "redis $BENCH_REDIS_PORT redis" "web $BENCH_HTTP_PORT http"; do

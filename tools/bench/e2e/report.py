@@ -241,7 +241,7 @@ def chart(summary, out_dir):
     if not panels:
         return None
     script = [f"set terminal pngcairo size 1400,{450 * 2} font 'sans,10'",
-              f"set output '{out_dir}/chart.png'",
+              f"set output '{out_dir}/chart.png'", "set termoption noenhanced",
               f"set multiplot layout 2,{len(panels)}",
               "set key top left", "set grid", "set xlabel 'connections'"]
     for metric, label in (("ops_per_s", "queries per second"), ("p99_ms", "p99 latency (ms)")):
@@ -253,7 +253,8 @@ def chart(summary, out_dir):
                        if p in row and row[p][metric] is not None]
                 if not pts:
                     continue
-                dat = os.path.join(out_dir, f"chart-{w}-{metric}-{p}.dat")
+                os.makedirs(os.path.join(out_dir, "chart-data"), exist_ok=True)
+                dat = os.path.join(out_dir, "chart-data", f"{w}-{metric}-{p}.dat")
                 with open(dat, "w") as f:
                     for c, v in sorted(pts):
                         f.write(f"{c} {v}\n")
@@ -263,7 +264,7 @@ def chart(summary, out_dir):
             script.append("set yrange [0:*]")
             script.append("plot " + ", ".join(plots))
     script.append("unset multiplot")
-    gp = os.path.join(out_dir, "chart.gp")
+    gp = os.path.join(out_dir, "chart-data", "chart.gp")
     with open(gp, "w") as f:
         f.write("\n".join(script) + "\n")
     res = subprocess.run(["gnuplot", gp], capture_output=True, text=True)
