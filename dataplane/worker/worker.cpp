@@ -76,12 +76,19 @@ bool is_snat_address(const WorkerContext& w, uint32_t ip) {
   return std::binary_search(a.begin(), a.end(), ip);
 }
 
+// A connection stops being active when it ends or when it reaches TIME_WAIT (FIN from both sides,
+// or a RST): it stays in the table until its timeout so that late segments still find it, but
+// it is no longer what a draining backend waits for, nor what wlc balances.
+void count_inactive(WorkerContext& w, const Conn& c) {
+  w.counters->backends[c.backend_id].active_conns.sub();
+  w.counters->active_conns.sub();
+}
+
 // Ends a connection: its SNAT port goes back to the pool, its counters down, both keys out.
 void release_conn(WorkerContext& w, uint32_t idx) {
   const Conn& c = w.conns.at(idx);
   w.snat.release(c.snat_index, c.snat_port);
-  w.counters->backends[c.backend_id].active_conns.sub();
-  w.counters->active_conns.sub();
+  if (c.state != TcpState::kTimeWait) count_inactive(w, c);
   w.conns.remove(idx);
 }
 
@@ -186,7 +193,11 @@ Verdict forward_tracked(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
     bc.packets_out.add();
     bc.bytes_out.add(len);
   }
-  if (c.proto == IPPROTO_TCP) track_tcp(c, dir, p.tcp_flags);
+  if (c.proto == IPPROTO_TCP) {
+    const bool was_closed = c.state == TcpState::kTimeWait;
+    track_tcp(c, dir, p.tcp_flags);
+    if (!was_closed && c.state == TcpState::kTimeWait) count_inactive(w, c);
+  }
   c.deadline_tsc = now + timeout_of(c) * w.shared->tsc_hz;
   return Verdict::kSend;
 }
@@ -485,8 +496,7 @@ void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, u
 void expire_step(WorkerContext& w, uint64_t now, uint32_t budget) {
   w.conns.expire(now, budget, [&w](const Conn& c) {
     w.snat.release(c.snat_index, c.snat_port);
-    w.counters->backends[c.backend_id].active_conns.sub();
-    w.counters->active_conns.sub();
+    if (c.state != TcpState::kTimeWait) count_inactive(w, c);
   });
 }
 

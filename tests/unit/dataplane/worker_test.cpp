@@ -381,6 +381,34 @@ TEST_F(WorkerTest, IdleConnectionsExpireAndReturnTheirPort) {
   EXPECT_FALSE(run(from_backend(*fwd, RTE_TCP_ACK_FLAG)));
 }
 
+TEST_F(WorkerTest, ClosedConnectionsStayTrackedButStopCountingAsActive) {
+  auto fwd = run(from_client(40030));
+  ASSERT_TRUE(fwd);
+  ASSERT_TRUE(run(from_backend(*fwd, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)));
+  ASSERT_TRUE(run(from_client(40030, RTE_TCP_ACK_FLAG)));
+  ASSERT_TRUE(run(from_backend(*fwd, RTE_TCP_FIN_FLAG | RTE_TCP_ACK_FLAG)));
+  EXPECT_EQ(w_.counters->backends[1].active_conns.get(), 1u) << "half closed: still active";
+  ASSERT_TRUE(run(from_client(40030, RTE_TCP_FIN_FLAG | RTE_TCP_ACK_FLAG)));
+  EXPECT_EQ(w_.counters->backends[1].active_conns.get(), 0u) << "FIN both ways: TIME_WAIT";
+  EXPECT_EQ(w_.counters->active_conns.get(), 0u);
+  EXPECT_EQ(w_.conns.size(), 1u) << "kept for late segments";
+  ASSERT_TRUE(run(from_backend(*fwd, RTE_TCP_ACK_FLAG))) << "the last ACK still passes";
+  EXPECT_EQ(w_.counters->active_conns.get(), 0u);
+
+  // A reset ends the other connection; neither expiry nor reuse counts either of them again.
+  auto second = run(from_client(40031));
+  ASSERT_TRUE(second);
+  EXPECT_EQ(w_.counters->active_conns.get(), 1u);
+  ASSERT_TRUE(run(from_backend(*second, RTE_TCP_RST_FLAG)));
+  EXPECT_EQ(w_.counters->backends[1].active_conns.get(), 0u);
+  ASSERT_TRUE(run(from_client(40031)));  // the tuple reused: a new, active connection
+  EXPECT_EQ(w_.counters->active_conns.get(), 1u);
+  expire_step(w_, 1'000'000'000, 2048);
+  EXPECT_EQ(w_.conns.size(), 0u);
+  EXPECT_EQ(w_.counters->active_conns.get(), 0u);
+  EXPECT_EQ(w_.counters->backends[1].active_conns.get(), 0u);
+}
+
 TEST_F(WorkerTest, UdpDatagramsShareOneFlow) {
   auto f = from_client(5353);
   f.proto = IPPROTO_UDP;
