@@ -96,14 +96,17 @@ uint32_t* ConnTable::port_slot(uint32_t snat_ip, uint16_t snat_port_be) const {
   return nullptr;
 }
 
+bool ConnTable::reply_in_slot(uint32_t slot, const FlowKey& key, uint32_t& idx) const {
+  if (slot == 0) return false;
+  const FlowKey expected = backend_key(conns_[slot - 1]);
+  if (std::memcmp(&expected, &key, sizeof(key)) != 0) return false;
+  idx = slot - 1;
+  return true;
+}
+
 bool ConnTable::lookup_reply(const FlowKey& key, uint32_t& idx) const {
   const uint32_t* slot = port_slot(key.dst_ip, key.dst_port);
-  if (slot == nullptr || *slot == 0) return false;
-  const Conn& c = conns_[*slot - 1];
-  const FlowKey expected = backend_key(c);
-  if (std::memcmp(&expected, &key, sizeof(key)) != 0) return false;
-  idx = *slot - 1;
-  return true;
+  return slot != nullptr && reply_in_slot(*slot, key, idx);
 }
 
 uint64_t ConnTable::lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t* idx,
@@ -148,10 +151,7 @@ uint64_t ConnTable::lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t
   }
   for (uint32_t k = 0; k < n_reply; ++k) {
     const uint32_t i = reply_pos[k];
-    if (*slots[k] == 0) continue;
-    const FlowKey expected = backend_key(conns_[*slots[k] - 1]);
-    if (std::memcmp(&expected, keys[i], sizeof(FlowKey)) != 0) continue;
-    idx[i] = *slots[k] - 1;
+    if (!reply_in_slot(*slots[k], *keys[i], idx[i])) continue;
     dir[i] = Dir::kFromBackend;
     hits |= uint64_t{1} << i;
   }

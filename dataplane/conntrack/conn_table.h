@@ -112,6 +112,9 @@ class ConnTable {
   // key's destination is not one of our SNAT addresses.
   uint32_t* port_slot(uint32_t snat_ip, uint16_t snat_port_be) const;
   bool lookup_reply(const FlowKey& key, uint32_t& idx) const;
+  // Whether the port-map entry `slot` (record + 1, 0 = none) holds the connection whose reply
+  // tuple is `key`; sets `idx` to it if so.
+  bool reply_in_slot(uint32_t slot, const FlowKey& key, uint32_t& idx) const;
 
   rte_hash* hash_ = nullptr;
   std::vector<uint32_t> snat_addresses_;  // sorted; position = row of port_map_

@@ -84,11 +84,16 @@ void count_inactive(WorkerContext& w, const Conn& c) {
   w.counters->active_conns.sub();
 }
 
-// Ends a connection: its SNAT port goes back to the pool, its counters down, both keys out.
-void release_conn(WorkerContext& w, uint32_t idx) {
-  const Conn& c = w.conns.at(idx);
+// What ending a connection gives back, whether it is released or expires: its SNAT port to the
+// pool, and its place in the active counters unless TIME_WAIT already took it.
+void retire_conn(WorkerContext& w, const Conn& c) {
   w.snat.release(c.snat_index, c.snat_port);
   if (c.state != TcpState::kTimeWait) count_inactive(w, c);
+}
+
+// Ends a connection now: retired, and both keys out of the table.
+void release_conn(WorkerContext& w, uint32_t idx) {
+  retire_conn(w, w.conns.at(idx));
   w.conns.remove(idx);
 }
 
@@ -494,10 +499,7 @@ void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, u
 }
 
 void expire_step(WorkerContext& w, uint64_t now, uint32_t budget) {
-  w.conns.expire(now, budget, [&w](const Conn& c) {
-    w.snat.release(c.snat_index, c.snat_port);
-    if (c.state != TcpState::kTimeWait) count_inactive(w, c);
-  });
+  w.conns.expire(now, budget, [&w](const Conn& c) { retire_conn(w, c); });
 }
 
 uint16_t process_handoffs(WorkerContext& w, const ActiveConfig& cfg, uint16_t max, rte_mbuf** tx,

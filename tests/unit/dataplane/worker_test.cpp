@@ -151,6 +151,17 @@ class WorkerTest : public testing::Test {
     return f;
   }
 
+  // SYN, SYN-ACK, ACK from client port `sport`: the connection's first packet as forwarded to
+  // the backend (nullopt if any step was not forwarded).
+  std::optional<pkt::Parsed> establish(uint16_t sport) {
+    auto fwd = run(from_client(sport));
+    if (!fwd || !run(from_backend(*fwd, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) ||
+        !run(from_client(sport, RTE_TCP_ACK_FLAG))) {
+      return std::nullopt;
+    }
+    return fwd;
+  }
+
   test::FrameSpec from_backend(const pkt::Parsed& fwd, uint8_t flags) {
     test::FrameSpec f{};
     std::memcpy(f.dst_mac, kOurMac, 6);
@@ -382,10 +393,8 @@ TEST_F(WorkerTest, IdleConnectionsExpireAndReturnTheirPort) {
 }
 
 TEST_F(WorkerTest, ClosedConnectionsStayTrackedButStopCountingAsActive) {
-  auto fwd = run(from_client(40030));
+  auto fwd = establish(40030);
   ASSERT_TRUE(fwd);
-  ASSERT_TRUE(run(from_backend(*fwd, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)));
-  ASSERT_TRUE(run(from_client(40030, RTE_TCP_ACK_FLAG)));
   ASSERT_TRUE(run(from_backend(*fwd, RTE_TCP_FIN_FLAG | RTE_TCP_ACK_FLAG)));
   EXPECT_EQ(w_.counters->backends[1].active_conns.get(), 1u) << "half closed: still active";
   ASSERT_TRUE(run(from_client(40030, RTE_TCP_FIN_FLAG | RTE_TCP_ACK_FLAG)));
@@ -471,10 +480,8 @@ TEST_F(WorkerTest, CorruptChecksumIsCountedAndDropped) {
 }
 
 TEST_F(WorkerTest, ClientReusingAClosedTupleStartsANewConnection) {
-  auto fwd = run(from_client(40011));
+  auto fwd = establish(40011);
   ASSERT_TRUE(fwd);
-  ASSERT_TRUE(run(from_backend(*fwd, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)));
-  ASSERT_TRUE(run(from_client(40011, RTE_TCP_ACK_FLAG)));
   ASSERT_TRUE(run(from_backend(*fwd, RTE_TCP_FIN_FLAG | RTE_TCP_ACK_FLAG)));
   ASSERT_TRUE(run(from_client(40011, RTE_TCP_FIN_FLAG | RTE_TCP_ACK_FLAG)));
   // Same 4-tuple, new SYN: a fresh connection with its own SNAT port and SYN state.
