@@ -17,6 +17,8 @@ packages=(
   util-linux
   # the end-to-end benchmark (tools/bench/e2e): clients, the balancers ilb is compared with, chart
   sysbench wrk libmemcached-tools nutcracker haproxy gnuplot-nox
+  # the wire benchmark's ceiling (tools/bench/wire): dpdk-testpmd
+  dpdk-dev
 )
 
 missing=()

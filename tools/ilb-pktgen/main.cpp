@@ -357,12 +357,27 @@ int run(const Options& o) {
     uint32_t generated = 0;
     uint32_t opened = 0;
 
+    // Wait for the link: a memif client that connected before its server started forwarding
+    // would otherwise fill its ring with frames nobody reads.
+    const uint64_t link_start = rte_rdtsc();
+    rte_eth_link link{};
+    while (g_signal == 0 && rte_eth_link_get_nowait(info.port_id, &link) == 0 &&
+           link.link_status != RTE_ETH_LINK_UP) {
+      if (rte_rdtsc() - link_start > arp_ms * hz / 1000) {
+        std::cerr << "ilb-pktgen: the link of " << o.device << " is still down after "
+                  << o.arp_timeout << "\n";
+        status = 2;
+        break;
+      }
+      rte_delay_us_sleep(10'000);
+    }
+
     // Learn the balancer's MAC from the VIP's ARP reply, asking every 200 ms. A loopback wire
     // answers no ARP and returns every frame whatever its address: ours will do.
     if (o.loopback) traffic.set_peer(tc.mac);
     const uint64_t arp_start = rte_rdtsc();
     uint64_t next_ask = arp_start;
-    while (!traffic.peer_known() && g_signal == 0) {
+    while (status == 0 && !traffic.peer_known() && g_signal == 0) {
       const uint64_t now = rte_rdtsc();
       if (now - arp_start > arp_ms * hz / 1000) {
         std::cerr << "ilb-pktgen: no ARP reply for the VIP " << o.vip << " within " << o.arp_timeout
@@ -594,7 +609,8 @@ int main(int argc, char** argv) {
   app.add_option("--duration", o.duration, "measuring time (250ms, 10s, 2m)");
   app.add_option("--timeout", o.timeout, "unanswered SYN or FIN after this long: counted");
   app.add_option("--drain", o.drain, "time to wait for packets in flight at the end");
-  app.add_option("--arp-timeout", o.arp_timeout, "time to wait for the VIP's ARP reply");
+  app.add_option("--arp-timeout", o.arp_timeout,
+                 "time to wait for the link and for the VIP's ARP reply");
   app.add_option("--open-timeout", o.open_timeout, "time allowed for opening every flow");
   app.add_option("--mbufs", o.mbufs, "mbuf pool size");
   app.add_option("--json", o.json_path, "also write the JSON result to this file");
