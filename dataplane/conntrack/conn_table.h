@@ -127,7 +127,26 @@ class ConnTable {
   uint32_t cursor_ = 0;
 };
 
-FlowKey client_key(const Conn& c);
-FlowKey backend_key(const Conn& c);
+// The key of a connection's client side (client -> VIP) and backend side (backend -> SNAT), as
+// the packets of each direction carry it. Inline: the worker builds one per packet.
+inline FlowKey client_key(const Conn& c) {
+  FlowKey k;
+  k.src_ip = c.client_ip;
+  k.dst_ip = c.vip;
+  k.src_port = c.client_port;
+  k.dst_port = c.vport;
+  k.proto = c.proto;
+  return k;
+}
+
+inline FlowKey backend_key(const Conn& c) {
+  FlowKey k;
+  k.src_ip = c.backend_ip;
+  k.dst_ip = c.snat_ip;
+  k.src_port = c.backend_port;
+  k.dst_port = c.snat_port;
+  k.proto = c.proto;
+  return k;
+}
 
 }  // namespace ilb::dp

@@ -44,25 +44,6 @@ Kind parse_arp(const uint8_t* frame, uint32_t len, Parsed& out) {
 
 }  // namespace
 
-uint16_t csum_fold(uint32_t sum) {
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint16_t>(sum);
-}
-
-uint16_t csum_replace16(uint16_t check, uint16_t from, uint16_t to) {
-  // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m')
-  uint32_t sum = static_cast<uint16_t>(~check);
-  sum += static_cast<uint16_t>(~from);
-  sum += to;
-  return static_cast<uint16_t>(~csum_fold(sum));
-}
-
-uint16_t csum_replace32(uint16_t check, uint32_t from, uint32_t to) {
-  check = csum_replace16(check, static_cast<uint16_t>(from & 0xffff),
-                         static_cast<uint16_t>(to & 0xffff));
-  return csum_replace16(check, static_cast<uint16_t>(from >> 16), static_cast<uint16_t>(to >> 16));
-}
-
 Kind parse(const uint8_t* frame, uint32_t len, Parsed& out, ParseOptions opts) {
   out = Parsed{};
   if (len < kEtherHdrLen) return drop(out, abi::Drop::kTruncated);
@@ -149,8 +130,9 @@ void rewrite_l4(uint8_t* frame, const Parsed& p, uint32_t src_ip, uint16_t src_p
   uint8_t* l4 = frame + p.l4_offset;
   const uint32_t old_src = ip->src_addr;
   const uint32_t old_dst = ip->dst_addr;
-  ip->hdr_checksum = csum_replace32(ip->hdr_checksum, old_src, src_ip);
-  ip->hdr_checksum = csum_replace32(ip->hdr_checksum, old_dst, dst_ip);
+  // One difference for both addresses, applied once to each checksum that covers them.
+  const uint32_t addresses = csum_diff32(old_src, src_ip) + csum_diff32(old_dst, dst_ip);
+  ip->hdr_checksum = csum_apply(ip->hdr_checksum, addresses);
   ip->src_addr = src_ip;
   ip->dst_addr = dst_ip;
 
@@ -164,10 +146,8 @@ void rewrite_l4(uint8_t* frame, const Parsed& p, uint32_t src_ip, uint16_t src_p
   ports->src_port = src_port;
   ports->dst_port = dst_port;
   if (p.proto == IPPROTO_UDP && c == 0) return;
-  c = csum_replace32(c, old_src, src_ip);
-  c = csum_replace32(c, old_dst, dst_ip);
-  c = csum_replace16(c, old_sport, src_port);
-  c = csum_replace16(c, old_dport, dst_port);
+  c = csum_apply(c,
+                 addresses + csum_diff16(old_sport, src_port) + csum_diff16(old_dport, dst_port));
   if (p.proto == IPPROTO_UDP && c == 0) c = 0xffff;  // 0 would mean "no checksum"
   std::memcpy(check_at, &c, sizeof(c));
 }

@@ -107,11 +107,34 @@ inline constexpr uint32_t kMaxIcmpErrorLen = kEtherHdrLen + 20 + 8 + 60 + 8;
 uint32_t build_icmp_unreachable(uint8_t* buf, const uint8_t* frame, const Parsed& p,
                                 const uint8_t our_mac[6], uint32_t our_ip, uint8_t code);
 
-// Ones'-complement checksum helpers (exposed for tests).
-uint16_t csum_fold(uint32_t sum);
-// Incrementally updates checksum `check` (as stored, network order) when a 16-bit word
-// (network order) changes from `from` to `to`.
-uint16_t csum_replace16(uint16_t check, uint16_t from, uint16_t to);
-uint16_t csum_replace32(uint16_t check, uint32_t from, uint32_t to);
+// Ones'-complement checksum helpers, inline because every forwarded packet runs them. Values are
+// as stored (network order): the ones'-complement sum does not depend on byte order (RFC 1071).
+
+// Folds a 32-bit sum of 16-bit words to 16 bits with end-around carry (two folds always do).
+inline uint16_t csum_fold(uint32_t sum) {
+  sum = (sum & 0xffff) + (sum >> 16);
+  sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(sum);
+}
+// What changing a field from `from` to `to` adds to a checksum (RFC 1624 eqn. 3: ~m + m'). The
+// differences of several fields add up and are applied once with csum_apply().
+inline uint32_t csum_diff16(uint16_t from, uint16_t to) {
+  return static_cast<uint32_t>(static_cast<uint16_t>(~from)) + to;
+}
+inline uint32_t csum_diff32(uint32_t from, uint32_t to) {
+  return csum_diff16(static_cast<uint16_t>(from & 0xffff), static_cast<uint16_t>(to & 0xffff)) +
+         csum_diff16(static_cast<uint16_t>(from >> 16), static_cast<uint16_t>(to >> 16));
+}
+// Checksum `check` after fields changed by `diff` (a sum of csum_diff*): HC' = ~(~HC + diff).
+inline uint16_t csum_apply(uint16_t check, uint32_t diff) {
+  return static_cast<uint16_t>(~csum_fold(static_cast<uint16_t>(~check) + diff));
+}
+// Incrementally updates checksum `check` when one 16-bit or 32-bit field changes.
+inline uint16_t csum_replace16(uint16_t check, uint16_t from, uint16_t to) {
+  return csum_apply(check, csum_diff16(from, to));
+}
+inline uint16_t csum_replace32(uint16_t check, uint32_t from, uint32_t to) {
+  return csum_apply(check, csum_diff32(from, to));
+}
 
 }  // namespace ilb::dp::pkt
