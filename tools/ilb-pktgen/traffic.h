@@ -159,7 +159,7 @@ class Traffic {
   Verdict client_side(uint8_t* frame, uint32_t& len, const dp::pkt::Parsed& p, uint64_t now);
 
   TrafficConfig cfg_;
-  bool handshake_ = false;  // TCP through a balancer: SYN, SYN-ACK, ACK ... FIN, FIN-ACK, ACK
+  bool handshake_ = false;    // TCP through a balancer: SYN, SYN-ACK, ACK ... FIN, FIN-ACK, ACK
   uint32_t tuple_space_ = 0;  // client addresses x ports
   uint32_t generations_ = 0;  // tuples per flow slot: tuple = flow + (generation % g) * flows
   std::vector<Flow> flows_;
