@@ -311,21 +311,17 @@ int run(const Options& o) {
     pc.has_mac = true;
   }
 
-  std::vector<std::string> args{
-      "ilb-pktgen",
-      "-l",
-      std::to_string(o.lcore),
-      "--file-prefix",
-      o.file_prefix.empty() ? "ilb-pktgen-" + std::to_string(getpid()) : o.file_prefix,
-      "-m",
-      std::to_string(o.memory_mb)};
-  if (o.no_huge) args.push_back("--no-huge");
-  if (dp::is_pci_address(o.device)) {
-    args.insert(args.end(), {"-a", o.device});
-  } else {
-    args.insert(args.end(), {"--vdev", o.device, "--no-pci"});
-  }
-  args.insert(args.end(), o.eal.begin(), o.eal.end());
+  // The dataplane's own EAL command line, for one lcore and one port.
+  dp::DataplaneConfig eal;
+  eal.main_lcore = o.lcore;
+  eal.worker_lcores.clear();
+  eal.memory_mb = o.memory_mb;
+  eal.no_huge = o.no_huge;
+  eal.file_prefix =
+      o.file_prefix.empty() ? "ilb-pktgen-" + std::to_string(getpid()) : o.file_prefix;
+  eal.eal_args = o.eal;
+  eal.ports = {pc};
+  std::vector<std::string> args = dp::eal_arguments(eal, "ilb-pktgen");
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {

@@ -235,8 +235,7 @@ uint32_t Traffic::next(uint8_t* buf, uint64_t now, bool may_open, bool& opened) 
     const bool give_up = cfg_.timeout_ticks != 0 && now - closing_since_ >= cfg_.timeout_ticks;
     const uint32_t limit = std::min(kScanLimit, cfg_.flows);
     for (uint32_t i = 0; i < limit; ++i) {
-      const uint32_t f = cursor_;
-      cursor_ = cursor_ + 1 == cfg_.flows ? 0 : cursor_ + 1;
+      const uint32_t f = advance(cursor_);
       if (flows_[f].state == State::kOpen && (give_up || flows_[f].echoed >= flows_[f].sent)) {
         return send_fin(buf, f, now);
       }
@@ -272,8 +271,7 @@ uint32_t Traffic::next(uint8_t* buf, uint64_t now, bool may_open, bool& opened) 
   if (!data_enabled_) return 0;
   const uint32_t limit = std::min(kScanLimit, cfg_.flows);
   for (uint32_t i = 0; i < limit; ++i) {
-    const uint32_t f = cursor_;
-    cursor_ = cursor_ + 1 == cfg_.flows ? 0 : cursor_ + 1;
+    const uint32_t f = advance(cursor_);
     Flow& fl = flows_[f];
     if (fl.state != State::kOpen) continue;
     if (cfg_.packets_per_flow != 0 && fl.sent >= cfg_.packets_per_flow) continue;
@@ -315,8 +313,7 @@ void Traffic::retire(uint32_t flow) {
 void Traffic::expire(uint64_t now, uint32_t budget) {
   if (cfg_.timeout_ticks == 0) return;
   for (uint32_t i = 0; i < std::min(budget, cfg_.flows); ++i) {
-    const uint32_t f = expire_cursor_;
-    expire_cursor_ = expire_cursor_ + 1 == cfg_.flows ? 0 : expire_cursor_ + 1;
+    const uint32_t f = advance(expire_cursor_);
     Flow& fl = flows_[f];
     if (fl.state != State::kSynSent && fl.state != State::kFinSent) continue;
     if (now - fl.since < cfg_.timeout_ticks || fl.resend) continue;
@@ -462,8 +459,7 @@ Traffic::Verdict Traffic::client_side(uint8_t* frame, uint32_t& len, const pkt::
     return Verdict::kReply;
   }
   if (payload > 0) {
-    const uint8_t* data =
-        frame + p.l4_offset + (p.ip_total_len - (p.l4_offset - p.l3_offset)) - payload;
+    const uint8_t* data = frame + p.l3_offset + p.ip_total_len - payload;
     bool intact = payload == payload_len_;
     for (uint32_t i = kStampLen; intact && i < payload; ++i) intact = data[i] == pattern_byte(i);
     if (!intact) {

@@ -147,6 +147,12 @@ class Traffic {
     bool resend = false;  // queued in resend_
   };
 
+  // Returns `cursor` and moves it to the next flow, wrapping around.
+  uint32_t advance(uint32_t& cursor) const {
+    const uint32_t at = cursor;
+    cursor = cursor + 1 == cfg_.flows ? 0 : cursor + 1;
+    return at;
+  }
   uint32_t client_ip(uint32_t tuple) const;
   uint16_t client_port(uint32_t tuple) const;
   bool is_backend(uint32_t ip) const;
