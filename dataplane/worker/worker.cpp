@@ -475,6 +475,7 @@ void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, u
   uint32_t idx[kBurst];
   Dir dir[kBurst];
   const uint64_t hits = w.conns.lookup_bulk(key_ptrs, n_l4, idx, dir);
+  bool created = false;  // whether a packet of this burst opened a connection
   for (uint32_t j = 0; j < n_l4; ++j) {
     rte_mbuf* m = pkts[l4_pkt[j]];
     const pkt::Parsed& p = parsed[l4_pkt[j]];
@@ -484,12 +485,12 @@ void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, u
     } else if (hand_over(w, m, p)) {
       // Another worker's SNAT port: only that worker can hold its connection.
       continue;
-    } else if (w.conns.lookup(keys[j], idx[j], dir[j])) {
-      // Created by an earlier packet of this same burst.
+    } else if (created && w.conns.lookup(keys[j], idx[j], dir[j])) {
+      // Opened by an earlier packet of this same burst.
       v = forward_tracked(w, cfg, m, p, idx[j], dir[j], now, tx, n_tx);
     }
     bool ok = v == Verdict::kSend;
-    if (v == Verdict::kNewFlow) ok = new_connection(w, cfg, m, p, now);
+    if (v == Verdict::kNewFlow) created |= ok = new_connection(w, cfg, m, p, now);
     if (ok) {
       tx[(*n_tx)++] = m;
     } else {

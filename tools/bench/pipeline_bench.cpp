@@ -446,18 +446,23 @@ uint64_t pow2_at_least(uint64_t x) {
   return p;
 }
 
+// The capacity an operator would give a table for `flows` connections with `headroom` to spare.
+uint64_t capacity_for(uint64_t flows, double headroom) {
+  return flows + static_cast<uint64_t>(static_cast<double>(flows) * headroom);
+}
+
 // The SNAT addresses a table of `capacity` connections needs (ports 1024-65535 on each).
 uint32_t addresses_for(uint64_t capacity) {
   return static_cast<uint32_t>((capacity + kPortsPerAddress - 1) / kPortsPerAddress);
 }
 
 // What ConnTable::init(capacity) should allocate, from the record sizes and from how DPDK 22.11's
-// rte_hash (cuckoo, extendable buckets, one writer) sizes its arrays for `capacity` keys (the
+// rte_hash (cuckoo, one writer, no extension buckets) sizes its arrays for `capacity` keys (the
 // client side only; replies are found through the SNAT port map): 64-byte buckets of 8 entries
-// for the keys rounded up to a power of two, as many extension buckets and a ring of their
-// indices, one 32-byte key slot (16-byte FlowKey + 8-byte data, aligned to 16) per key plus one,
-// and a ring of free key-slot indices, 4 bytes each; plus the port map, 65,536 4-byte record
-// numbers per SNAT address. Allocator headers and padding are not counted.
+// for the keys rounded up to a power of two, one 32-byte key slot (16-byte FlowKey + 8-byte data,
+// aligned to 16) per key plus one, and a ring of free key-slot indices, 4 bytes each; plus the port
+// map, 65,536 4-byte record numbers per SNAT address. Allocator headers and padding are not
+// counted.
 std::vector<std::pair<std::string, uint64_t>> estimate(uint64_t capacity) {
   const uint64_t keys = capacity;
   const uint64_t buckets = pow2_at_least(keys) / 8;
@@ -466,8 +471,6 @@ std::vector<std::pair<std::string, uint64_t>> estimate(uint64_t capacity) {
       {"Conn records (64 B each)", capacity * sizeof(dp::Conn)},
       {"free-record stack (4 B each)", capacity * sizeof(uint32_t)},
       {"rte_hash buckets (64 B, 8 keys each)", buckets * 64},
-      {"rte_hash extension buckets", buckets * 64},
-      {"rte_hash extension-bucket ring", pow2_at_least(buckets + 1) * 4},
       {"rte_hash key slots (32 B per key)", slots * 32},
       {"rte_hash free-slot ring (4 B per key)", pow2_at_least(slots) * 4},
       {"SNAT port map (256 KiB per SNAT address)", uint64_t{addresses_for(capacity)} * 65536 * 4},
@@ -543,6 +546,7 @@ int main(int argc, char** argv) {
   bool huge = false;
   uint64_t eal_mb = 0;
   uint64_t seed = 1;
+  double headroom = 1.0;
   std::string json_path;
   app.add_option("--flows", flow_counts, "established flows to spread packets over (a list)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{50000000}));
@@ -556,6 +560,9 @@ int main(int argc, char** argv) {
   app.add_flag("--huge", huge, "give the EAL hugepages (default: --no-huge)");
   app.add_option("--eal-mem", eal_mb, "EAL memory in MiB (0 = enough for the largest table)");
   app.add_option("--seed", seed, "seed of the random flow choice");
+  app.add_option("--headroom", headroom,
+                 "table capacity beyond the flows, as a fraction of them (1 = twice the flows)")
+      ->check(CLI::Range(0.0, 10.0));
   app.add_option("--json", json_path, "also write the result as JSON to this file");
   CLI11_PARSE(app, argc, argv);
 
@@ -567,7 +574,8 @@ int main(int argc, char** argv) {
   // the tables need them and gives them back, and --in-memory leaves no files in hugetlbfs.
   const bool fixed_memory = !huge || eal_mb != 0;
   if (eal_mb == 0) {
-    const uint64_t table = std::max(estimate_total(mem_conns), estimate_total(max_flows + packets));
+    const uint64_t table = std::max(estimate_total(mem_conns),
+                                    estimate_total(capacity_for(max_flows, headroom) + packets));
     eal_mb = (table + table / 8 + pool_size * 2560) / (1 << 20) + 256;
   }
 
@@ -608,7 +616,10 @@ int main(int argc, char** argv) {
   nlohmann::json setup_json = nlohmann::json::array();
   int status = 0;
   for (const uint64_t f : flow_counts) {
-    const auto capacity = static_cast<uint32_t>(f + packets + 1024);
+    // The new connections of a round are added to the f established ones, so they get room too.
+    const auto capacity = static_cast<uint32_t>(capacity_for(f, headroom) + packets + 1024);
+    // How full the hash's buckets are with the f flows: what an insert's cost depends on.
+    const double fill = static_cast<double>(f) / static_cast<double>(pow2_at_least(capacity));
     std::string err;
     auto p = std::make_unique<Pipeline>();
     if (!p->init("p" + std::to_string(f), capacity, err)) {
@@ -628,10 +639,12 @@ int main(int argc, char** argv) {
     setup_rows.push_back({fs + " flows: handshakes through the worker",
                           ilb::bench::human_seconds(setup_s) + ", " +
                               std::to_string(p->worker().shared->snat_addresses.size()) +
-                              " SNAT addresses, table capacity " + with_commas(capacity)});
+                              " SNAT addresses, table capacity " + with_commas(capacity) +
+                              ", hash buckets " + fixed(100 * fill, 0) + " % full"});
     setup_json.push_back({{"flows", f},
                           {"seconds", setup_s},
                           {"capacity", capacity},
+                          {"hash_fill", fill},
                           {"snat_addresses", p->worker().shared->snat_addresses.size()}});
     const std::array<PhaseResult, 2> est =
         measure_established(*p, pool, flows, rounds, packets, rng);
@@ -726,6 +739,7 @@ int main(int argc, char** argv) {
         {"frame_bytes", kFrameLen},
         {"frames_timed", false},
         {"mem_conns", mem_conns},
+        {"headroom", headroom},
         {"hugepages", huge},
         {"eal_mb", fixed_memory ? eal_mb : 0},
         {"cpu", cpu},

@@ -5,7 +5,9 @@
 #include <rte_byteorder.h>
 #include <rte_memory.h>
 
+#include <random>
 #include <set>
+#include <string>
 #include <vector>
 
 namespace ilb::dp {
@@ -203,6 +205,57 @@ TEST(ConnTable, SamePortOnTwoSnatAddressesNamesTwoConnections) {
   EXPECT_EQ(t.at(got).client_ip, b.client_ip);
   ASSERT_TRUE(t.lookup(backend_key(a), got, dir));
   EXPECT_EQ(t.at(got).client_ip, a.client_ip);
+}
+
+// Random client tuples, each with its own SNAT port: `n` of them need n / 64,512 + 1 addresses.
+std::vector<Conn> random_conns(uint32_t n, uint64_t seed, std::vector<uint32_t>& snat_addresses) {
+  std::mt19937_64 rng(seed);
+  std::vector<Conn> out;
+  for (uint32_t i = 0; i < n; ++i) {
+    Conn c = make_conn(0, 100);
+    const uint64_t x = rng();
+    c.client_ip = static_cast<uint32_t>(x);
+    c.client_port = static_cast<uint16_t>(x >> 32);
+    const uint32_t row = i / 64512;
+    c.snat_ip = rte_cpu_to_be_32(0x0b000000 + row);
+    c.snat_port = rte_cpu_to_be_16(static_cast<uint16_t>(1024 + i % 64512));
+    if (row == snat_addresses.size()) snat_addresses.push_back(c.snat_ip);
+    out.push_back(c);
+  }
+  return out;
+}
+
+// The hash has no extension buckets; its cuckoo displacement must still place every flow when the
+// capacity leaves DPDK's power-of-two bucket count 5 % to spare, and 98 % of them when it leaves
+// nothing. Whatever is refused is refused cleanly: every accepted flow is still found.
+TEST(ConnTable, RandomFlowsFillTheCapacity) {
+  for (const uint32_t capacity : {60000u, 65536u}) {
+    std::vector<uint32_t> addresses;
+    const std::vector<Conn> conns = random_conns(capacity, capacity, addresses);
+    ConnTable t;
+    std::string err;
+    ASSERT_TRUE(
+        t.init("ct_fill" + std::to_string(capacity), capacity, addresses, SOCKET_ID_ANY, err))
+        << err;
+    std::vector<int64_t> idx;
+    for (const Conn& c : conns) idx.push_back(t.insert(client_key(c), backend_key(c), c));
+    if (capacity <= 65536 * 95 / 100) {
+      EXPECT_EQ(t.size(), capacity);
+    } else {
+      EXPECT_GE(t.size(), capacity * 98 / 100);
+    }
+    for (size_t i = 0; i < conns.size(); ++i) {
+      uint32_t got = 0;
+      Dir dir{};
+      EXPECT_EQ(t.lookup(client_key(conns[i]), got, dir), idx[i] >= 0) << i;
+      if (idx[i] >= 0) {
+        EXPECT_EQ(got, idx[i]);
+      }
+    }
+    Conn extra = make_conn(70000, 100);
+    extra.snat_ip = addresses[0];
+    EXPECT_LT(t.insert(client_key(extra), backend_key(extra), extra), 0);
+  }
 }
 
 }  // namespace
