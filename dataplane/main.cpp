@@ -103,6 +103,7 @@ int main(int argc, char** argv) {
   shared->workers = workers_n;
   shared->snat_port_min = cfg.snat_port_min;
   shared->idle_sleep_us = cfg.idle_sleep_us;
+  shared->verify_all_l4_checksums = cfg.verify_all_l4_checksums;
   std::sort(shared->snat_addresses.begin(), shared->snat_addresses.end());
   std::string error;
   if (!shared->neighbours.init("ilb_neigh", 4096, socket, error)) return fail(error);

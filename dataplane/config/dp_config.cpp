@@ -224,7 +224,7 @@ DataplaneConfig parse_dataplane_config(const toml::table& root, const std::strin
   t.allow_only({"main_lcore", "worker_lcores", "memory_mb", "no_huge", "file_prefix", "eal_args",
                 "conn_capacity", "mbuf_count", "rx_desc", "tx_desc", "snat_addresses",
                 "snat_port_min", "snat_port_max", "neighbour_refresh_s", "static_neighbours",
-                "worker_cpus", "idle_sleep_us", "port"});
+                "worker_cpus", "idle_sleep_us", "verify_l4_checksums", "port"});
   constexpr int64_t kMaxLcoreId = abi::kMaxLcores - 1;
   DataplaneConfig dp;
 
@@ -323,6 +323,13 @@ DataplaneConfig parse_dataplane_config(const toml::table& root, const std::strin
   }
   if (auto n = t.get("idle_sleep_us")) {
     dp.idle_sleep_us = static_cast<uint32_t>(n->as_integer(0, 10000));
+  }
+  if (auto n = t.get("verify_l4_checksums")) {
+    const std::string mode = n->as_string();
+    if (mode != "tcp_control" && mode != "all") {
+      n->fail("expected \"tcp_control\" or \"all\", got " + quoted(mode));
+    }
+    dp.verify_all_l4_checksums = mode == "all";
   }
   if (auto n = t.get("neighbour_refresh_s")) {
     dp.neighbour_refresh_s = static_cast<uint32_t>(n->as_integer(1, 3600));

@@ -48,6 +48,10 @@ struct DataplaneConfig {
   // sleeps this many microseconds between polls, so an idle dataplane does not burn its cores,
   // at the price of that much extra latency for the first packet after a quiet spell.
   uint32_t idle_sleep_us = 0;
+  // verify_l4_checksums = "all": the TCP checksum of every segment is verified in software when
+  // the NIC has not. The default, "tcp_control", verifies SYN, FIN and RST segments only (see
+  // pkt::ParseOptions::verify_tcp_data_checksum); UDP and ICMP are always verified.
+  bool verify_all_l4_checksums = false;
   uint32_t memory_mb = 256;  // EAL -m (ignored with no_huge: --no-huge -m)
   bool no_huge = false;
   std::string file_prefix;            // EAL --file-prefix; default "ilb-<instance>"

@@ -85,7 +85,10 @@ Kind parse(const uint8_t* frame, uint32_t len, Parsed& out, ParseOptions opts) {
       const auto* tcp = reinterpret_cast<const rte_tcp_hdr*>(l4);
       const uint32_t doff = static_cast<uint32_t>(tcp->data_off >> 4) * 4;
       if (doff < sizeof(rte_tcp_hdr) || doff > l4_len) return drop(out, abi::Drop::kBadIpHeader);
-      if (opts.verify_l4_checksum && rte_ipv4_udptcp_cksum_verify(ip, l4) != 0) {
+      constexpr uint8_t kStateChanging = RTE_TCP_SYN_FLAG | RTE_TCP_FIN_FLAG | RTE_TCP_RST_FLAG;
+      if (opts.verify_l4_checksum &&
+          (opts.verify_tcp_data_checksum || (tcp->tcp_flags & kStateChanging) != 0) &&
+          rte_ipv4_udptcp_cksum_verify(ip, l4) != 0) {
         return drop(out, abi::Drop::kBadL4Checksum);
       }
       out.src_port = tcp->src_port;

@@ -41,6 +41,11 @@ struct Parsed {
 struct ParseOptions {
   bool verify_ip_checksum = true;  // false when the NIC reported the checksum good
   bool verify_l4_checksum = true;
+  // With verify_l4_checksum: false verifies only the TCP segments that carry SYN, FIN or RST (the
+  // ones that open, close or reset a connection). Other segments are forwarded with incrementally
+  // updated checksums (RFC 1624), which keep a wrong checksum wrong, so the receiving host still
+  // drops them; verifying them would read every payload byte on the worker.
+  bool verify_tcp_data_checksum = true;
 };
 
 // Parses and validates `len` bytes at `frame`. Never reads past `len`. On kDrop, `out.drop`

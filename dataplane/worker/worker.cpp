@@ -1,4 +1,5 @@
 #include "dataplane/worker/worker.h"
+#include "dataplane/worker/expiry_pacer.h"
 
 #include <netinet/in.h>
 #include <rte_byteorder.h>
@@ -21,7 +22,9 @@ namespace ilb::dp {
 namespace {
 
 constexpr uint16_t kBurst = 32;
+// The expiry sweep: one pass over the table per second, at most 64 records per loop iteration.
 constexpr uint32_t kExpireBudget = 64;
+constexpr uint64_t kSweepPeriodMs = 1000;
 // Empty poll-loop iterations before an idle worker starts sleeping (with idle_sleep_us set): about
 // a millisecond of polling, so a steady trickle of traffic never meets a sleeping worker.
 constexpr uint32_t kIdleLoopsBeforeSleep = 10000;
@@ -434,6 +437,7 @@ void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, u
         (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) != RTE_MBUF_F_RX_IP_CKSUM_GOOD;
     opts.verify_l4_checksum =
         (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) != RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+    opts.verify_tcp_data_checksum = w.shared->verify_all_l4_checksums;
     switch (pkt::parse(frame, len, p, opts)) {
       case pkt::Kind::kL4: {
         FlowKey& k = keys[n_l4];
@@ -532,6 +536,8 @@ int worker_main(void* arg) {
   rte_mbuf* tx[kBurst * 4];
 
   uint32_t idle_loops = 0;
+  ExpiryPacer expiry(w.conns.capacity(), s.tsc_hz * kSweepPeriodMs / 1000, kExpireBudget,
+                     rte_rdtsc());
 
   rte_rcu_qsbr_thread_register(s.qsbr, w.index);
   rte_rcu_qsbr_thread_online(s.qsbr, w.index);
@@ -548,7 +554,7 @@ int worker_main(void* arg) {
         process_burst(w, *cfg, rx, n_rx, tx, &n_tx, start);
       }
       n_rx = static_cast<uint16_t>(n_rx + process_handoffs(w, *cfg, kBurst, tx, &n_tx, start));
-      expire_step(w, start, kExpireBudget);
+      if (const uint32_t budget = expiry.budget(start); budget != 0) expire_step(w, start, budget);
     }
     // Frames from the main lcore (ARP) go out whether or not a config is in force.
     n_tx += static_cast<uint16_t>(rte_ring_sc_dequeue_burst(

@@ -52,9 +52,10 @@ struct SharedState {
   PortInfo port;
   std::vector<uint32_t> snat_addresses;  // network order, sorted
   uint64_t tsc_hz = 0;
-  uint32_t workers = 1;        // how many workers share the SNAT port space
-  uint16_t snat_port_min = 0;  // host order: the first port of every worker's share
-  uint32_t idle_sleep_us = 0;  // DataplaneConfig::idle_sleep_us
+  uint32_t workers = 1;                  // how many workers share the SNAT port space
+  uint16_t snat_port_min = 0;            // host order: the first port of every worker's share
+  uint32_t idle_sleep_us = 0;            // DataplaneConfig::idle_sleep_us
+  bool verify_all_l4_checksums = false;  // DataplaneConfig::verify_all_l4_checksums
   // The port's RSS, when it could be read and there are several workers: new connections then
   // get SNAT ports whose replies the NIC delivers to their own worker's queue. Null otherwise.
   const Rss* rss = nullptr;

@@ -131,7 +131,8 @@ rte_mbuf* make_frame(rte_mempool* pool, const uint8_t* src_mac, const Tuple& t, 
   iph->hdr_checksum = rte_ipv4_cksum(iph);
   std::memcpy(rte_pktmbuf_append(m, kFrameLen), p, kFrameLen);
   // As a NIC with RX checksum offload (which the dataplane enables where the port has it) marks
-  // them; without the flags the worker verifies both checksums in software.
+  // them; without the flags the worker verifies them in software (of TCP, only SYN, FIN and RST
+  // segments unless --verify-all-l4).
   m->ol_flags = checksums_offloaded ? RTE_MBUF_F_RX_IP_CKSUM_GOOD | RTE_MBUF_F_RX_L4_CKSUM_GOOD : 0;
   return m;
 }
@@ -169,8 +170,9 @@ class Pipeline {
     rte_free(w_.counters);
   }
 
-  bool init(const std::string& name, uint32_t capacity, std::string& err) {
+  bool init(const std::string& name, uint32_t capacity, bool verify_all_l4, std::string& err) {
     std::memcpy(shared_.port.mac, kOurMac, 6);
+    shared_.verify_all_l4_checksums = verify_all_l4;
     shared_.port.address = ip(0x0a000002);
     shared_.port.netmask = ip(0xffffff00);
     const uint32_t addresses = (capacity + kPortsPerAddress - 1) / kPortsPerAddress;
@@ -547,6 +549,7 @@ int main(int argc, char** argv) {
   uint64_t eal_mb = 0;
   uint64_t seed = 1;
   double headroom = 1.0;
+  bool verify_all_l4 = false;
   std::string json_path;
   app.add_option("--flows", flow_counts, "established flows to spread packets over (a list)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{50000000}));
@@ -563,6 +566,9 @@ int main(int argc, char** argv) {
   app.add_option("--headroom", headroom,
                  "table capacity beyond the flows, as a fraction of them (1 = twice the flows)")
       ->check(CLI::Range(0.0, 10.0));
+  app.add_flag("--verify-all-l4", verify_all_l4,
+               "verify every TCP segment's checksum in software, as verify_l4_checksums = \"all\" "
+               "(default: SYN, FIN and RST segments only)");
   app.add_option("--json", json_path, "also write the result as JSON to this file");
   CLI11_PARSE(app, argc, argv);
 
@@ -622,7 +628,7 @@ int main(int argc, char** argv) {
     const double fill = static_cast<double>(f) / static_cast<double>(pow2_at_least(capacity));
     std::string err;
     auto p = std::make_unique<Pipeline>();
-    if (!p->init("p" + std::to_string(f), capacity, err)) {
+    if (!p->init("p" + std::to_string(f), capacity, verify_all_l4, err)) {
       std::cerr << "ilb-bench-pipeline: " << f << " flows: " << err << "\n";
       status = 2;
       continue;
@@ -654,7 +660,9 @@ int main(int argc, char** argv) {
       status = 2;
     }
     for (const bool offload : {true, false}) {
-      const std::string how = offload ? ", checksums by the NIC" : ", checksums in software";
+      const std::string how = offload         ? ", checksums by the NIC"
+                              : verify_all_l4 ? ", checksums in software, all"
+                                              : ", checksums in software";
       const size_t i = offload ? 0 : 1;
       est_rows.push_back({fs + " flows" + how, cell(est[i], hz)});
       est_json.push_back(to_json(est[i], f, offload));
@@ -740,6 +748,7 @@ int main(int argc, char** argv) {
         {"frames_timed", false},
         {"mem_conns", mem_conns},
         {"headroom", headroom},
+        {"verify_all_l4_checksums", verify_all_l4},
         {"hugepages", huge},
         {"eal_mb", fixed_memory ? eal_mb : 0},
         {"cpu", cpu},

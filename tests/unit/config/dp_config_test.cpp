@@ -348,6 +348,19 @@ TEST(DataplaneConfig, ReadsWorkerCpusAndIdleSleep) {
   EXPECT_EQ(dp.idle_sleep_us, 50u);
 }
 
+TEST(DataplaneConfig, ReadsWhichChecksumsToVerify) {
+  EXPECT_FALSE(parse_dataplane_text(with_section_key(""), kFile).dataplane.verify_all_l4_checksums);
+  EXPECT_FALSE(
+      parse_dataplane_text(with_section_key("verify_l4_checksums = \"tcp_control\""), kFile)
+          .dataplane.verify_all_l4_checksums);
+  EXPECT_TRUE(parse_dataplane_text(with_section_key("verify_l4_checksums = \"all\""), kFile)
+                  .dataplane.verify_all_l4_checksums);
+  const std::string text = with_section_key("verify_l4_checksums = \"some\"");
+  EXPECT_TRUE(is_error_at(dp_error(text), text, "verify_l4_checksums",
+                          "dataplane.verify_l4_checksums",
+                          "expected \"tcp_control\" or \"all\", got \"some\""));
+}
+
 TEST(DataplaneConfig, RejectsWorkerCpusOfAnotherLength) {
   std::string text = with_section_key("worker_lcores = [1, 2]\nworker_cpus = [1]");
   EXPECT_TRUE(is_error_at(dp_error(text), text, "worker_cpus", "dataplane.worker_cpus",

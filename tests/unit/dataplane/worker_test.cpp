@@ -479,6 +479,48 @@ TEST_F(WorkerTest, CorruptChecksumIsCountedAndDropped) {
   EXPECT_EQ(drops(abi::Drop::kBadL4Checksum), 1u);
 }
 
+// By default (verify_l4_checksums = "tcp_control") a data segment of a tracked connection is
+// forwarded without reading its payload; the incremental update keeps a wrong checksum wrong, so
+// the backend still sees the corruption. A FIN with a wrong checksum is dropped: it would close
+// the connection. With "all", the data segment is dropped too.
+TEST_F(WorkerTest, CorruptDataSegmentKeepsItsCorruptionCorruptFinIsDropped) {
+  auto fwd = establish(40012);
+  ASSERT_TRUE(fwd);
+  const auto send_corrupt = [&](uint8_t flags) {
+    rte_mbuf* m = test::make_frame(pool_, from_client(40012, flags));
+    rte_pktmbuf_mtod(m, uint8_t*)[rte_pktmbuf_data_len(m) - 1] ^= 0xff;  // payload byte
+    rte_mbuf* in[1] = {m};
+    rte_mbuf* tx[2];
+    uint16_t n_tx = 0;
+    process_burst(w_, *cfg_, in, 1, tx, &n_tx, 1);
+    std::optional<pkt::Parsed> out;
+    if (n_tx == 1) {
+      pkt::Parsed p;
+      const auto* data = rte_pktmbuf_mtod(tx[0], const uint8_t*);
+      // Forwarded as it is: addresses and ports rewritten, the checksum still wrong.
+      EXPECT_EQ(pkt::parse(data, rte_pktmbuf_data_len(tx[0]), p), pkt::Kind::kDrop);
+      EXPECT_EQ(p.drop, abi::Drop::kBadL4Checksum);
+      EXPECT_EQ(pkt::parse(data, rte_pktmbuf_data_len(tx[0]), p, {.verify_l4_checksum = false}),
+                pkt::Kind::kL4);
+      out = p;
+      rte_pktmbuf_free(tx[0]);
+    }
+    return out;
+  };
+  const auto data = send_corrupt(RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG);
+  ASSERT_TRUE(data);
+  EXPECT_EQ(data->dst_ip, fwd->dst_ip);
+  EXPECT_EQ(data->src_port, fwd->src_port);
+  EXPECT_EQ(drops(abi::Drop::kBadL4Checksum), 0u);
+  EXPECT_FALSE(send_corrupt(RTE_TCP_FIN_FLAG | RTE_TCP_ACK_FLAG));
+  EXPECT_EQ(drops(abi::Drop::kBadL4Checksum), 1u);
+  shared_.verify_all_l4_checksums = true;
+  EXPECT_FALSE(send_corrupt(RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG));
+  EXPECT_EQ(drops(abi::Drop::kBadL4Checksum), 2u);
+  // The connection is still open: a good data segment goes through.
+  EXPECT_TRUE(run(from_client(40012, RTE_TCP_ACK_FLAG)));
+}
+
 TEST_F(WorkerTest, ClientReusingAClosedTupleStartsANewConnection) {
   auto fwd = establish(40011);
   ASSERT_TRUE(fwd);

@@ -341,6 +341,33 @@ TEST(ParseRejects, BadTcpChecksum) {
   expect_drop(g, Drop::kBadL4Checksum);
 }
 
+// With verify_tcp_data_checksum off, only the segments that open, close or reset a connection
+// have their TCP checksum verified; a plain data segment with a wrong checksum passes (its
+// rewrite keeps the checksum wrong for the receiver to drop).
+TEST(ParseRejects, BadTcpChecksumOfControlSegmentsOnlyWhenDataIsNotVerified) {
+  const ParseOptions control_only{.verify_tcp_data_checksum = false};
+  for (const uint8_t flags : {kAck, uint8_t(kAck | kPsh), kSyn, uint8_t(kSyn | kAck),
+                              uint8_t(kFin | kAck), uint8_t(0x04), uint8_t(0x04 | kAck)}) {
+    TcpSpec t;
+    t.flags = flags;
+    t.payload = payload_of(9);
+    Bytes f = tcp_frame(t);
+    f.back() ^= 0x08;
+    EXPECT_EQ(parse_all(f).drop, Drop::kBadL4Checksum) << int{flags};
+    const Parsed p = parse_all(f, control_only);
+    if ((flags & (kSyn | kFin | 0x04)) != 0) {
+      EXPECT_EQ(p.kind, Kind::kDrop) << int{flags};
+      EXPECT_EQ(p.drop, Drop::kBadL4Checksum) << int{flags};
+    } else {
+      EXPECT_EQ(p.kind, Kind::kL4) << int{flags};
+    }
+  }
+  // UDP is verified either way.
+  Bytes u = ipv4_frame({}, kUdp, udp_datagram(1, 53, payload_of(6)));
+  u.back() ^= 0x01;
+  EXPECT_EQ(parse_all(u, control_only).drop, Drop::kBadL4Checksum);
+}
+
 TEST(ParseRejects, BadUdpChecksum) {
   Bytes f = ipv4_frame({}, kUdp, udp_datagram(1, 53, payload_of(6)));
   f.back() ^= 0x01;
