@@ -93,18 +93,28 @@ class ConnTable {
   const Conn& at(uint32_t idx) const { return conns_[idx]; }
 
   // Examines up to `budget` records after the last one examined; every record whose deadline is
-  // before `now_tsc` is passed to `on_expire(const Conn&)` and then removed.
-  template <typename F>
-  void expire(uint64_t now_tsc, uint32_t budget, F&& on_expire) {
+  // before `now_tsc` is passed to `on_expire(const Conn&)` and then removed, every other record
+  // in use to `on_live(const Conn&)`.
+  template <typename Expired, typename Live>
+  void sweep(uint64_t now_tsc, uint32_t budget, Expired&& on_expire, Live&& on_live) {
     for (uint32_t i = 0; i < budget && capacity_ != 0; ++i) {
-      Conn& c = conns_[cursor_];
+      const Conn& c = conns_[cursor_];
       const uint32_t idx = cursor_;
       cursor_ = cursor_ + 1 == capacity_ ? 0 : cursor_ + 1;
-      if (c.deadline_tsc != 0 && c.deadline_tsc < now_tsc) {
-        on_expire(static_cast<const Conn&>(c));
+      if (c.deadline_tsc == 0) continue;
+      if (c.deadline_tsc < now_tsc) {
+        on_expire(c);
         remove(idx);
+      } else {
+        on_live(c);
       }
     }
+  }
+
+  // sweep() for expiry alone.
+  template <typename F>
+  void expire(uint64_t now_tsc, uint32_t budget, F&& on_expire) {
+    sweep(now_tsc, budget, on_expire, [](const Conn&) {});
   }
 
   // Removes the connection at `idx` (both keys) and returns its record to the free list.

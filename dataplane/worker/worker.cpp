@@ -25,6 +25,8 @@ constexpr uint16_t kBurst = 32;
 // The expiry sweep: one pass over the table per second, at most 64 records per loop iteration.
 constexpr uint32_t kExpireBudget = 64;
 constexpr uint64_t kSweepPeriodMs = 1000;
+// Probes of cut connections (sweep_step) per loop iteration at most.
+constexpr uint16_t kMaxCutProbes = 16;
 // Empty poll-loop iterations before an idle worker starts sleeping (with idle_sleep_us set): about
 // a millisecond of polling, so a steady trickle of traffic never meets a sleeping worker.
 constexpr uint32_t kIdleLoopsBeforeSleep = 10000;
@@ -148,6 +150,13 @@ bool reset_both_sides(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p, const
   return set_frame(m, frame, sizeof(frame));
 }
 
+// Whether `cfg` ends connection `c`: its backend was disabled or removed, or the control plane
+// cut its connections (drain deadline, on_backend_down = "reset").
+bool backend_cuts(const BackendEntry& be, const Conn& c) {
+  return be.admin == 0 || be.admin == static_cast<uint8_t>(abi::AdminState::kDisabled) ||
+         (be.flags & abi::kBackendResetFlows) != 0 || be.address != c.backend_ip;
+}
+
 // Forwards a packet of a tracked connection, or says it must be dropped or start a new flow.
 Verdict forward_tracked(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
                         const pkt::Parsed& p, uint32_t idx, Dir dir, uint64_t now, rte_mbuf** tx,
@@ -156,8 +165,7 @@ Verdict forward_tracked(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
   const bool client_syn = dir == Dir::kFromClient && c.proto == IPPROTO_TCP &&
                           (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpSyn;
   const BackendEntry& be = cfg.backend(c.backend_id);
-  if (be.admin == 0 || be.admin == static_cast<uint8_t>(abi::AdminState::kDisabled) ||
-      (be.flags & abi::kBackendResetFlows) != 0 || be.address != c.backend_ip) {
+  if (backend_cuts(be, c)) {
     // The backend was disabled or removed, or the control plane cut its connections (drain
     // deadline, on_backend_down = "reset"): its flows end here and free their resources, TCP
     // ones with a reset to both sides so that neither waits for a timeout; a client's new SYN on
@@ -494,7 +502,10 @@ void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, u
       v = forward_tracked(w, cfg, m, p, idx[j], dir[j], now, tx, n_tx);
     }
     bool ok = v == Verdict::kSend;
-    if (v == Verdict::kNewFlow) created |= ok = new_connection(w, cfg, m, p, now);
+    if (v == Verdict::kNewFlow) {
+      ok = new_connection(w, cfg, m, p, now);
+      created = created || ok;
+    }
     if (ok) {
       tx[(*n_tx)++] = m;
     } else {
@@ -505,6 +516,59 @@ void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, u
 
 void expire_step(WorkerContext& w, uint64_t now, uint32_t budget) {
   w.conns.expire(now, budget, [&w](const Conn& c) { retire_conn(w, c); });
+}
+
+namespace {
+
+// A cut TCP connection that has gone quiet would otherwise hold its backend's server-side
+// session until the client next sends (a pooled database connection can sit idle for hours),
+// and a reset needs the sequence number each side expects, which ilb does not keep. So ilb asks:
+// a bare ACK with a sequence number far from the receiver's window, which TCP answers with an
+// ACK of its own carrying both of its sequence numbers (RFC 793's answer to an unacceptable
+// segment, RFC 5961's challenge ACK). That answer meets the cut connection in forward_tracked(),
+// which resets both sides exactly. The backend is asked while it is still there and up; else the
+// client. A sequence number that happens to fall inside the window (odds of window / 2^32) gets
+// no answer, and the next pass over the table asks again with another.
+bool probe_cut_connection(WorkerContext& w, const ActiveConfig& cfg, const Conn& c, uint64_t now,
+                          rte_mbuf** tx, uint16_t* n_tx) {
+  const BackendEntry& be = cfg.backend(c.backend_id);
+  const bool ask_backend = be.admin != 0 && be.address == c.backend_ip &&
+                           be.health != static_cast<uint8_t>(abi::Health::kDown);
+  rte_mbuf* m = rte_pktmbuf_alloc(w.pool);
+  if (m == nullptr) return false;
+  const uint8_t* mac = w.shared->port.mac;
+  const auto seq = static_cast<uint32_t>(now ^ (now >> 32) ^ (uint64_t{c.snat_port} << 16));
+  uint8_t frame[pkt::kMinFrameLen];
+  if (ask_backend) {
+    pkt::build_tcp_reset(frame, {mac, c.snat_ip, c.snat_port},
+                         {c.backend_mac, c.backend_ip, c.backend_port}, seq, 0, kTcpAck);
+  } else {
+    pkt::build_tcp_reset(frame, {mac, c.vip, c.vport}, {c.client_mac, c.client_ip, c.client_port},
+                         seq, 0, kTcpAck);
+  }
+  if (!set_frame(m, frame, sizeof(frame))) {
+    rte_pktmbuf_free(m);
+    return false;
+  }
+  tx[(*n_tx)++] = m;
+  return true;
+}
+
+}  // namespace
+
+void sweep_step(WorkerContext& w, const ActiveConfig& cfg, uint64_t now, uint32_t budget,
+                rte_mbuf** tx, uint16_t* n_tx, uint16_t max_probes) {
+  uint16_t probes = 0;
+  w.conns.sweep(
+      now, budget, [&w](const Conn& c) { retire_conn(w, c); },
+      [&](const Conn& c) {
+        if (w.pool == nullptr || probes == max_probes || c.proto != IPPROTO_TCP ||
+            c.state == TcpState::kSynSent || c.state == TcpState::kTimeWait ||
+            !backend_cuts(cfg.backend(c.backend_id), c)) {
+          return;
+        }
+        probes += probe_cut_connection(w, cfg, c, now, tx, n_tx) ? 1 : 0;
+      });
 }
 
 uint16_t process_handoffs(WorkerContext& w, const ActiveConfig& cfg, uint16_t max, rte_mbuf** tx,
@@ -532,8 +596,10 @@ int worker_main(void* arg) {
   const uint16_t port = s.port.port_id;
   const auto queue = static_cast<uint16_t>(w.index);
   rte_mbuf* rx[kBurst];
-  // Room for an RX burst and a burst of hand-overs, each of which may add a reset per packet.
-  rte_mbuf* tx[kBurst * 4];
+  // Room for an RX burst and a burst of hand-overs, each of which may add a reset per packet,
+  // and the housekeeping step's probes.
+  rte_mbuf* tx[kBurst * 4 + kMaxCutProbes];
+  constexpr auto kTxRoom = static_cast<uint16_t>(sizeof(tx) / sizeof(tx[0]));
 
   uint32_t idle_loops = 0;
   ExpiryPacer expiry(w.conns.capacity(), s.tsc_hz * kSweepPeriodMs / 1000, kExpireBudget,
@@ -554,11 +620,13 @@ int worker_main(void* arg) {
         process_burst(w, *cfg, rx, n_rx, tx, &n_tx, start);
       }
       n_rx = static_cast<uint16_t>(n_rx + process_handoffs(w, *cfg, kBurst, tx, &n_tx, start));
-      if (const uint32_t budget = expiry.budget(start); budget != 0) expire_step(w, start, budget);
+      if (const uint32_t budget = expiry.budget(start); budget != 0) {
+        sweep_step(w, *cfg, start, budget, tx, &n_tx, kMaxCutProbes);
+      }
     }
     // Frames from the main lcore (ARP) go out whether or not a config is in force.
     n_tx += static_cast<uint16_t>(rte_ring_sc_dequeue_burst(
-        w.from_main, reinterpret_cast<void**>(tx + n_tx), kBurst * 4 - n_tx, nullptr));
+        w.from_main, reinterpret_cast<void**>(tx + n_tx), kTxRoom - n_tx, nullptr));
     if (n_tx != 0) {
       const uint16_t sent = rte_eth_tx_burst(port, queue, tx, n_tx);
       w.counters->tx_packets.add(sent);

@@ -103,6 +103,14 @@ void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, u
 // One housekeeping step: expires up to `budget` connection records.
 void expire_step(WorkerContext& w, uint64_t now_tsc, uint32_t budget);
 
+// The worker loop's housekeeping step: expire_step(), and for each live TCP connection examined
+// whose backend `cfg` cuts (disabled, removed, drain deadline passed, on_backend_down = "reset"),
+// a probe that makes one side answer, so that the connection is reset on both sides at once
+// instead of at its next packet (see probe_cut_connection in worker.cpp). Appends at most
+// `max_probes` frames to `tx` (count in/out `*n_tx`); needs WorkerContext::pool for them.
+void sweep_step(WorkerContext& w, const ActiveConfig& cfg, uint64_t now_tsc, uint32_t budget,
+                rte_mbuf** tx, uint16_t* n_tx, uint16_t max_probes);
+
 // Processes up to `max` frames other workers handed to this one, like process_burst() (same rule
 // for the size of `tx`). Returns how many frames were taken from the rings.
 uint16_t process_handoffs(WorkerContext& w, const ActiveConfig& cfg, uint16_t max, rte_mbuf** tx,

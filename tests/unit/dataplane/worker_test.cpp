@@ -124,6 +124,11 @@ class WorkerTest : public testing::Test {
     rte_mbuf* tx[2];
     uint16_t n_tx = 0;
     process_burst(w_, *cfg_, in, 1, tx, &n_tx, 1);
+    return take_frames(tx, n_tx);
+  }
+
+  // Copies and frees `n` transmitted mbufs, checksums verified.
+  std::vector<Frame> take_frames(rte_mbuf** tx, uint16_t n_tx) {
     std::vector<Frame> out;
     for (uint16_t i = 0; i < n_tx; ++i) {
       const auto* data = rte_pktmbuf_mtod(tx[i], const uint8_t*);
@@ -377,6 +382,78 @@ TEST_F(WorkerTest, ResetsFromTheCutSideAreNotAnswered) {
   w_.pool = pool_;
   EXPECT_TRUE(run_all(from_client(40022, RTE_TCP_RST_FLAG)).empty());
   EXPECT_EQ(drops(abi::Drop::kBackendDisabled), 1u);
+}
+
+// A cut connection that has gone quiet: the sweep asks the backend for its sequence numbers with
+// a bare ACK from the connection's SNAT address and port; the backend's answer then resets both
+// sides at once. A connection that is not cut is never asked.
+TEST_F(WorkerTest, QuietCutConnectionIsProbedThenResetOnBothSides) {
+  auto fwd = establish(40040);
+  ASSERT_TRUE(fwd);
+  ASSERT_TRUE(establish(40041));
+  w_.pool = pool_;
+  rte_mbuf* tx[16];
+  uint16_t n_tx = 0;
+  sweep_step(w_, *cfg_, 2, w_.conns.capacity(), tx, &n_tx, 16);
+  EXPECT_EQ(n_tx, 0) << "nothing is cut yet";
+
+  cp::Snapshot s = two_backends();
+  s.backends[0].admin = abi::AdminState::kDraining;
+  s.backends[0].reset_flows = true;  // the drain deadline passed
+  apply(s, 2);
+  sweep_step(w_, *cfg_, 3, w_.conns.capacity(), tx, &n_tx, 1);
+  ASSERT_EQ(n_tx, 1) << "at most max_probes frames";
+  rte_pktmbuf_free(tx[0]);
+  n_tx = 0;
+  sweep_step(w_, *cfg_, 4, w_.conns.capacity(), tx, &n_tx, 16);
+  ASSERT_EQ(n_tx, 2) << "one probe per cut connection and pass";
+  const std::vector<Frame> probes = take_frames(tx, n_tx);
+  const auto to_first = std::find_if(probes.begin(), probes.end(), [&](const Frame& f) {
+    return f.p.dst_port == fwd->dst_port && f.p.src_port == fwd->src_port;
+  });
+  ASSERT_NE(to_first, probes.end());
+  EXPECT_EQ(0, std::memcmp(to_first->bytes.data(), kBackendMac, 6));
+  EXPECT_EQ(to_first->p.src_ip, fwd->src_ip) << "from the connection's SNAT address";
+  EXPECT_EQ(to_first->p.dst_ip, fwd->dst_ip);
+  EXPECT_EQ(to_first->p.tcp_flags, RTE_TCP_ACK_FLAG);
+  EXPECT_EQ(w_.conns.size(), 2u) << "asking ends nothing by itself";
+
+  // The backend's answer: an ACK with what it sends next and what it expects next.
+  auto answer = from_backend(*fwd, RTE_TCP_ACK_FLAG);
+  answer.seq = 5000;
+  answer.ack = 6000;
+  answer.payload = 0;
+  const auto out = run_all(answer);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].p.dst_ip, ip("10.0.0.10"));
+  EXPECT_EQ(out[0].p.tcp_flags, RTE_TCP_RST_FLAG);
+  EXPECT_EQ(out[0].seq.seq, 5000u);
+  EXPECT_EQ(out[1].p.dst_ip, ip("10.0.0.21"));
+  EXPECT_EQ(out[1].p.tcp_flags, RTE_TCP_RST_FLAG);
+  EXPECT_EQ(out[1].seq.seq, 6000u);
+  EXPECT_EQ(w_.conns.size(), 1u);
+}
+
+// When the backend is down (on_backend_down = "reset") or gone, the client is asked instead.
+TEST_F(WorkerTest, CutConnectionOfADownBackendIsProbedOnTheClientSide) {
+  ASSERT_TRUE(establish(40042));
+  w_.pool = pool_;
+  cp::Snapshot s = two_backends();
+  s.backends[0].health = abi::Health::kDown;
+  s.backends[0].reset_flows = true;
+  apply(s, 2);
+  rte_mbuf* tx[4];
+  uint16_t n_tx = 0;
+  sweep_step(w_, *cfg_, 3, w_.conns.capacity(), tx, &n_tx, 4);
+  const std::vector<Frame> probes = take_frames(tx, n_tx);
+  ASSERT_EQ(probes.size(), 1u);
+  const pkt::Parsed& p = probes[0].p;
+  EXPECT_EQ(0, std::memcmp(probes[0].bytes.data(), kClientMac, 6));
+  EXPECT_EQ(p.src_ip, ip("10.0.0.100"));
+  EXPECT_EQ(ntohs(p.src_port), 80);
+  EXPECT_EQ(p.dst_ip, ip("10.0.0.10"));
+  EXPECT_EQ(ntohs(p.dst_port), 40042);
+  EXPECT_EQ(p.tcp_flags, RTE_TCP_ACK_FLAG);
 }
 
 TEST_F(WorkerTest, IdleConnectionsExpireAndReturnTheirPort) {
