@@ -25,8 +25,8 @@ class ExpiryPacer {
 
   // The records to examine now: those owed for the time since the last call.
   uint32_t budget(uint64_t now_tsc) {
-    // At most one period counts, so the product stays far from overflow (2^32 records times a
-    // period below 2^32 cycles).
+    // At most one period counts, so the product stays far from overflow (conn_capacity is at most
+    // 10^8 < 2^27 records, a period of a second under 2^34 cycles).
     const uint64_t elapsed = std::min(now_tsc - last_, period_);
     last_ = now_tsc;
     owed_ += elapsed * capacity_;

@@ -421,6 +421,7 @@ void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, u
   uint32_t n_l4 = 0;
   WorkerCounters& ctr = *w.counters;
   const uint8_t* our_mac = w.shared->port.mac;
+  const bool verify_tcp_data = w.shared->verify_all_l4_checksums;
 
   for (uint16_t i = 0; i < n; ++i) {
     if (i + 3 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void*));
@@ -445,7 +446,7 @@ void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, u
         (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) != RTE_MBUF_F_RX_IP_CKSUM_GOOD;
     opts.verify_l4_checksum =
         (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) != RTE_MBUF_F_RX_L4_CKSUM_GOOD;
-    opts.verify_tcp_data_checksum = w.shared->verify_all_l4_checksums;
+    opts.verify_tcp_data_checksum = verify_tcp_data;
     switch (pkt::parse(frame, len, p, opts)) {
       case pkt::Kind::kL4: {
         FlowKey& k = keys[n_l4];
@@ -529,9 +530,8 @@ namespace {
 // which resets both sides exactly. The backend is asked while it is still there and up; else the
 // client. A sequence number that happens to fall inside the window (odds of window / 2^32) gets
 // no answer, and the next pass over the table asks again with another.
-bool probe_cut_connection(WorkerContext& w, const ActiveConfig& cfg, const Conn& c, uint64_t now,
+bool probe_cut_connection(WorkerContext& w, const BackendEntry& be, const Conn& c, uint64_t now,
                           rte_mbuf** tx, uint16_t* n_tx) {
-  const BackendEntry& be = cfg.backend(c.backend_id);
   const bool ask_backend = be.admin != 0 && be.address == c.backend_ip &&
                            be.health != static_cast<uint8_t>(abi::Health::kDown);
   rte_mbuf* m = rte_pktmbuf_alloc(w.pool);
@@ -563,11 +563,11 @@ void sweep_step(WorkerContext& w, const ActiveConfig& cfg, uint64_t now, uint32_
       now, budget, [&w](const Conn& c) { retire_conn(w, c); },
       [&](const Conn& c) {
         if (w.pool == nullptr || probes == max_probes || c.proto != IPPROTO_TCP ||
-            c.state == TcpState::kSynSent || c.state == TcpState::kTimeWait ||
-            !backend_cuts(cfg.backend(c.backend_id), c)) {
+            c.state == TcpState::kSynSent || c.state == TcpState::kTimeWait) {
           return;
         }
-        probes += probe_cut_connection(w, cfg, c, now, tx, n_tx) ? 1 : 0;
+        const BackendEntry& be = cfg.backend(c.backend_id);
+        if (backend_cuts(be, c) && probe_cut_connection(w, be, c, now, tx, n_tx)) ++probes;
       });
 }
 
