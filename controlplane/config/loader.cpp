@@ -197,7 +197,7 @@ bool key_allowed_for(std::string_view key, CheckType type) {
   };
   switch (type) {
     case CheckType::kHttp:
-      return in({"path", "host", "expect_status"});
+      return in({"path", "host", "expect_status", "method", "expect_body"});
     case CheckType::kRedis:
       return in({"password", "username", "role"});
     case CheckType::kMysql:
@@ -216,8 +216,9 @@ bool key_allowed_for(std::string_view key, CheckType type) {
 }
 
 constexpr std::string_view kTypeSpecificKeys[] = {
-    "path", "host",  "expect_status",       "password",       "username", "role",
-    "user", "query", "max_replication_lag", "agent_protocol", "command",  "tcp_mode"};
+    "path",   "host",       "expect_status",       "password",       "username", "role",
+    "user",   "query",      "max_replication_lag", "agent_protocol", "command",  "tcp_mode",
+    "method", "expect_body"};
 
 void parse_http_keys(const TomlTable& t, HealthCheckConfig& hc) {
   if (auto n = t.get("path")) {
@@ -236,6 +237,36 @@ void parse_http_keys(const TomlTable& t, HealthCheckConfig& hc) {
     if (elements.empty()) n->fail("at least one status or range is required");
     hc.expect_status.clear();
     for (const auto& element : elements) hc.expect_status.push_back(parse_status_range(element));
+  }
+}
+
+// `method` and `expect_body` belong to http checks only (an agent check always GETs its path).
+void parse_http_check_keys(const TomlTable& t, HealthCheckConfig& hc) {
+  parse_http_keys(t, hc);
+  auto method = t.get("method");
+  if (method) {
+    hc.method = method->as_string();
+    const bool token = !hc.method.empty() && hc.method.size() <= 32 &&
+                       std::all_of(hc.method.begin(), hc.method.end(),
+                                   [](char c) { return c >= 'A' && c <= 'Z'; });
+    if (!token) {
+      method->fail("expected an HTTP method in capital letters (GET, HEAD, OPTIONS, ...), got " +
+                   quoted(hc.method));
+    }
+    // A 2xx answer to CONNECT turns the connection into a tunnel, not a response to judge.
+    if (hc.method == "CONNECT") method->fail("CONNECT cannot be a health check's method");
+  }
+  auto body = t.get("expect_body");
+  if (body) {
+    hc.expect_body = body->as_string();
+    if (hc.expect_body.empty() || hc.expect_body.size() > 1024 ||
+        hc.expect_body.find('\0') != std::string::npos) {
+      body->fail("expected 1 to 1024 characters of text without NUL");
+    }
+  }
+  if (hc.method == "HEAD" && !hc.expect_body.empty()) {
+    const TomlNode& where = body ? *body : *method;
+    where.fail("a HEAD response has no body for expect_body to find; use GET");
   }
 }
 
@@ -327,9 +358,10 @@ void parse_exec_keys(const TomlTable& t, HealthCheckConfig& hc) {
 // Parses a [health_check] table on top of `base`: the service's table on top of the defaults, a
 // backend's table on top of its service's check.
 HealthCheckConfig parse_health_check(const TomlTable& t, const HealthCheckConfig& base) {
-  t.allow_only({"type", "interval", "timeout", "rise", "fall", "port", "path", "host",
-                "expect_status", "password", "username", "role", "user", "query",
-                "max_replication_lag", "agent_protocol", "command", "tcp_mode"});
+  t.allow_only({"type",           "interval", "timeout",  "rise",          "fall",
+                "port",           "path",     "host",     "expect_status", "password",
+                "username",       "role",     "user",     "query",         "max_replication_lag",
+                "agent_protocol", "command",  "tcp_mode", "method",        "expect_body"});
   HealthCheckConfig hc = base;
   if (auto n = t.get("type")) {
     std::string type = n->as_string();
@@ -371,7 +403,7 @@ HealthCheckConfig parse_health_check(const TomlTable& t, const HealthCheckConfig
   }
   switch (hc.type) {
     case CheckType::kHttp:
-      parse_http_keys(t, hc);
+      parse_http_check_keys(t, hc);
       break;
     case CheckType::kRedis:
       parse_redis_keys(t, hc);

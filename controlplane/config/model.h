@@ -40,6 +40,8 @@ struct HealthCheckConfig {
   std::string path = "/";
   std::string host;  // Host header; empty = the backend's address
   std::vector<std::pair<uint16_t, uint16_t>> expect_status{{200, 200}};  // inclusive ranges
+  std::string method = "GET";
+  std::string expect_body;  // must occur in the response body; empty = the status decides alone
   // redis and mysql
   std::string password;  // empty = no AUTH (redis) / no password (mysql)
   // redis only

@@ -85,9 +85,10 @@ std::shared_ptr<Probe> make_probe(asio::io_context& io, const std::shared_ptr<Sy
     case CheckType::kHttp: {
       const std::string host =
           target.check.host.empty() ? HttpProbe::default_host(endpoint) : target.check.host;
-      return std::make_shared<HttpProbe>(io, endpoint, timeout,
-                                         HttpProbe::make_request(target.check.path, host),
-                                         target.check.expect_status);
+      return std::make_shared<HttpProbe>(
+          io, endpoint, timeout,
+          HttpProbe::make_request(target.check.path, host, target.check.method),
+          target.check.expect_status, target.check.expect_body);
     }
     case CheckType::kRedis:
       return std::make_shared<RedisProbe>(io, endpoint, timeout, target.check.username,

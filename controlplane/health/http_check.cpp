@@ -7,17 +7,21 @@ namespace ilb::cp {
 
 HttpProbe::HttpProbe(asio::io_context& io, asio::ip::tcp::endpoint endpoint,
                      std::chrono::milliseconds timeout, std::string request,
-                     StatusRanges expect_status)
+                     StatusRanges expect_status, std::string expect_body)
     : ExchangeProbe(io, endpoint, timeout, std::move(request), kMaxResponseBytes),
-      expect_status_(std::move(expect_status)) {
+      expect_status_(std::move(expect_status)),
+      expect_body_(std::move(expect_body)) {
   http_parser_init(&parser_, HTTP_RESPONSE);
   parser_.data = this;
   http_parser_settings_init(&settings_);
   settings_.on_headers_complete = &HttpProbe::on_headers_complete;
+  settings_.on_body = &HttpProbe::on_body;
+  settings_.on_message_complete = &HttpProbe::on_message_complete;
 }
 
-std::string HttpProbe::make_request(const std::string& path, const std::string& host) {
-  return "GET " + path + " HTTP/1.1\r\nHost: " + host +
+std::string HttpProbe::make_request(const std::string& path, const std::string& host,
+                                    const std::string& method) {
+  return method + " " + path + " HTTP/1.1\r\nHost: " + host +
          "\r\nUser-Agent: ilb-health/0.1\r\nConnection: close\r\n\r\n";
 }
 
@@ -27,21 +31,56 @@ std::string HttpProbe::default_host(const asio::ip::tcp::endpoint& endpoint) {
   return host;
 }
 
+// Pausing makes http_parser_execute() return at once: whatever follows is never parsed.
 int HttpProbe::on_headers_complete(http_parser* parser) {
-  static_cast<HttpProbe*>(parser->data)->headers_complete_ = true;
-  // Pausing makes http_parser_execute() return here: the body is never parsed.
+  auto* self = static_cast<HttpProbe*>(parser->data);
+  self->headers_complete_ = true;
+  // The status decides alone unless the body must be searched as well.
+  if (self->expect_body_.empty() || !self->status_expected()) http_parser_pause(parser, 1);
+  return 0;
+}
+
+int HttpProbe::on_body(http_parser* parser, const char* at, size_t length) {
+  auto* self = static_cast<HttpProbe*>(parser->data);
+  std::string& tail = self->body_tail_;
+  const std::string& want = self->expect_body_;
+  tail.append(at, length);
+  if (tail.find(want) != std::string::npos) {
+    self->body_found_ = true;
+    http_parser_pause(parser, 1);
+  } else if (tail.size() >= want.size()) {
+    tail.erase(0, tail.size() - (want.size() - 1));
+  }
+  return 0;
+}
+
+int HttpProbe::on_message_complete(http_parser* parser) {
+  static_cast<HttpProbe*>(parser->data)->message_complete_ = true;
   http_parser_pause(parser, 1);
   return 0;
+}
+
+bool HttpProbe::status_expected() const {
+  const unsigned status = parser_.status_code;
+  return std::any_of(expect_status_.begin(), expect_status_.end(), [status](const auto& range) {
+    return status >= range.first && status <= range.second;
+  });
+}
+
+std::string HttpProbe::status_text() const {
+  return "HTTP " + std::to_string(parser_.status_code);
+}
+
+ProbeResult HttpProbe::body_missing(const char* where) const {
+  return {false, status_text() + ", \"" + printable(expect_body_) + "\" not in " + where};
 }
 
 std::optional<ExchangeProbe::Verdict> HttpProbe::on_reply(std::string_view chunk) {
   http_parser_execute(&parser_, &settings_, chunk.data(), chunk.size());
   if (headers_complete_) {
-    const unsigned status = parser_.status_code;
-    const bool expected = std::any_of(
-        expect_status_.begin(), expect_status_.end(),
-        [status](const auto& range) { return status >= range.first && status <= range.second; });
-    return Verdict{{expected, "HTTP " + std::to_string(status)}};
+    if (!status_expected()) return Verdict{{false, status_text()}};
+    if (expect_body_.empty() || body_found_) return Verdict{{true, status_text()}};
+    if (message_complete_) return Verdict{body_missing("the body")};
   }
   const auto error = static_cast<http_errno>(parser_.http_errno);
   if (error != HPE_OK) {
@@ -51,11 +90,14 @@ std::optional<ExchangeProbe::Verdict> HttpProbe::on_reply(std::string_view chunk
   return std::nullopt;
 }
 
+// With a body that runs until the server closes, the close is the end of the response.
 ProbeResult HttpProbe::closed_early() const {
+  if (headers_complete_) return body_missing("the body");
   return {false, "connection closed before the response headers"};
 }
 
 ProbeResult HttpProbe::too_large() const {
+  if (headers_complete_) return body_missing("the first 64 KiB of the response");
   return {false, "response headers larger than 64 KiB"};
 }
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Every non-MySQL check type against its real server in the lab, going down and up, with traffic
 # through the VIP: redis (redis-server on be1), memcached (memcached on be2), agent (an HTTP agent
-# file served by python's http.server on be3, answering up / drain / 50% / down) and exec (a
-# script that curls the same server). The MariaDB checks have tests of their own (mysql_*.sh).
+# file served by python's http.server on be3, answering up / drain / 50% / down), http with
+# expect_body (a status file on the same server, "ready" or "maintenance", always 200) and exec (a
+# script that curls the same server). nginx's http checks run in every lab test; the MariaDB
+# checks have tests of their own (mysql_*.sh).
 set -euo pipefail
 : "${ILB_SOURCE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 : "${ILB_BUILD_DIR:=$ILB_SOURCE_DIR/build}"
@@ -16,6 +18,7 @@ files="$LAB_RUN_DIR.files"  # beside LAB_RUN_DIR, which lab_up empties
 rm -rf "$files"
 mkdir -p "$files/www"
 echo up >"$files/www/agent.txt"
+echo "state: ready" >"$files/www/status.txt"
 echo be3 >"$files/www/index.html"
 be1="$(lab_backend_addr be1)"
 be2="$(lab_backend_addr be2)"
@@ -65,6 +68,22 @@ rise = 1
 fall = 1
 [[service.backend]]
 address = "$be3"
+
+[[service]]
+name = "page"
+vip = "$LAB_VIP"
+port = 82
+[service.health_check]
+type = "http"
+path = "/status.txt"
+expect_body = "ready"
+interval = "500ms"
+timeout = "300ms"
+rise = 1
+fall = 1
+[[service.backend]]
+address = "$be3"
+port = 8080
 
 [[service]]
 name = "script"
@@ -127,7 +146,7 @@ lab_start_controlplane
 lab_start_dataplane
 
 ok=1
-for s in redis memcache agent script; do
+for s in redis memcache agent page script; do
   lab_check "$s: backend up" wait_for "$s up" "$deadline_s" is "$s" .health up || ok=0
 done
 lab_wait_applied 0 || ok=0
@@ -135,6 +154,17 @@ lab_check "redis PING through the VIP" wait_for "PONG" "$deadline_s" redis_ping 
 lab_check "memcached version through the VIP" memcached_version || ok=0
 lab_check "HTTP through the agent-checked VIP" http_get 8080 /index.html be3 || ok=0
 lab_check "HTTP through the script-checked VIP" http_get 81 /index.html be3 || ok=0
+lab_check "HTTP through the body-checked VIP" http_get 82 /index.html be3 || ok=0
+
+echo "-- the status page says maintenance (still HTTP 200), then ready again"
+echo "state: maintenance" >"$files/www/status.txt"
+lab_check "no \"ready\" in the body: backend down" \
+  wait_for "page down" "$deadline_s" is page .health down || ok=0
+lab_check "the reason names the missing text" \
+  is page .last_check 'HTTP 200, "ready" not in the body' || ok=0
+echo "state: ready" >"$files/www/status.txt"
+lab_check "\"ready\" in the body again: backend up" \
+  wait_for "page up" "$deadline_s" is page .health up || ok=0
 
 echo "-- the agent asks to drain, then for half its weight, then says down"
 echo drain >"$files/www/agent.txt"
@@ -178,6 +208,8 @@ lab_check "http server stopped: the script check takes it down" \
   wait_for "script down" "$deadline_s" is script .health down || ok=0
 lab_check "http server stopped: the agent check takes it down" \
   wait_for "agent down" "$deadline_s" is agent .health down || ok=0
+lab_check "http server stopped: the http check takes it down" \
+  wait_for "page down" "$deadline_s" is page .health down || ok=0
 lab_check "the script check's reason names the exit status" \
   is script '.last_check | startswith("exit ")' true || ok=0
 start_http
@@ -185,6 +217,8 @@ lab_check "http server back: script check up" \
   wait_for "script up" "$deadline_s" is script .health up || ok=0
 lab_check "http server back: agent check up" \
   wait_for "agent up" "$deadline_s" is agent .health up || ok=0
+lab_check "http server back: http check up" \
+  wait_for "page up" "$deadline_s" is page .health up || ok=0
 lab_check "HTTP through the script-checked VIP again" \
   wait_for "be3" "$deadline_s" http_get 81 /index.html be3 || ok=0
 ((ok))

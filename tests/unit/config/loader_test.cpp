@@ -173,6 +173,18 @@ TEST(LoadConfig, DefaultsHttpCheckToStatus200) {
   EXPECT_EQ(hc.expect_status, (std::vector<std::pair<uint16_t, uint16_t>>{{200, 200}}));
 }
 
+TEST(LoadConfig, ReadsHttpMethodAndExpectedBody) {
+  Config c = parse_config(service_with("[service.health_check]\ntype = \"http\"\n"
+                                       "method = \"OPTIONS\"\nexpect_body = \"\\\"ready\\\"\""),
+                          kFile);
+  const HealthCheckConfig& hc = c.services.at(0).health_check;
+  EXPECT_EQ(hc.method, "OPTIONS");
+  EXPECT_EQ(hc.expect_body, "\"ready\"");
+  c = parse_config(service_with("[service.health_check]\ntype = \"http\""), kFile);
+  EXPECT_EQ(c.services.at(0).health_check.method, "GET");
+  EXPECT_EQ(c.services.at(0).health_check.expect_body, "");
+}
+
 TEST(LoadConfig, ShortIntervalShortensTheDefaultTimeout) {
   Config c = parse_config(service_with("[service.health_check]\ninterval = \"300ms\""), kFile);
   EXPECT_EQ(c.services.at(0).health_check.interval_ms, 300u);
@@ -473,6 +485,25 @@ TEST(LoadConfig, RejectsBadHttpCheckValues) {
   text = service_with("[service.health_check]\ntype = \"http\"\nexpect_status = []");
   EXPECT_TRUE(is_error_at(cp_error(text), text, "expect_status",
                           "service[0].health_check.expect_status", "at least one"));
+  text = service_with("[service.health_check]\ntype = \"http\"\nmethod = \"get\"");
+  EXPECT_TRUE(is_error_at(cp_error(text), text, "method", "service[0].health_check.method",
+                          "expected an HTTP method in capital letters (GET, HEAD, OPTIONS, ...), "
+                          "got \"get\""));
+  text = service_with("[service.health_check]\ntype = \"http\"\nmethod = \"CONNECT\"");
+  EXPECT_TRUE(is_error_at(cp_error(text), text, "method", "service[0].health_check.method",
+                          "CONNECT cannot be"));
+  text = service_with("[service.health_check]\ntype = \"http\"\nexpect_body = \"\"");
+  EXPECT_TRUE(is_error_at(cp_error(text), text, "expect_body",
+                          "service[0].health_check.expect_body", "1 to 1024 characters"));
+  text = service_with(
+      "[service.health_check]\ntype = \"http\"\nmethod = \"HEAD\"\nexpect_body = \"ok\"");
+  EXPECT_TRUE(is_error_at(cp_error(text), text, "expect_body",
+                          "service[0].health_check.expect_body",
+                          "a HEAD response has no body for expect_body to find"));
+  text = service_with("[service.health_check]\ntype = \"agent\"\nexpect_body = \"up\"");
+  EXPECT_TRUE(is_error_at(cp_error(text), text, "expect_body",
+                          "service[0].health_check.expect_body",
+                          "expect_body is only valid for type = \"http\" checks"));
   text = service_with("[service.health_check]\ntype = \"grpc\"");
   EXPECT_TRUE(is_error_at(
       cp_error(text), text, "grpc", "service[0].health_check.type",

@@ -144,17 +144,18 @@ TEST_F(HealthCheckerTest, HttpExpectStatusRangesAreHonoured) {
   EXPECT_EQ(checker_.last_result(2), "HTTP 200");
 }
 
-TEST_F(HealthCheckerTest, HttpSendsConfiguredHostPathAndDefaultHost) {
+TEST_F(HealthCheckerTest, HttpSendsConfiguredMethodHostPathAndDefaultHost) {
   HttpServer configured(io_);
   HttpServer defaulted(io_);
   CheckTarget a = http_target(1, configured.port());
   a.check.host = "api.internal";
   a.check.path = "/healthz";
+  a.check.method = "OPTIONS";
   checker_.set_targets({a, http_target(2, defaulted.port())});
   ASSERT_TRUE(wait_for_events(2));
   ASSERT_FALSE(configured.requests().empty());
   EXPECT_EQ(configured.requests()[0],
-            "GET /healthz HTTP/1.1\r\nHost: api.internal\r\nUser-Agent: ilb-health/0.1\r\n"
+            "OPTIONS /healthz HTTP/1.1\r\nHost: api.internal\r\nUser-Agent: ilb-health/0.1\r\n"
             "Connection: close\r\n\r\n");
   ASSERT_FALSE(defaulted.requests().empty());
   EXPECT_NE(defaulted.requests()[0].find("\r\nHost: 127.0.0.1:" + std::to_string(defaulted.port()) +
@@ -162,6 +163,19 @@ TEST_F(HealthCheckerTest, HttpSendsConfiguredHostPathAndDefaultHost) {
             std::string::npos)
       << defaulted.requests()[0];
   EXPECT_EQ(defaulted.requests()[0].rfind("GET / HTTP/1.1\r\n", 0), 0u);
+}
+
+TEST_F(HealthCheckerTest, HttpChecksTheConfiguredBodyText) {
+  HttpServer server(io_);  // answers 200 with a body of "xx"
+  CheckTarget want_xx = http_target(1, server.port());
+  want_xx.check.expect_body = "xx";
+  CheckTarget want_ready = http_target(2, server.port());
+  want_ready.check.expect_body = "ready";
+  checker_.set_targets({want_xx, want_ready});
+  ASSERT_TRUE(wait_for_events(2));
+  EXPECT_EQ(checker_.health(1), Health::kUp);
+  EXPECT_EQ(checker_.health(2), Health::kDown);
+  EXPECT_EQ(checker_.last_result(2), "HTTP 200, \"ready\" not in the body");
 }
 
 TEST_F(HealthCheckerTest, HttpTimeoutWhenServerNeverAnswers) {

@@ -19,9 +19,11 @@ struct Exchange {
 std::optional<ProbeResult> run_probe(asio::io_context& io, uint16_t port,
                                      HttpProbe::StatusRanges expect = {{200, 200}},
                                      std::chrono::milliseconds timeout = 1000ms,
-                                     const std::string& host = "backend.test") {
-  auto probe = std::make_shared<HttpProbe>(io, asio::ip::tcp::endpoint(kLoopback, port), timeout,
-                                           HttpProbe::make_request("/health", host), expect);
+                                     const std::string& host = "backend.test",
+                                     const std::string& expect_body = {}) {
+  auto probe =
+      std::make_shared<HttpProbe>(io, asio::ip::tcp::endpoint(kLoopback, port), timeout,
+                                  HttpProbe::make_request("/health", host), expect, expect_body);
   std::optional<ProbeResult> result;
   probe->start([&](ProbeResult r) { result = std::move(r); });
   run_until(io, [&] { return result.has_value(); });
@@ -32,6 +34,12 @@ TEST(HttpProbe, RequestIsMinimalGetWithConnectionClose) {
   EXPECT_EQ(HttpProbe::make_request("/status?full=1", "api.internal"),
             "GET /status?full=1 HTTP/1.1\r\nHost: api.internal\r\n"
             "User-Agent: ilb-health/0.1\r\nConnection: close\r\n\r\n");
+}
+
+TEST(HttpProbe, RequestUsesTheConfiguredMethod) {
+  EXPECT_EQ(
+      HttpProbe::make_request("/", "db1", "HEAD"),
+      "HEAD / HTTP/1.1\r\nHost: db1\r\nUser-Agent: ilb-health/0.1\r\nConnection: close\r\n\r\n");
 }
 
 TEST(HttpProbe, DefaultHostIsAddressWithPortUnlessPort80) {
@@ -151,6 +159,85 @@ TEST(HttpProbe, DrainsBodyAfterVerdictAndClosesCleanly) {
   ASSERT_TRUE(run_until(io, [&] { return server.writes_done == 1; }));
   EXPECT_FALSE(server.last_write_error) << server.last_write_error.message();
   EXPECT_EQ(server.last_write_bytes, server.body_size / 2);
+}
+
+std::optional<ProbeResult> run_body_probe(asio::io_context& io, HttpServer& server,
+                                          const std::string& expect_body) {
+  return run_probe(io, server.port(), {{200, 299}}, 1000ms, "backend.test", expect_body);
+}
+
+TEST(HttpProbe, ExpectedBodyTextMakesItUp) {
+  asio::io_context io;
+  HttpServer server(io);
+  server.raw_response = "HTTP/1.1 200 OK\r\nContent-Length: 21\r\n\r\n{\"status\": \"ready\"}\n\n";
+  const auto result = run_body_probe(io, server, "\"ready\"");
+  ASSERT_TRUE(result);
+  EXPECT_TRUE(result->ok) << result->reason;
+  EXPECT_EQ(result->reason, "HTTP 200");
+}
+
+TEST(HttpProbe, BodyWithoutTheTextIsDownThoughTheStatusIsExpected) {
+  asio::io_context io;
+  HttpServer server(io);
+  server.raw_response = "HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nmaintenance\n";
+  auto result = run_body_probe(io, server, "ready");
+  ASSERT_TRUE(result);
+  EXPECT_FALSE(result->ok);
+  EXPECT_EQ(result->reason, "HTTP 200, \"ready\" not in the body");
+  // Without a length the body ends when the server closes.
+  server.raw_response = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nmaintenance\n";
+  result = run_body_probe(io, server, "ready");
+  ASSERT_TRUE(result);
+  EXPECT_FALSE(result->ok);
+  EXPECT_EQ(result->reason, "HTTP 200, \"ready\" not in the body");
+  server.raw_response = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nready\n";
+  result = run_body_probe(io, server, "ready");
+  ASSERT_TRUE(result);
+  EXPECT_TRUE(result->ok) << result->reason;
+}
+
+TEST(HttpProbe, UnexpectedStatusFailsWhateverTheBody) {
+  asio::io_context io;
+  HttpServer server(io);
+  server.raw_response = "HTTP/1.1 503 Busy\r\nContent-Length: 5\r\n\r\nready";
+  const auto result = run_body_probe(io, server, "ready");
+  ASSERT_TRUE(result);
+  EXPECT_FALSE(result->ok);
+  EXPECT_EQ(result->reason, "HTTP 503");
+}
+
+// The text is searched in the decoded body, so chunk framing between its letters does not hide
+// it, and neither does a read that ends in the middle of it.
+TEST(HttpProbe, FindsBodyTextAcrossChunksAndReads) {
+  asio::io_context io;
+  HttpServer server(io);
+  server.raw_response =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "a\r\nstatus: re\r\n4\r\nady\n\r\n0\r\n\r\n";
+  auto result = run_body_probe(io, server, "ready");
+  ASSERT_TRUE(result);
+  EXPECT_TRUE(result->ok) << result->reason;
+  server.raw_response =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "a\r\nstatus: re\r\n4\r\nst!\n\r\n0\r\n\r\n";
+  result = run_body_probe(io, server, "ready");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->reason, "HTTP 200, \"ready\" not in the body");
+
+  server.raw_response = "HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nstatus: ready";
+  server.late_body = true;
+  server.body_size = 6;  // the server holds back the last 3 bytes, "ady"
+  std::optional<ProbeResult> late;
+  auto probe = std::make_shared<HttpProbe>(io, asio::ip::tcp::endpoint(kLoopback, server.port()),
+                                           1000ms, HttpProbe::make_request("/", "x"),
+                                           HttpProbe::StatusRanges{{200, 200}}, "ready");
+  probe->start([&](ProbeResult r) { late = std::move(r); });
+  ASSERT_TRUE(run_until(io, [&] { return server.late_waiting() == 1; }));
+  io.run_for(20ms);
+  EXPECT_FALSE(late) << "no verdict from half of the text";
+  server.send_late_bodies();
+  ASSERT_TRUE(run_until(io, [&] { return late.has_value(); }));
+  EXPECT_TRUE(late->ok) << late->reason;
 }
 
 TEST(HttpProbe, CancelSuppressesResult) {
