@@ -1,10 +1,16 @@
 // Scheduling and hysteresis for every health check, on one io_context and no threads.
 //
-// Each target has one steady_timer that fires every interval, on a fixed grid that starts at a
-// random offset within the first interval, so that thousands of targets configured at once do not
-// probe in lockstep. A tick that finds the previous probe still running is skipped rather than
-// starting a second probe against the same backend; if the loop ever falls more than an interval
-// behind, the grid restarts from now instead of firing the missed ticks in a burst.
+// Each target is due every interval, on a fixed schedule that starts at a random offset within the
+// first interval, so that thousands of targets configured at once do not probe in lockstep. A tick
+// that finds the previous probe still running is skipped rather than starting a second probe
+// against the same backend; if the loop ever falls more than an interval behind, the schedule
+// restarts from now instead of firing the missed ticks in a burst.
+//
+// Deadlines are rounded up to a 1 ms grid and kept in one ordered map of slots, with one
+// steady_timer for the earliest slot: one wake-up starts every check due in that millisecond, and
+// asio's timer heap holds only the probes' own timeouts instead of a timer per target (with
+// 10,000 targets, cancelling and re-arming in a heap that size was a visible share of the
+// checker's user time).
 //
 // Raw results pass through a small state machine: the first result after start decides between
 // up and down at once (a freshly started control plane should not wait `rise` intervals to send
@@ -22,6 +28,7 @@
 #include <asio/steady_timer.hpp>
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <random>
 #include <stdexcept>
 #include <unordered_set>
@@ -125,15 +132,12 @@ std::shared_ptr<Probe> make_probe(asio::io_context& io, const std::shared_ptr<Sy
 
 struct HealthChecker::Impl {
   struct Entry {
-    explicit Entry(asio::io_context& io) : timer(io) {}
-
     CheckTarget target;
     abi::Health health = abi::Health::kUnknown;
     uint32_t successes = 0;  // consecutive
     uint32_t failures = 0;   // consecutive
     std::string last_result;
     std::optional<AgentAdvice> advice;
-    asio::steady_timer timer;
     Clock::time_point next_due;
     std::shared_ptr<Probe> probe;  // the latest probe; may still be closing after its verdict
     bool probing = false;          // a verdict from `probe` is outstanding
@@ -142,10 +146,10 @@ struct HealthChecker::Impl {
   using EntryPtr = std::shared_ptr<Entry>;
 
   Impl(asio::io_context& io_context, Callback callback)
-      : io(io_context), on_change(std::move(callback)), rng(std::random_device{}()) {}
+      : io(io_context), on_change(std::move(callback)), rng(std::random_device{}()), wake(io) {}
 
   void add(const CheckTarget& target, abi::Health start_health) {
-    auto e = std::make_shared<Entry>(io);
+    auto e = std::make_shared<Entry>();
     e->target = target;
     e->health = start_health;
     entries[target.key] = e;
@@ -168,20 +172,41 @@ struct HealthChecker::Impl {
     schedule(e, Clock::now() + std::chrono::microseconds(jitter(rng)));
   }
 
+  // A removed entry stays in its slot until the slot is due, and is skipped then.
   void remove(const EntryPtr& e) {
     e->removed = true;
-    e->timer.cancel();
     if (e->probe) e->probe->cancel();
     e->probe.reset();
   }
 
   void schedule(const EntryPtr& e, Clock::time_point due) {
     e->next_due = due;
-    e->timer.expires_at(on_grid(due));
-    e->timer.async_wait([this, e](const std::error_code& ec) {
-      if (ec || e->removed) return;
-      on_due(e);
+    const Clock::time_point slot = on_grid(due);
+    slots[slot].push_back(e);
+    if (slot < wake_at) arm(slot);
+  }
+
+  // Sets the one timer to `slot`, replacing an earlier wait (whose handler sees an error).
+  void arm(Clock::time_point slot) {
+    wake_at = slot;
+    wake.expires_at(slot);
+    wake.async_wait([this, alive = std::weak_ptr<bool>(alive)](const std::error_code& ec) {
+      if (ec || alive.expired()) return;
+      on_wake();
     });
+  }
+
+  void on_wake() {
+    wake_at = Clock::time_point::max();
+    const auto now = Clock::now();
+    while (!slots.empty() && slots.begin()->first <= now) {
+      // Out of the map first: on_due() schedules the next round into it.
+      auto slot = slots.extract(slots.begin());
+      for (const EntryPtr& e : slot.mapped()) {
+        if (!e->removed) on_due(e);
+      }
+    }
+    if (!slots.empty()) arm(slots.begin()->first);
   }
 
   void on_due(const EntryPtr& e) {
@@ -261,6 +286,12 @@ struct HealthChecker::Impl {
   Callback on_change;
   std::mt19937_64 rng;
   std::unordered_map<uint32_t, EntryPtr> entries;
+  // Entries by the grid slot they are next due in; an entry is in exactly one slot.
+  std::map<Clock::time_point, std::vector<EntryPtr>> slots;
+  asio::steady_timer wake;  // armed for `wake_at`, the earliest slot, while there is one
+  Clock::time_point wake_at = Clock::time_point::max();
+  // Reset by stop(): a timer handler already queued then finds it gone and does nothing.
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
   std::shared_ptr<SynProber> syn;
   bool syn_tried = false;
   std::string syn_error;
@@ -335,6 +366,9 @@ void HealthChecker::stop() {
   impl_->stopped = true;
   for (auto& [key, entry] : impl_->entries) impl_->remove(entry);
   impl_->entries.clear();
+  impl_->slots.clear();
+  impl_->alive.reset();
+  impl_->wake.cancel();
 }
 
 }  // namespace ilb::cp
