@@ -188,7 +188,8 @@ nlohmann::json backends_json(const ServiceState& service, const StatReader& stat
                        {"packets_out", counter(&abi::BackendStats::packets_out)},
                        {"bytes_in", counter(&abi::BackendStats::bytes_in)},
                        {"bytes_out", counter(&abi::BackendStats::bytes_out)},
-                       {"resets", counter(&abi::BackendStats::resets)}});
+                       {"resets", counter(&abi::BackendStats::resets)},
+                       {"cut_probes", counter(&abi::BackendStats::cut_probes)}});
   }
   return out;
 }

@@ -57,8 +57,9 @@ inline constexpr uint64_t kStatMagic = 0x3154415453424C49ULL;  // "ILBSTAT1" lit
 inline constexpr uint16_t kAbiMajor = 1;
 // Minor 1: BackendRecord::flags, BackendStats::resets. Minor 2: StatHeader::handoff_packets,
 // handoff_drops, steered_conns, unsteered_conns; schedulers wrr and wlc. Minor 3:
-// StatHeader::tsc_hz (busy_cycles / tsc_hz = seconds a worker spent on packets).
-inline constexpr uint16_t kAbiMinor = 3;
+// StatHeader::tsc_hz (busy_cycles / tsc_hz = seconds a worker spent on packets). Minor 4:
+// BackendStats::cut_probes.
+inline constexpr uint16_t kAbiMinor = 4;
 
 // Hard limits of this ABI version. Backend ids are in [1, kMaxBackends); id 0 means "none".
 inline constexpr uint32_t kMaxServices = 256;
@@ -259,7 +260,7 @@ struct alignas(64) BackendStats {
   uint64_t bytes_in;      // [32, 40)
   uint64_t bytes_out;     // [40, 48)
   uint64_t resets;        // [48, 56)  connections cut with a reset to both sides (minor 1)
-  uint64_t reserved;      // [56, 64)
+  uint64_t cut_probes;    // [56, 64)  ACKs sent to ask an idle cut connection's peer (minor 4)
 };
 static_assert(sizeof(BackendStats) == 64);
 

@@ -144,6 +144,7 @@ void StatsExport::export_counters(const std::vector<WorkerContext*>& workers,
       b.bytes_in += c.bytes_in.get();
       b.bytes_out += c.bytes_out.get();
       b.resets += c.resets.get();
+      b.cut_probes += c.cut_probes.get();
     }
     store(backends[id].new_conns, b.new_conns);
     store(backends[id].active_conns, b.active_conns);
@@ -152,6 +153,7 @@ void StatsExport::export_counters(const std::vector<WorkerContext*>& workers,
     store(backends[id].bytes_in, b.bytes_in);
     store(backends[id].bytes_out, b.bytes_out);
     store(backends[id].resets, b.resets);
+    store(backends[id].cut_probes, b.cut_probes);
     if (cfg != nullptr && cfg->backend(id).admin != 0) {
       abi::ServiceStats& s = svc_sum[cfg->backend(id).service_index];
       s.new_conns += b.new_conns;

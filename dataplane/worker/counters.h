@@ -32,7 +32,8 @@ struct BackendCounters {
   Counter packets_out;
   Counter bytes_in;
   Counter bytes_out;
-  Counter resets;  // connections cut with a reset to both sides
+  Counter resets;      // connections cut with a reset to both sides
+  Counter cut_probes;  // out-of-window ACKs sent so an idle cut connection's peer answers
 };
 
 // Everything one worker counts. Allocated with rte_zmalloc on the worker's socket.

@@ -567,7 +567,10 @@ void sweep_step(WorkerContext& w, const ActiveConfig& cfg, uint64_t now, uint32_
           return;
         }
         const BackendEntry& be = cfg.backend(c.backend_id);
-        if (backend_cuts(be, c) && probe_cut_connection(w, be, c, now, tx, n_tx)) ++probes;
+        if (backend_cuts(be, c) && probe_cut_connection(w, be, c, now, tx, n_tx)) {
+          ++probes;
+          w.counters->backends[c.backend_id].cut_probes.add();
+        }
       });
 }
 

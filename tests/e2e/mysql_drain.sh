@@ -142,13 +142,16 @@ lab_check "$victim drops the idle session without a packet from the client" \
 reset_counted() { (($(field .resets) >= 1)); }
 lab_check "ilbctl counts resets >= 1 for $victim" \
   wait_for "a reset counted on $victim" 5 reset_counted || ok=0
+probe_counted() { (($(field .cut_probes) >= 1)); }
+lab_check "ilbctl counts the probe that asked $victim (cut_probes >= 1)" \
+  wait_for "a cut probe counted on $victim" 5 probe_counted || ok=0
 
 answer="$(session_query 99 || true)"
 echo "the session's answer after the deadline: '$answer'"
 lab_check "the next query on the old session fails with a lost connection" \
   bash -c '[[ "$1" == *"ERROR 2013"* || "$1" == *"ERROR 2006"* || "$1" == *"Lost connection"* ]]' \
   _ "$answer" || ok=0
-ilbctl_lab --json backends "$kService" | jq -c '.[] | {address, state, resets, active_conns}'
+ilbctl_lab --json backends "$kService" | jq -c '.[] | {address, state, resets, cut_probes, active_conns}'
 lab_kill_pid "$session_pid" TERM 5
 unset "LAB_PIDS[session]"
 ((ok))

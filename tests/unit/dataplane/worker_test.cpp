@@ -407,6 +407,7 @@ TEST_F(WorkerTest, QuietCutConnectionIsProbedThenResetOnBothSides) {
   n_tx = 0;
   sweep_step(w_, *cfg_, 4, w_.conns.capacity(), tx, &n_tx, 16);
   ASSERT_EQ(n_tx, 2) << "one probe per cut connection and pass";
+  EXPECT_EQ(w_.counters->backends[1].cut_probes.get(), 3u) << "every probe sent is counted";
   const std::vector<Frame> probes = take_frames(tx, n_tx);
   const auto to_first = std::find_if(probes.begin(), probes.end(), [&](const Frame& f) {
     return f.p.dst_port == fwd->dst_port && f.p.src_port == fwd->src_port;
