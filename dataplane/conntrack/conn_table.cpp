@@ -151,6 +151,11 @@ bool ConnTable::lookup(const FlowKey& key, uint32_t& idx, Dir& dir) const {
   return true;
 }
 
+void ConnTable::prefetch_free(uint32_t n) const {
+  n = std::min({n, free_top_, uint32_t{32}});
+  for (uint32_t k = 1; k <= n; ++k) rte_prefetch0_write(&conns_[free_[free_top_ - k]]);
+}
+
 int64_t ConnTable::insert(const FlowKey& from_client, const FlowKey& from_backend,
                           const Conn& conn) {
   if (free_top_ == 0) return -1;

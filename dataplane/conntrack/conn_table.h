@@ -84,6 +84,11 @@ class ConnTable {
   // `dir[i]` name the connection and the direction the key belongs to.
   uint64_t lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t* idx, Dir* dir) const;
   bool lookup(const FlowKey& key, uint32_t& idx, Dir& dir) const;
+  // lookup() for a backend-side key only: no hash lookup, just the port map and a compare.
+  bool lookup_reply(const FlowKey& key, uint32_t& idx) const;
+
+  // Prefetches, for writing, the records the next `n` insert() calls will take (at most 32).
+  void prefetch_free(uint32_t n) const;
 
   // Adds a connection under both keys. Returns its index, or -1 when the table is full (or the
   // backend key's SNAT address:port is taken or not one of the table's addresses).
@@ -124,7 +129,6 @@ class ConnTable {
   // Where the connection whose backend key is `key` would be in port_map_, or nullptr when the
   // key's destination is not one of our SNAT addresses.
   uint32_t* port_slot(uint32_t snat_ip, uint16_t snat_port_be) const;
-  bool lookup_reply(const FlowKey& key, uint32_t& idx) const;
   // Whether the port-map entry `slot` (record + 1, 0 = none) holds the connection whose reply
   // tuple is `key`; sets `idx` to it if so.
   bool reply_in_slot(uint32_t slot, const FlowKey& key, uint32_t& idx) const;

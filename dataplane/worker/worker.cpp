@@ -299,10 +299,10 @@ const Rss* steering_rss(WorkerContext& w, const rte_mbuf* m, const pkt::Parsed& 
   return w.rss_agrees < 0 ? nullptr : s.rss;
 }
 
-// Creates a connection for the first packet of a flow to a service. Returns false (with the
-// reason counted) if the packet must be dropped.
+// Creates a connection for the first packet of a flow to a service and sets `idx` to it. Returns
+// false (with the reason counted) if the packet must be dropped.
 bool new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, const pkt::Parsed& p,
-                    uint64_t now) {
+                    uint64_t now, uint32_t& idx) {
   const int32_t si = cfg.find_service(p.dst_ip, rte_be_to_cpu_16(p.dst_port), p.proto);
   if (si < 0) {
     w.counters->drop(cfg.is_vip(p.dst_ip) ? abi::Drop::kNoService
@@ -366,12 +366,13 @@ bool new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, cons
   c.fin_timeout_s = svc.tcp_fin_timeout_s;
   c.est_timeout_s = p.proto == IPPROTO_TCP ? svc.tcp_est_timeout_s : svc.udp_timeout_s;
   c.deadline_tsc = now + timeout_of(c) * w.shared->tsc_hz;
-  const int64_t idx = w.conns.insert(client_key(c), backend_key(c), c);
-  if (idx < 0) {
+  const int64_t inserted = w.conns.insert(client_key(c), backend_key(c), c);
+  if (inserted < 0) {
     w.snat.release(snat_index, c.snat_port);
     w.counters->drop(abi::Drop::kConnTableFull);
     return false;
   }
+  idx = static_cast<uint32_t>(inserted);
   BackendCounters& bc = w.counters->backends[backend_id];
   bc.new_conns.add();
   bc.active_conns.add();
@@ -488,7 +489,18 @@ void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, u
   uint32_t idx[kBurst];
   Dir dir[kBurst];
   const uint64_t hits = w.conns.lookup_bulk(key_ptrs, n_l4, idx, dir);
-  bool created = false;  // whether a packet of this burst opened a connection
+  // The records the burst's new connections will take: their first write would otherwise wait
+  // for memory, one after another.
+  w.conns.prefetch_free(n_l4 - static_cast<uint32_t>(__builtin_popcountll(hits)));
+  // Packets of this burst that opened a connection, by position in `keys`. A later packet of the
+  // same flow in the burst (a retransmitted SYN, a UDP flow's second datagram) missed the bulk
+  // lookup too; it belongs to that connection, and finding it here saves a hash lookup for every
+  // other new flow. The newest match is the only candidate, and only while its record still holds
+  // that flow (a packet in between may have ended it, and a newer connection taken the record).
+  // A reply to a connection opened in this burst (a capture replayed, frames handed over late)
+  // is found through the port map, which costs no hash lookup.
+  uint8_t created[kBurst];
+  uint32_t n_created = 0;
   for (uint32_t j = 0; j < n_l4; ++j) {
     rte_mbuf* m = pkts[l4_pkt[j]];
     const pkt::Parsed& p = parsed[l4_pkt[j]];
@@ -498,14 +510,24 @@ void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, u
     } else if (hand_over(w, m, p)) {
       // Another worker's SNAT port: only that worker can hold its connection.
       continue;
-    } else if (created && w.conns.lookup(keys[j], idx[j], dir[j])) {
-      // Opened by an earlier packet of this same burst.
-      v = forward_tracked(w, cfg, m, p, idx[j], dir[j], now, tx, n_tx);
+    } else if (n_created != 0 && w.conns.lookup_reply(keys[j], idx[j])) {
+      v = forward_tracked(w, cfg, m, p, idx[j], Dir::kFromBackend, now, tx, n_tx);
+    } else {
+      for (uint32_t k = n_created; k-- > 0;) {
+        if (std::memcmp(&keys[created[k]], &keys[j], sizeof(FlowKey)) != 0) continue;
+        const uint32_t at = idx[created[k]];
+        const FlowKey live = client_key(w.conns.at(at));
+        if (w.conns.at(at).deadline_tsc != 0 &&
+            std::memcmp(&live, &keys[j], sizeof(FlowKey)) == 0) {
+          v = forward_tracked(w, cfg, m, p, at, Dir::kFromClient, now, tx, n_tx);
+        }
+        break;
+      }
     }
     bool ok = v == Verdict::kSend;
     if (v == Verdict::kNewFlow) {
-      ok = new_connection(w, cfg, m, p, now);
-      created = created || ok;
+      ok = new_connection(w, cfg, m, p, now, idx[j]);
+      if (ok) created[n_created++] = static_cast<uint8_t>(j);
     }
     if (ok) {
       tx[(*n_tx)++] = m;

@@ -638,6 +638,39 @@ TEST_F(WorkerTest, BurstsLargerThanTheInternalBatchAreProcessedWhole) {
   rte_pktmbuf_free_bulk(tx, n_tx);
 }
 
+// Several packets of one new flow in a single burst: the later ones belong to the connection the
+// first one opened, also after a packet in between ended it and a SYN opened it again.
+TEST_F(WorkerTest, PacketsOfANewFlowInOneBurstShareItsConnection) {
+  const test::FrameSpec specs[] = {
+      from_client(41500),                    // opens the connection
+      from_client(41501),                    // another flow
+      from_client(41500),                    // the SYN again: the same connection
+      from_client(41500, RTE_TCP_RST_FLAG),  // the client gives up: TIME_WAIT
+      from_client(41500),                    // reuses the tuple: a new connection
+      from_client(41500, RTE_TCP_ACK_FLAG),  // belongs to that one
+  };
+  constexpr uint16_t kN = std::size(specs);
+  rte_mbuf* in[kN];
+  for (uint16_t i = 0; i < kN; ++i) in[i] = test::make_frame(pool_, specs[i]);
+  rte_mbuf* tx[2 * kN];
+  uint16_t n_tx = 0;
+  process_burst(w_, *cfg_, in, kN, tx, &n_tx, 1);
+  const std::vector<Frame> out = take_frames(tx, n_tx);
+  ASSERT_EQ(out.size(), kN) << "every packet forwarded";
+  EXPECT_EQ(w_.conns.size(), 2u);
+  EXPECT_EQ(w_.counters->backends[1].new_conns.get() + w_.counters->backends[2].new_conns.get(), 3u)
+      << "41500 twice (the second after its reset), 41501 once";
+  const auto same_path = [](const Frame& a, const Frame& b) {
+    return a.p.src_ip == b.p.src_ip && a.p.src_port == b.p.src_port && a.p.dst_ip == b.p.dst_ip &&
+           a.p.dst_port == b.p.dst_port;
+  };
+  EXPECT_TRUE(same_path(out[0], out[2])) << "the repeated SYN took the first one's SNAT port";
+  EXPECT_TRUE(same_path(out[0], out[3]));
+  EXPECT_TRUE(same_path(out[4], out[5])) << "the ACK followed the new connection";
+  EXPECT_FALSE(same_path(out[0], out[1]));
+  EXPECT_EQ(w_.counters->active_conns.get(), 2u);
+}
+
 // ---- ActiveConfig validation: the snapshot is untrusted input. ----
 
 class ActiveConfigTest : public testing::Test {
