@@ -36,6 +36,7 @@
 
 #include "controlplane/health/agent_check.h"
 #include "controlplane/health/exec_check.h"
+#include "controlplane/health/fd_limit.h"
 #include "controlplane/health/http_check.h"
 #include "controlplane/health/memcached_check.h"
 #include "controlplane/health/mysql_check.h"
@@ -296,6 +297,7 @@ struct HealthChecker::Impl {
   bool syn_tried = false;
   std::string syn_error;
   bool stopped = false;
+  uint64_t fd_warned_at = 0;  // the socket need last warned about, so a reload does not repeat it
   uint64_t completed = 0;
   uint64_t failed = 0;
 };
@@ -317,6 +319,25 @@ void HealthChecker::set_targets(const std::vector<CheckTarget>& targets) {
     if (!keys.insert(t.key).second) {
       throw std::invalid_argument("health checker: duplicate target key " + std::to_string(t.key));
     }
+  }
+
+  const auto checked =
+      static_cast<uint64_t>(std::count_if(targets.begin(), targets.end(), [](const CheckTarget& t) {
+        return t.check.type != CheckType::kNone;
+      }));
+  const uint64_t wanted = sockets_needed(checked);
+  const FdLimit fds = raise_open_file_limit(wanted);
+  if (fds.now > fds.before) {
+    spdlog::info("open-files limit raised from {} to {} for the checks of {} backends", fds.before,
+                 fds.now, checked);
+  }
+  if (fds.now < wanted && wanted > impl_->fd_warned_at) {
+    impl_->fd_warned_at = wanted;
+    spdlog::warn(
+        "the checks of {} backends may hold up to {} sockets at once, but the open-files limit "
+        "is {} (hard limit {}): probes beyond it fail and take their backends down; raise the "
+        "hard limit (LimitNOFILE= for a systemd service, ulimit -Hn in a shell)",
+        checked, wanted, fds.now, fds.hard);
   }
 
   for (auto it = impl_->entries.begin(); it != impl_->entries.end();) {

@@ -1,0 +1,25 @@
+#include "controlplane/health/fd_limit.h"
+
+#include <sys/resource.h>
+
+namespace ilb::cp {
+
+namespace {
+constexpr uint64_t kReserve = 64;  // API clients, shared memory, logs, child-process pipes
+}
+
+uint64_t sockets_needed(uint64_t targets) {
+  return 2 * targets + kReserve;
+}
+
+FdLimit raise_open_file_limit(uint64_t wanted) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return {};
+  FdLimit out{limit.rlim_cur, limit.rlim_cur, limit.rlim_max};
+  if (limit.rlim_cur >= wanted || limit.rlim_cur == RLIM_INFINITY) return out;
+  limit.rlim_cur = limit.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &limit) == 0) out.now = limit.rlim_cur;
+  return out;
+}
+
+}  // namespace ilb::cp
