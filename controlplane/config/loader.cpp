@@ -197,7 +197,7 @@ bool key_allowed_for(std::string_view key, CheckType type) {
   };
   switch (type) {
     case CheckType::kHttp:
-      return in({"path", "host", "expect_status", "method", "expect_body"});
+      return in({"path", "host", "expect_status", "method", "expect_body", "reuse_connection"});
     case CheckType::kRedis:
       return in({"password", "username", "role"});
     case CheckType::kMysql:
@@ -216,9 +216,9 @@ bool key_allowed_for(std::string_view key, CheckType type) {
 }
 
 constexpr std::string_view kTypeSpecificKeys[] = {
-    "path",   "host",       "expect_status",       "password",       "username", "role",
-    "user",   "query",      "max_replication_lag", "agent_protocol", "command",  "tcp_mode",
-    "method", "expect_body"};
+    "path",   "host",        "expect_status",       "password",       "username", "role",
+    "user",   "query",       "max_replication_lag", "agent_protocol", "command",  "tcp_mode",
+    "method", "expect_body", "reuse_connection"};
 
 void parse_http_keys(const TomlTable& t, HealthCheckConfig& hc) {
   if (auto n = t.get("path")) {
@@ -264,6 +264,7 @@ void parse_http_check_keys(const TomlTable& t, HealthCheckConfig& hc) {
       body->fail("expected 1 to 1024 characters of text without NUL");
     }
   }
+  if (auto n = t.get("reuse_connection")) hc.reuse_connection = n->as_boolean();
   if (hc.method == "HEAD" && !hc.expect_body.empty()) {
     const TomlNode& where = body ? *body : *method;
     where.fail("a HEAD response has no body for expect_body to find; use GET");
@@ -358,10 +359,13 @@ void parse_exec_keys(const TomlTable& t, HealthCheckConfig& hc) {
 // Parses a [health_check] table on top of `base`: the service's table on top of the defaults, a
 // backend's table on top of its service's check.
 HealthCheckConfig parse_health_check(const TomlTable& t, const HealthCheckConfig& base) {
-  t.allow_only({"type",           "interval", "timeout",  "rise",          "fall",
-                "port",           "path",     "host",     "expect_status", "password",
-                "username",       "role",     "user",     "query",         "max_replication_lag",
-                "agent_protocol", "command",  "tcp_mode", "method",        "expect_body"});
+  t.allow_only({"type",           "interval",    "timeout",
+                "rise",           "fall",        "port",
+                "path",           "host",        "expect_status",
+                "password",       "username",    "role",
+                "user",           "query",       "max_replication_lag",
+                "agent_protocol", "command",     "tcp_mode",
+                "method",         "expect_body", "reuse_connection"});
   HealthCheckConfig hc = base;
   if (auto n = t.get("type")) {
     std::string type = n->as_string();

@@ -42,6 +42,7 @@ struct HealthCheckConfig {
   std::vector<std::pair<uint16_t, uint16_t>> expect_status{{200, 200}};  // inclusive ranges
   std::string method = "GET";
   std::string expect_body;  // must occur in the response body; empty = the status decides alone
+  bool reuse_connection = false;  // keep the connection open between checks (HTTP keep-alive)
   // redis and mysql
   std::string password;  // empty = no AUTH (redis) / no password (mysql)
   // redis only

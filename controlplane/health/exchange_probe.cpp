@@ -1,8 +1,11 @@
 #include "controlplane/health/exchange_probe.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <asio/post.hpp>
 #include <asio/write.hpp>
+#include <cerrno>
 #include <system_error>
 #include <utility>
 
@@ -22,6 +25,41 @@ ExchangeProbe::ExchangeProbe(asio::io_context& io, asio::ip::tcp::endpoint endpo
 void ExchangeProbe::start(Done done) {
   done_ = std::move(done);
   auto self = shared_from_this();
+  // One timer over connect, request, reply and the drain after the verdict.
+  timer_.expires_after(timeout_);
+  timer_.async_wait([self](const std::error_code& wait_ec) {
+    if (wait_ec || self->closed_) return;
+    self->report({false, probe_timeout(self->timeout_)});
+    self->close();
+  });
+  if (take_kept_connection()) {
+    send_request();
+  } else {
+    connect();
+  }
+}
+
+// Takes the connection a previous probe kept, if the server has not closed it meanwhile (nothing
+// may be waiting on an idle connection: a FIN, a reset or stray bytes all retire it).
+bool ExchangeProbe::take_kept_connection() {
+  if (!kept_ || !kept_->socket) return false;
+  asio::ip::tcp::socket kept = std::move(*kept_->socket);
+  kept_->socket.reset();
+  char byte = 0;
+  const ssize_t n = ::recv(kept.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  const bool idle = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  if (!idle) {
+    std::error_code ignored;
+    kept.close(ignored);
+    return false;
+  }
+  socket_ = std::move(kept);
+  reused_ = true;
+  return true;
+}
+
+void ExchangeProbe::connect() {
+  auto self = shared_from_this();
   std::error_code ec;
   socket_.open(endpoint_.protocol(), ec);
   if (ec) {
@@ -31,13 +69,6 @@ void ExchangeProbe::start(Done done) {
     });
     return;
   }
-  // One timer over connect, request, reply and the drain after the verdict.
-  timer_.expires_after(timeout_);
-  timer_.async_wait([self](const std::error_code& wait_ec) {
-    if (wait_ec || self->closed_) return;
-    self->report({false, probe_timeout(self->timeout_)});
-    self->close();
-  });
   socket_.async_connect(
       endpoint_, [self](const std::error_code& connect_ec) { self->on_connect(connect_ec); });
 }
@@ -49,17 +80,37 @@ void ExchangeProbe::on_connect(const std::error_code& ec) {
     close();
     return;
   }
+  send_request();
+}
+
+void ExchangeProbe::send_request() {
   auto self = shared_from_this();
   asio::async_write(socket_, asio::buffer(request_),
                     [self](const std::error_code& write_ec, size_t) {
                       if (self->closed_) return;
                       if (write_ec) {
+                        if (self->retry_on_new_connection(write_ec)) return;
                         self->report({false, probe_error("send", write_ec)});
                         self->close();
                         return;
                       }
                       self->read();
                     });
+}
+
+// A kept connection that the server closed as the request arrived: the request was never
+// answered, so it is sent once more on a new connection (within the same timeout).
+bool ExchangeProbe::retry_on_new_connection(const std::error_code& ec) {
+  if (!reused_ || total_ != 0) return false;
+  if (ec != asio::error::eof && ec != asio::error::connection_reset &&
+      ec != asio::error::broken_pipe) {
+    return false;
+  }
+  reused_ = false;
+  std::error_code ignored;
+  socket_.close(ignored);
+  connect();
+  return true;
 }
 
 void ExchangeProbe::read() {
@@ -72,6 +123,7 @@ void ExchangeProbe::read() {
 void ExchangeProbe::on_data(const std::error_code& ec, size_t n) {
   if (closed_) return;
   if (ec) {
+    if (retry_on_new_connection(ec)) return;
     report(ec == asio::error::eof ? closed_early() : ProbeResult{false, probe_error("recv", ec)});
     close();
     return;
@@ -79,6 +131,14 @@ void ExchangeProbe::on_data(const std::error_code& ec, size_t n) {
   total_ += n;
   if (std::optional<Verdict> v = on_reply(std::string_view(buffer_.data(), n))) {
     const bool drain_after = v->drain;
+    if (v->keep && kept_) {
+      // Parked before the verdict goes out: its receiver may start the next probe at once.
+      closed_ = true;
+      timer_.cancel();
+      kept_->socket.emplace(std::move(socket_));
+      report(std::move(v->result));
+      return;
+    }
     report(std::move(v->result));
     if (drain_after) {
       drain();

@@ -5,11 +5,12 @@
 namespace ilb::cp {
 
 namespace {
-constexpr uint64_t kReserve = 64;  // API clients, shared memory, logs, child-process pipes
+// API clients, shared memory, logs, the raw socket of half-open probes, exec checks' pipes.
+constexpr uint64_t kReserve = 256;
 }
 
 uint64_t sockets_needed(uint64_t targets) {
-  return 2 * targets + kReserve;
+  return targets + kReserve;
 }
 
 FdLimit raise_open_file_limit(uint64_t wanted) {

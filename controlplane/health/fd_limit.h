@@ -1,6 +1,7 @@
-// Every probe in flight holds a socket (two while an HTTP probe drains the last response after
-// its verdict), and with the backends unreachable every probe stays in flight for its whole
-// timeout. The soft open-files limit most services start with (1024) would then make probes fail
+// Every probe in flight holds a socket (a backend has one probe at a time: the checker closes a
+// probe still draining its last response before it starts the next, and a kept HTTP connection
+// is that probe's socket), and with the backends unreachable every probe stays in flight for its
+// whole timeout. The soft open-files limit most services start with (1024) would then make probes fail
 // with "too many open files" and take healthy backends down once a control plane checks a few
 // hundred of them, so the checker raises the soft limit as far as the hard limit allows, the way
 // long-running network servers do, and says so when even that is not enough.

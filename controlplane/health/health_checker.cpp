@@ -80,8 +80,10 @@ std::chrono::milliseconds interval_of(const HealthCheckConfig& check) {
 }
 
 // `syn` is the checker's half-open prober, or null where raw sockets are not allowed.
+// `kept` is the backend's kept HTTP connection (null unless its check reuses connections).
 std::shared_ptr<Probe> make_probe(asio::io_context& io, const std::shared_ptr<SynProber>& syn,
-                                  const CheckTarget& target) {
+                                  const CheckTarget& target,
+                                  const std::shared_ptr<KeptConnection>& kept) {
   const auto endpoint = check_endpoint(target);
   const auto timeout = std::chrono::milliseconds(std::max<uint32_t>(target.check.timeout_ms, 1));
   switch (target.check.type) {
@@ -95,8 +97,8 @@ std::shared_ptr<Probe> make_probe(asio::io_context& io, const std::shared_ptr<Sy
           target.check.host.empty() ? HttpProbe::default_host(endpoint) : target.check.host;
       return std::make_shared<HttpProbe>(
           io, endpoint, timeout,
-          HttpProbe::make_request(target.check.path, host, target.check.method),
-          target.check.expect_status, target.check.expect_body);
+          HttpProbe::make_request(target.check.path, host, target.check.method, kept != nullptr),
+          target.check.expect_status, target.check.expect_body, kept);
     }
     case CheckType::kRedis:
       return std::make_shared<RedisProbe>(io, endpoint, timeout, target.check.username,
@@ -141,8 +143,9 @@ struct HealthChecker::Impl {
     std::optional<AgentAdvice> advice;
     Clock::time_point next_due;
     std::shared_ptr<Probe> probe;  // the latest probe; may still be closing after its verdict
-    bool probing = false;          // a verdict from `probe` is outstanding
-    bool removed = false;          // handlers still queued for this entry must do nothing
+    std::shared_ptr<KeptConnection> kept;  // http checks with reuse_connection
+    bool probing = false;                  // a verdict from `probe` is outstanding
+    bool removed = false;                  // handlers still queued for this entry must do nothing
   };
   using EntryPtr = std::shared_ptr<Entry>;
 
@@ -152,6 +155,9 @@ struct HealthChecker::Impl {
   void add(const CheckTarget& target, abi::Health start_health) {
     auto e = std::make_shared<Entry>();
     e->target = target;
+    if (target.check.type == CheckType::kHttp && target.check.reuse_connection) {
+      e->kept = std::make_shared<KeptConnection>();
+    }
     e->health = start_health;
     entries[target.key] = e;
     if (target.check.type == CheckType::kNone) {
@@ -178,6 +184,7 @@ struct HealthChecker::Impl {
     e->removed = true;
     if (e->probe) e->probe->cancel();
     e->probe.reset();
+    e->kept.reset();
   }
 
   void schedule(const EntryPtr& e, Clock::time_point due) {
@@ -222,7 +229,7 @@ struct HealthChecker::Impl {
   void start_probe(const EntryPtr& e) {
     // A previous HTTP probe that is still draining its response has had its say: close it.
     if (e->probe) e->probe->cancel();
-    e->probe = make_probe(io, syn_prober(e->target.check), e->target);
+    e->probe = make_probe(io, syn_prober(e->target.check), e->target, e->kept);
     e->probing = true;
     e->probe->start([this, e](ProbeResult result) {
       if (e->removed) return;

@@ -7,10 +7,14 @@ namespace ilb::cp {
 
 HttpProbe::HttpProbe(asio::io_context& io, asio::ip::tcp::endpoint endpoint,
                      std::chrono::milliseconds timeout, std::string request,
-                     StatusRanges expect_status, std::string expect_body)
+                     StatusRanges expect_status, std::string expect_body,
+                     std::shared_ptr<KeptConnection> kept)
     : ExchangeProbe(io, endpoint, timeout, std::move(request), kMaxResponseBytes),
       expect_status_(std::move(expect_status)),
-      expect_body_(std::move(expect_body)) {
+      expect_body_(std::move(expect_body)),
+      keep_alive_(kept != nullptr) {
+  head_ = ExchangeProbe::request().starts_with("HEAD ");
+  keep_connection_in(std::move(kept));
   http_parser_init(&parser_, HTTP_RESPONSE);
   parser_.data = this;
   http_parser_settings_init(&settings_);
@@ -20,9 +24,9 @@ HttpProbe::HttpProbe(asio::io_context& io, asio::ip::tcp::endpoint endpoint,
 }
 
 std::string HttpProbe::make_request(const std::string& path, const std::string& host,
-                                    const std::string& method) {
-  return method + " " + path + " HTTP/1.1\r\nHost: " + host +
-         "\r\nUser-Agent: ilb-health/0.1\r\nConnection: close\r\n\r\n";
+                                    const std::string& method, bool keep_alive) {
+  return method + " " + path + " HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: ilb-health/0.1\r\n" +
+         (keep_alive ? "" : "Connection: close\r\n") + "\r\n";
 }
 
 std::string HttpProbe::default_host(const asio::ip::tcp::endpoint& endpoint) {
@@ -35,19 +39,24 @@ std::string HttpProbe::default_host(const asio::ip::tcp::endpoint& endpoint) {
 int HttpProbe::on_headers_complete(http_parser* parser) {
   auto* self = static_cast<HttpProbe*>(parser->data);
   self->headers_complete_ = true;
-  // The status decides alone unless the body must be searched as well.
-  if (self->expect_body_.empty() || !self->status_expected()) http_parser_pause(parser, 1);
-  return 0;
+  // The status decides alone unless the body must be searched or, to keep the connection, read
+  // to its end.
+  if (!self->status_expected() || (self->expect_body_.empty() && !self->keep_alive_)) {
+    http_parser_pause(parser, 1);
+  }
+  return self->head_ ? 1 : 0;  // 1: no body follows
 }
 
 int HttpProbe::on_body(http_parser* parser, const char* at, size_t length) {
   auto* self = static_cast<HttpProbe*>(parser->data);
   std::string& tail = self->body_tail_;
   const std::string& want = self->expect_body_;
+  if (want.empty() || self->body_found_) return 0;
   tail.append(at, length);
   if (tail.find(want) != std::string::npos) {
     self->body_found_ = true;
-    http_parser_pause(parser, 1);
+    tail.clear();
+    if (!self->keep_alive_) http_parser_pause(parser, 1);
   } else if (tail.size() >= want.size()) {
     tail.erase(0, tail.size() - (want.size() - 1));
   }
@@ -76,11 +85,22 @@ ProbeResult HttpProbe::body_missing(const char* where) const {
 }
 
 std::optional<ExchangeProbe::Verdict> HttpProbe::on_reply(std::string_view chunk) {
-  http_parser_execute(&parser_, &settings_, chunk.data(), chunk.size());
+  const size_t parsed = http_parser_execute(&parser_, &settings_, chunk.data(), chunk.size());
   if (headers_complete_) {
     if (!status_expected()) return Verdict{{false, status_text()}};
-    if (expect_body_.empty() || body_found_) return Verdict{{true, status_text()}};
-    if (message_complete_) return Verdict{body_missing("the body")};
+    if (keep_alive_) {
+      if (message_complete_) {
+        // Bytes after the response, or a server that will close: the connection is not kept.
+        const bool keep = parsed == chunk.size() && http_should_keep_alive(&parser_) != 0;
+        if (!expect_body_.empty() && !body_found_) {
+          return Verdict{body_missing("the body"), true, keep};
+        }
+        return Verdict{{true, status_text()}, true, keep};
+      }
+    } else {
+      if (expect_body_.empty() || body_found_) return Verdict{{true, status_text()}};
+      if (message_complete_) return Verdict{body_missing("the body")};
+    }
   }
   const auto error = static_cast<http_errno>(parser_.http_errno);
   if (error != HPE_OK) {
@@ -90,15 +110,20 @@ std::optional<ExchangeProbe::Verdict> HttpProbe::on_reply(std::string_view chunk
   return std::nullopt;
 }
 
-// With a body that runs until the server closes, the close is the end of the response.
+// With a body that runs until the server closes, the close is the end of the response. (Headers
+// are only complete here with an expected status: another one is judged at once.)
 ProbeResult HttpProbe::closed_early() const {
-  if (headers_complete_) return body_missing("the body");
-  return {false, "connection closed before the response headers"};
+  if (!headers_complete_) return {false, "connection closed before the response headers"};
+  if (!expect_body_.empty() && !body_found_) return body_missing("the body");
+  return {true, status_text()};
 }
 
 ProbeResult HttpProbe::too_large() const {
-  if (headers_complete_) return body_missing("the first 64 KiB of the response");
-  return {false, "response headers larger than 64 KiB"};
+  if (!headers_complete_) return {false, "response headers larger than 64 KiB"};
+  if (!expect_body_.empty() && !body_found_) {
+    return body_missing("the first 64 KiB of the response");
+  }
+  return {true, status_text()};  // a long response to a keep-alive request: judged, not kept
 }
 
 }  // namespace ilb::cp

@@ -8,6 +8,12 @@
 // the prober never resets a server still sending its body, as closing a socket with unread data
 // would. Connect, request and the part of the response the verdict needs must all fit in the
 // check's timeout.
+//
+// With a KeptConnection (reuse_connection = true) the request leaves out "Connection: close", the
+// whole response is read (it must end by its length or chunking, within 64 KiB), and when the
+// server lets the connection persist it carries the next probe's request: no handshake and no
+// TIME_WAIT per check. The price is that such a check no longer proves the server accepts new
+// connections, only that it answers on one it accepted earlier.
 #pragma once
 
 #include <http_parser.h>
@@ -36,14 +42,16 @@ class HttpProbe final : public ExchangeProbe {
 
   // `expect_body`, when not empty, must occur in the response body (after chunked decoding) for
   // the probe to succeed.
+  // `kept`, when set, is where the connection waits between probes; the request must then be
+  // one made with `keep_alive`.
   HttpProbe(asio::io_context& io, asio::ip::tcp::endpoint endpoint,
             std::chrono::milliseconds timeout, std::string request, StatusRanges expect_status,
-            std::string expect_body = {});
+            std::string expect_body = {}, std::shared_ptr<KeptConnection> kept = nullptr);
 
   // The request sent by the check. `host` is the Host header's value; `method` a token such as
-  // GET, HEAD or OPTIONS.
+  // GET, HEAD or OPTIONS. Without `keep_alive` it asks the server to close the connection.
   static std::string make_request(const std::string& path, const std::string& host,
-                                  const std::string& method = "GET");
+                                  const std::string& method = "GET", bool keep_alive = false);
   // The default Host header for a backend: its address, with ":port" unless the port is 80.
   static std::string default_host(const asio::ip::tcp::endpoint& endpoint);
 
@@ -62,6 +70,8 @@ class HttpProbe final : public ExchangeProbe {
 
   StatusRanges expect_status_;
   std::string expect_body_;
+  bool keep_alive_ = false;  // read whole responses and keep the connection when they allow it
+  bool head_ = false;        // a HEAD request: the response has no body whatever its headers say
   http_parser parser_{};
   http_parser_settings settings_{};
   bool headers_complete_ = false;

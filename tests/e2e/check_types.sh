@@ -2,8 +2,9 @@
 # Every non-MySQL check type against its real server in the lab, going down and up, with traffic
 # through the VIP: redis (redis-server on be1), memcached (memcached on be2), agent (an HTTP agent
 # file served by python's http.server on be3, answering up / drain / 50% / down), http with
-# expect_body (a status file on the same server, "ready" or "maintenance", always 200) and exec (a
-# script that curls the same server). nginx's http checks run in every lab test; the MariaDB
+# expect_body (a status file on the same server, "ready" or "maintenance", always 200), http with
+# reuse_connection (nginx on be1: one connection for every check, so no TIME_WAIT on the server)
+# and exec (a script that curls the same server). nginx's http checks run in every lab test; the MariaDB
 # checks have tests of their own (mysql_*.sh).
 set -euo pipefail
 : "${ILB_SOURCE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
@@ -86,6 +87,21 @@ address = "$be3"
 port = 8080
 
 [[service]]
+name = "kept"
+vip = "$LAB_VIP"
+port = 83
+[service.health_check]
+type = "http"
+reuse_connection = true
+interval = "500ms"
+timeout = "300ms"
+rise = 1
+fall = 1
+[[service.backend]]
+address = "$be1"
+port = 80
+
+[[service]]
 name = "script"
 vip = "$LAB_VIP"
 port = 81
@@ -142,11 +158,12 @@ lab_hugepages
 start_redis
 start_memcached
 start_http
+lab_start_nginx be1
 lab_start_controlplane
 lab_start_dataplane
 
 ok=1
-for s in redis memcache agent page script; do
+for s in redis memcache agent page kept script; do
   lab_check "$s: backend up" wait_for "$s up" "$deadline_s" is "$s" .health up || ok=0
 done
 lab_wait_applied 0 || ok=0
@@ -155,6 +172,20 @@ lab_check "memcached version through the VIP" memcached_version || ok=0
 lab_check "HTTP through the agent-checked VIP" http_get 8080 /index.html be3 || ok=0
 lab_check "HTTP through the script-checked VIP" http_get 81 /index.html be3 || ok=0
 lab_check "HTTP through the body-checked VIP" http_get 82 /index.html be3 || ok=0
+
+echo "-- the kept-connection check talks to nginx over one connection"
+nginx_requests() { wc -l <"$LAB_RUN_DIR/nginx-be1/access.log"; }
+lab_check "nginx answers several checks" wait_for "5 checks in nginx's log" "$deadline_s" \
+  bash -c '(($(wc -l <"$1") >= 5))' _ "$LAB_RUN_DIR/nginx-be1/access.log" || ok=0
+server_sockets() {  # server_sockets STATE: be1's port-80 sockets in that state
+  in_ns be1 ss -Htan state "$1" "( sport = :80 )" | wc -l
+}
+echo "nginx requests: $(nginx_requests); be1 :80 established $(server_sockets established)," \
+  "time-wait $(server_sockets time-wait)"
+lab_check "one established connection carries them" test "$(server_sockets established)" -eq 1 ||
+  ok=0
+lab_check "no TIME_WAIT on nginx's side (no connection was closed)" \
+  test "$(server_sockets time-wait)" -eq 0 || ok=0
 
 echo "-- the status page says maintenance (still HTTP 200), then ready again"
 echo "state: maintenance" >"$files/www/status.txt"
@@ -187,6 +218,13 @@ lab_check "agent up: serving at full weight" \
   "serving 100" || ok=0
 
 echo "-- each server stops and starts again"
+lab_stop_nginx be1
+lab_check "nginx stopped: the kept-connection check takes it down" \
+  wait_for "kept down" "$deadline_s" is kept .health down || ok=0
+lab_start_nginx be1
+lab_check "nginx back: the kept-connection check brings it up" \
+  wait_for "kept up" "$deadline_s" is kept .health up || ok=0
+
 stop_server redis
 lab_check "redis stopped: backend down" wait_for "redis down" "$deadline_s" is redis .health down ||
   ok=0

@@ -63,7 +63,8 @@ struct SharedCounters {
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
 
 // The child's HTTP side: read up to the end of the request headers, answer 200 with a body and
-// close, as a small web server would.
+// close, as a small web server would; a request without "Connection: close" (--reuse) is answered
+// in keep-alive and the next one read from the same connection.
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(asio::ip::tcp::socket socket, SharedCounters& counters)
@@ -75,29 +76,39 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   static constexpr std::string_view kResponse =
       "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n"
       "Connection: close\r\n\r\nok\n";
+  static constexpr std::string_view kKeepAliveResponse =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n";
 
   void read() {
     auto self = shared_from_this();
     socket_.async_read_some(asio::buffer(buffer_), [self](const std::error_code& ec, size_t n) {
       if (ec) return;  // the checker gave up (timeout) or reset: nothing to answer
       self->request_.append(self->buffer_.data(), n);
-      if (self->request_.find("\r\n\r\n") != std::string::npos) {
-        self->respond();
+      if (const size_t end = self->request_.find("\r\n\r\n"); end != std::string::npos) {
+        const bool close = self->request_.find("\r\nConnection: close\r\n") < end;
+        self->request_.erase(0, end + 4);
+        self->respond(close);
       } else if (self->request_.size() < 16384) {
         self->read();
       }
     });
   }
 
-  void respond() {
+  void respond(bool close) {
     auto self = shared_from_this();
-    asio::async_write(socket_, asio::buffer(kResponse), [self](const std::error_code& ec, size_t) {
-      if (ec) return;
-      self->counters_.responses.fetch_add(1, std::memory_order_relaxed);
-      std::error_code ignored;
-      self->socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-      self->socket_.close(ignored);
-    });
+    const std::string_view response = close ? kResponse : kKeepAliveResponse;
+    asio::async_write(socket_, asio::buffer(response),
+                      [self, close](const std::error_code& ec, size_t) {
+                        if (ec) return;
+                        self->counters_.responses.fetch_add(1, std::memory_order_relaxed);
+                        if (!close) {
+                          self->read();
+                          return;
+                        }
+                        std::error_code ignored;
+                        self->socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+                        self->socket_.close(ignored);
+                      });
   }
 
   asio::ip::tcp::socket socket_;
@@ -210,6 +221,8 @@ int main(int argc, char** argv) {
   std::string tcp_mode = "syn";
   app.add_option("--tcp-mode", tcp_mode, "tcp checks: half-open (syn) or connect-and-reset")
       ->check(CLI::IsMember({"syn", "connect"}));
+  bool reuse = false;
+  app.add_flag("--reuse", reuse, "http checks: keep connections open between checks");
   app.add_option("--duration", duration_text, "total run time, first interval included");
   app.add_option("--port", port, "port every backend listens on (0 = any free port)");
   app.add_option("--json", json_path, "also write the result as JSON to this file");
@@ -293,6 +306,7 @@ int main(int argc, char** argv) {
   check.rise = 1;
   check.fall = 1;
   check.path = "/health";
+  check.reuse_connection = http && reuse;
   std::vector<ilb::cp::CheckTarget> targets(backends);
   for (uint32_t i = 0; i < backends; ++i) {
     targets[i].key = i + 1;
@@ -396,7 +410,8 @@ int main(int argc, char** argv) {
   const uint64_t completed = end.probes_ok - begin.probes_ok;
   const uint64_t server_seen =
       http ? end.responses - begin.responses : end.accepted - begin.accepted;
-  const std::string kind = http ? "http" : "tcp (" + tcp_mode + ")";
+  const std::string kind =
+      http ? (reuse ? "http (connections kept)" : "http") : "tcp (" + tcp_mode + ")";
   const double checks_per_s = static_cast<double>(completed) / window_s;
   const double expected_per_s = static_cast<double>(backends) * 1000.0 / interval_ms;
   const double cpu_user = end.cpu.user_s - begin.cpu.user_s;
@@ -464,6 +479,7 @@ int main(int argc, char** argv) {
        {{"backends", backends},
         {"type", type},
         {"tcp_mode", http ? "" : tcp_mode},
+        {"reuse_connection", http && reuse},
         {"interval_ms", interval_ms},
         {"timeout_ms", timeout_ms},
         {"duration_ms", duration_ms},

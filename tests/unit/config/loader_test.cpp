@@ -180,9 +180,18 @@ TEST(LoadConfig, ReadsHttpMethodAndExpectedBody) {
   const HealthCheckConfig& hc = c.services.at(0).health_check;
   EXPECT_EQ(hc.method, "OPTIONS");
   EXPECT_EQ(hc.expect_body, "\"ready\"");
+  EXPECT_FALSE(hc.reuse_connection);
   c = parse_config(service_with("[service.health_check]\ntype = \"http\""), kFile);
   EXPECT_EQ(c.services.at(0).health_check.method, "GET");
   EXPECT_EQ(c.services.at(0).health_check.expect_body, "");
+  c = parse_config(service_with("[service.health_check]\ntype = \"http\"\nreuse_connection = true"),
+                   kFile);
+  EXPECT_TRUE(c.services.at(0).health_check.reuse_connection);
+  std::string text =
+      service_with("[service.health_check]\ntype = \"redis\"\nreuse_connection = true");
+  EXPECT_TRUE(is_error_at(cp_error(text), text, "reuse_connection",
+                          "service[0].health_check.reuse_connection",
+                          "reuse_connection is only valid for type = \"http\" checks"));
 }
 
 TEST(LoadConfig, ShortIntervalShortensTheDefaultTimeout) {

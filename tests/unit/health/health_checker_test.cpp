@@ -178,6 +178,20 @@ TEST_F(HealthCheckerTest, HttpChecksTheConfiguredBodyText) {
   EXPECT_EQ(checker_.last_result(2), "HTTP 200, \"ready\" not in the body");
 }
 
+TEST_F(HealthCheckerTest, HttpKeepsTheConnectionOpenWhenConfiguredTo) {
+  HttpServer server(io_);
+  server.keep_alive = true;
+  CheckTarget kept = http_target(1, server.port());
+  kept.check.reuse_connection = true;
+  checker_.set_targets({kept});
+  ASSERT_TRUE(run_until(io_, [&] { return server.requests().size() >= 3; }));
+  EXPECT_EQ(server.accepted(), 1u) << "one connection for every check";
+  EXPECT_EQ(checker_.health(1), Health::kUp);
+  checker_.set_targets({http_target(1, server.port())});
+  ASSERT_TRUE(run_until(io_, [&] { return server.accepted() >= 3; }))
+      << "without reuse_connection every check connects";
+}
+
 TEST_F(HealthCheckerTest, HttpTimeoutWhenServerNeverAnswers) {
   HttpServer silent(io_);
   silent.answer = false;

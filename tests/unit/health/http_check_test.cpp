@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/socket.h>
+
 #include <optional>
 
 #include "tests/unit/health/loopback.h"
@@ -238,6 +240,103 @@ TEST(HttpProbe, FindsBodyTextAcrossChunksAndReads) {
   server.send_late_bodies();
   ASSERT_TRUE(run_until(io, [&] { return late.has_value(); }));
   EXPECT_TRUE(late->ok) << late->reason;
+}
+
+// Probes of one backend sharing a KeptConnection, as the checker runs them with
+// reuse_connection = true.
+struct KeptProbes {
+  asio::io_context& io;
+  uint16_t port;
+  std::string expect_body;
+  std::shared_ptr<KeptConnection> kept = std::make_shared<KeptConnection>();
+
+  std::optional<ProbeResult> run() {
+    auto probe =
+        std::make_shared<HttpProbe>(io, asio::ip::tcp::endpoint(kLoopback, port), 1000ms,
+                                    HttpProbe::make_request("/health", "b", "GET", true),
+                                    HttpProbe::StatusRanges{{200, 200}}, expect_body, kept);
+    std::optional<ProbeResult> result;
+    probe->start([&](ProbeResult r) { result = std::move(r); });
+    run_until(io, [&] { return result.has_value(); });
+    return result;
+  }
+};
+
+TEST(HttpProbe, KeepAliveRequestLeavesOutConnectionClose) {
+  EXPECT_EQ(HttpProbe::make_request("/", "db1", "GET", true),
+            "GET / HTTP/1.1\r\nHost: db1\r\nUser-Agent: ilb-health/0.1\r\n\r\n");
+}
+
+TEST(HttpProbe, KeptConnectionCarriesTheNextProbes) {
+  asio::io_context io;
+  HttpServer server(io);
+  server.keep_alive = true;
+  KeptProbes probes{io, server.port(), "xx"};
+  for (int i = 0; i < 3; ++i) {
+    const auto result = probes.run();
+    ASSERT_TRUE(result);
+    EXPECT_TRUE(result->ok) << result->reason;
+    EXPECT_EQ(result->reason, "HTTP 200");
+    EXPECT_TRUE(probes.kept->socket) << "kept after probe " << i;
+  }
+  EXPECT_EQ(server.requests().size(), 3u);
+  EXPECT_EQ(server.accepted(), 1u) << "one handshake for three checks";
+}
+
+TEST(HttpProbe, KeptConnectionTheServerClosedIsReplaced) {
+  asio::io_context io;
+  HttpServer server(io);
+  server.keep_alive = true;
+  server.close_after_first = true;  // an idle timeout shorter than the interval
+  KeptProbes probes{io, server.port(), ""};
+  ASSERT_TRUE(probes.run().value_or(ProbeResult{}).ok);
+  ASSERT_TRUE(probes.kept->socket);
+  const int fd = probes.kept->socket->native_handle();
+  char byte = 0;
+  ASSERT_TRUE(run_until(io, [&] { return ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0; }))
+      << "the server's FIN reaches the kept socket";
+  const auto second = probes.run();
+  ASSERT_TRUE(second);
+  EXPECT_TRUE(second->ok) << second->reason;
+  EXPECT_EQ(server.accepted(), 2u);
+  EXPECT_EQ(server.requests().size(), 2u) << "the closed connection was not written to";
+}
+
+// The server closes the kept connection just as the next request arrives (its idle timeout
+// firing at that moment): no reply byte came, so the request goes once more on a new connection.
+TEST(HttpProbe, RequestLostOnAKeptConnectionIsRetriedOnANewOne) {
+  asio::io_context io;
+  HttpServer server(io);
+  server.keep_alive = true;
+  server.close_at_second_request = true;
+  KeptProbes probes{io, server.port(), ""};
+  ASSERT_TRUE(probes.run().value_or(ProbeResult{}).ok);
+  const auto second = probes.run();
+  ASSERT_TRUE(second);
+  EXPECT_TRUE(second->ok) << second->reason;
+  EXPECT_EQ(server.accepted(), 2u);
+  EXPECT_EQ(server.requests().size(), 3u) << "first, lost, retried";
+}
+
+TEST(HttpProbe, ConnectionTheServerWillCloseIsNotKept) {
+  asio::io_context io;
+  HttpServer server(io);  // answers with "Connection: close"
+  KeptProbes probes{io, server.port(), ""};
+  const auto result = probes.run();
+  ASSERT_TRUE(result);
+  EXPECT_TRUE(result->ok) << result->reason;
+  EXPECT_FALSE(probes.kept->socket);
+  // A body that runs until the close is judged at the close.
+  server.raw_response = "HTTP/1.1 200 OK\r\n\r\nall fine";
+  probes.expect_body = "fine";
+  const auto until_close = probes.run();
+  ASSERT_TRUE(until_close);
+  EXPECT_TRUE(until_close->ok) << until_close->reason;
+  EXPECT_FALSE(probes.kept->socket);
+  probes.expect_body = "ready";
+  const auto missing = probes.run();
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->reason, "HTTP 200, \"ready\" not in the body");
 }
 
 TEST(HttpProbe, CancelSuppressesResult) {

@@ -173,6 +173,13 @@ class HttpServer {
     for (auto& c : late_) finish_write(c, c->late);
     late_.clear();
   }
+  // Keep-alive: answer without "Connection: close" and read the next request on the connection.
+  bool keep_alive = false;
+  // With keep_alive: after the first response on a connection, close it (with a FIN, as an idle
+  // timeout would) at once, or only when its next request arrives, unanswered.
+  bool close_after_first = false;
+  bool close_at_second_request = false;
+  size_t accepted() const { return accepted_; }
   // Outcome of the last response write (set when the write completes).
   std::error_code last_write_error;
   size_t last_write_bytes = 0;
@@ -186,11 +193,13 @@ class HttpServer {
     std::string out;
     std::string late;
     std::array<char, 256> scratch;
+    size_t served = 0;  // requests answered on this connection
   };
 
   void accept() {
     acceptor_.async_accept([this](std::error_code ec, asio::ip::tcp::socket socket) {
       if (ec) return;
+      ++accepted_;
       serve(std::make_shared<Conn>(std::move(socket)));
       accept();
     });
@@ -203,6 +212,12 @@ class HttpServer {
       request_times_.push_back(std::chrono::steady_clock::now());
       requests_.emplace_back(asio::buffers_begin(c->in.data()),
                              asio::buffers_begin(c->in.data()) + std::ptrdiff_t(n));
+      c->in.consume(n);
+      if (keep_alive && close_at_second_request && c->served == 1) {
+        std::error_code ignored;
+        c->socket.close(ignored);
+        return;
+      }
       if (!answer) {
         silent_.push_back(c);
         return;
@@ -213,7 +228,8 @@ class HttpServer {
         const int code = index < script.size() ? script[index] : status;
         c->out = "HTTP/1.1 " + std::to_string(code) +
                  " Test\r\nContent-Length: " + std::to_string(body_size) +
-                 "\r\nConnection: close\r\n\r\n" + std::string(body_size, 'x');
+                 (keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n") +
+                 std::string(body_size, 'x');
       }
       if (late_body) {
         c->late = c->out.substr(c->out.size() - body_size / 2);
@@ -232,7 +248,12 @@ class HttpServer {
       last_write_error = wec;
       last_write_bytes = w;
       ++writes_done;
+      ++c->served;
       std::error_code ignored;
+      if (keep_alive && !wec && !close_after_first) {
+        serve(c);
+        return;
+      }
       c->socket.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
       read_until_end(c);
     });
@@ -245,6 +266,7 @@ class HttpServer {
   }
 
   asio::ip::tcp::acceptor acceptor_;
+  size_t accepted_ = 0;
   std::vector<std::string> requests_;
   std::vector<std::chrono::steady_clock::time_point> request_times_;
   std::vector<std::shared_ptr<Conn>> silent_;
