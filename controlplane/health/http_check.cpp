@@ -39,9 +39,9 @@ std::string HttpProbe::default_host(const asio::ip::tcp::endpoint& endpoint) {
 int HttpProbe::on_headers_complete(http_parser* parser) {
   auto* self = static_cast<HttpProbe*>(parser->data);
   self->headers_complete_ = true;
-  // The status decides alone unless the body must be searched or, to keep the connection, read
-  // to its end.
-  if (!self->status_expected() || (self->expect_body_.empty() && !self->keep_alive_)) {
+  // A kept connection needs the whole response read, whatever it says. Otherwise the status
+  // decides alone unless the body must be searched.
+  if (!self->keep_alive_ && (!self->status_expected() || self->expect_body_.empty())) {
     http_parser_pause(parser, 1);
   }
   return self->head_ ? 1 : 0;  // 1: no body follows
@@ -87,17 +87,14 @@ ProbeResult HttpProbe::body_missing(const char* where) const {
 std::optional<ExchangeProbe::Verdict> HttpProbe::on_reply(std::string_view chunk) {
   const size_t parsed = http_parser_execute(&parser_, &settings_, chunk.data(), chunk.size());
   if (headers_complete_) {
-    if (!status_expected()) return Verdict{{false, status_text()}};
     if (keep_alive_) {
       if (message_complete_) {
         // Bytes after the response, or a server that will close: the connection is not kept.
         const bool keep = parsed == chunk.size() && http_should_keep_alive(&parser_) != 0;
-        if (!expect_body_.empty() && !body_found_) {
-          return Verdict{body_missing("the body"), true, keep};
-        }
-        return Verdict{{true, status_text()}, true, keep};
+        return Verdict{judge_whole_response(), true, keep};
       }
     } else {
+      if (!status_expected()) return Verdict{{false, status_text()}};
       if (expect_body_.empty() || body_found_) return Verdict{{true, status_text()}};
       if (message_complete_) return Verdict{body_missing("the body")};
     }
@@ -110,20 +107,23 @@ std::optional<ExchangeProbe::Verdict> HttpProbe::on_reply(std::string_view chunk
   return std::nullopt;
 }
 
-// With a body that runs until the server closes, the close is the end of the response. (Headers
-// are only complete here with an expected status: another one is judged at once.)
-ProbeResult HttpProbe::closed_early() const {
-  if (!headers_complete_) return {false, "connection closed before the response headers"};
-  if (!expect_body_.empty() && !body_found_) return body_missing("the body");
+ProbeResult HttpProbe::judge_whole_response(const char* where) const {
+  if (!status_expected()) return {false, status_text()};
+  if (!expect_body_.empty() && !body_found_) return body_missing(where);
   return {true, status_text()};
 }
 
+// With a body that runs until the server closes, the close is the end of the response.
+ProbeResult HttpProbe::closed_early() const {
+  if (!headers_complete_) return {false, "connection closed before the response headers"};
+  return judge_whole_response();
+}
+
+// Only a response whose headers fit is judged (a long one, read whole for a kept connection, is
+// then not kept).
 ProbeResult HttpProbe::too_large() const {
   if (!headers_complete_) return {false, "response headers larger than 64 KiB"};
-  if (!expect_body_.empty() && !body_found_) {
-    return body_missing("the first 64 KiB of the response");
-  }
-  return {true, status_text()};  // a long response to a keep-alive request: judged, not kept
+  return judge_whole_response("the first 64 KiB of the response");
 }
 
 }  // namespace ilb::cp

@@ -67,6 +67,8 @@ class HttpProbe final : public ExchangeProbe {
   bool status_expected() const;
   std::string status_text() const;
   ProbeResult body_missing(const char* where) const;
+  // The verdict on a response read to its end (or as far as `where` says).
+  ProbeResult judge_whole_response(const char* where = "the body") const;
 
   StatusRanges expect_status_;
   std::string expect_body_;

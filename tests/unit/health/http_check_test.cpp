@@ -283,6 +283,27 @@ TEST(HttpProbe, KeptConnectionCarriesTheNextProbes) {
   EXPECT_EQ(server.accepted(), 1u) << "one handshake for three checks";
 }
 
+TEST(HttpProbe, KeptConnectionSurvivesAFailedCheck) {
+  asio::io_context io;
+  HttpServer server(io);
+  server.keep_alive = true;
+  server.script = {503, 200};
+  KeptProbes probes{io, server.port(), ""};
+  const auto failed = probes.run();
+  ASSERT_TRUE(failed);
+  EXPECT_FALSE(failed->ok);
+  EXPECT_EQ(failed->reason, "HTTP 503");
+  const auto passed = probes.run();
+  ASSERT_TRUE(passed);
+  EXPECT_TRUE(passed->ok) << passed->reason;
+  EXPECT_EQ(server.accepted(), 1u) << "the 503 was read whole and the connection kept";
+  probes.expect_body = "ready";
+  const auto missing = probes.run();
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->reason, "HTTP 200, \"ready\" not in the body");
+  EXPECT_EQ(server.accepted(), 1u);
+}
+
 TEST(HttpProbe, KeptConnectionTheServerClosedIsReplaced) {
   asio::io_context io;
   HttpServer server(io);
