@@ -4,8 +4,10 @@
 #include <linux/filter.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <asio/post.hpp>
 #include <cerrno>
@@ -224,16 +226,31 @@ void SynProber::read_next() {
                   [weak = weak_from_this()](const std::error_code& ec) {
                     auto self = weak.lock();
                     if (ec || !self) return;
-                    std::array<uint8_t, 128> buf;
-                    // Bounded, so one flood of segments cannot starve the other handlers.
-                    for (int i = 0; i < 256; ++i) {
-                      const ssize_t n =
-                          ::recv(self->raw_.native_handle(), buf.data(), buf.size(), MSG_DONTWAIT);
-                      if (n < 0) break;
-                      self->on_segment(buf.data(), size_t(n));
-                    }
+                    self->read_ready();
                     self->read_next();
                   });
+}
+
+// Reads what is queued, kBatch segments per system call (the replies to one wake-up's SYNs
+// usually arrive together), at most 256 per call so that a flood cannot starve the other
+// handlers. A short batch means the queue is empty: no further call to learn that.
+void SynProber::read_ready() {
+  constexpr unsigned kBatch = 32;
+  std::array<std::array<uint8_t, 128>, kBatch> bufs;
+  std::array<iovec, kBatch> iov;
+  std::array<mmsghdr, kBatch> msgs;
+  for (int round = 0; round < 256 / int(kBatch); ++round) {
+    for (unsigned i = 0; i < kBatch; ++i) {
+      iov[i] = {bufs[i].data(), bufs[i].size()};
+      msgs[i] = {};
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    const int n = ::recvmmsg(raw_.native_handle(), msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
+    if (n <= 0) return;
+    for (int i = 0; i < n; ++i) on_segment(bufs[i].data(), std::min<size_t>(msgs[i].msg_len, 128));
+    if (unsigned(n) < kBatch) return;
+  }
 }
 
 // `data` is what a raw IPv4 socket delivers: the IP header, then the TCP segment (as much of it

@@ -86,6 +86,7 @@ class SynProber : public std::enable_shared_from_this<SynProber> {
             std::vector<uint16_t> ports);
   bool source_for(uint32_t destination, uint32_t& source, std::string& error);
   void read_next();
+  void read_ready();
   void on_segment(const uint8_t* data, size_t size);
 
   asio::posix::stream_descriptor raw_;

@@ -78,9 +78,11 @@ TEST_F(SynProbeTest, TimesOutWhenNoAnswerComes) {
 
 // Several checks naming the same backend address and port may probe at the same moment; each
 // gets its own source port and its own answer.
+// More replies than one batched read takes (32), all queued before the first read; at most 64
+// probes can be in flight to one address and port (one per reserved source port).
 TEST_F(SynProbeTest, ConcurrentProbesToOneBackendAllGetAnswers) {
   TcpServer server(io_);
-  std::vector<std::optional<ProbeResult>> results(10);
+  std::vector<std::optional<ProbeResult>> results(60);
   std::vector<std::shared_ptr<SynProbe>> probes;
   for (auto& result : results) {
     probes.push_back(make(server.port()));
