@@ -240,7 +240,8 @@ void parse_http_keys(const TomlTable& t, HealthCheckConfig& hc) {
   }
 }
 
-// `method` and `expect_body` belong to http checks only (an agent check always GETs its path).
+// `method`, `expect_body` and `reuse_connection` belong to http checks only (an agent check
+// always GETs its path on a new connection).
 void parse_http_check_keys(const TomlTable& t, HealthCheckConfig& hc) {
   parse_http_keys(t, hc);
   auto method = t.get("method");

@@ -205,7 +205,9 @@ struct HealthChecker::Impl {
   }
 
   void on_wake() {
-    wake_at = Clock::time_point::max();
+    // The earliest time there is: the checks rescheduled below do not arm the timer one by one,
+    // it is armed once at the end.
+    wake_at = Clock::time_point::min();
     const auto now = Clock::now();
     while (!slots.empty() && slots.begin()->first <= now) {
       // Out of the map first: on_due() schedules the next round into it.
@@ -214,6 +216,7 @@ struct HealthChecker::Impl {
         if (!e->removed) on_due(e);
       }
     }
+    wake_at = Clock::time_point::max();
     if (!slots.empty()) arm(slots.begin()->first);
   }
 

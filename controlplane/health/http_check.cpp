@@ -93,10 +93,8 @@ std::optional<ExchangeProbe::Verdict> HttpProbe::on_reply(std::string_view chunk
         const bool keep = parsed == chunk.size() && http_should_keep_alive(&parser_) != 0;
         return Verdict{judge_whole_response(), true, keep};
       }
-    } else {
-      if (!status_expected()) return Verdict{{false, status_text()}};
-      if (expect_body_.empty() || body_found_) return Verdict{{true, status_text()}};
-      if (message_complete_) return Verdict{body_missing("the body")};
+    } else if (!status_expected() || expect_body_.empty() || body_found_ || message_complete_) {
+      return Verdict{judge_whole_response()};
     }
   }
   const auto error = static_cast<http_errno>(parser_.http_errno);
