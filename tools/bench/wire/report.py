@@ -2,13 +2,16 @@
 """Turns one wire benchmark run (tools/bench/wire/run) into a table for people (table.md, also
 printed) and one JSON document (results.json, also printed as the last line).
 
-Usage: report.py OUT_DIR FLOWS_LIST HUGE COMMAND_LINE
+Usage: report.py OUT_DIR FLOWS_LIST HUGE COMMAND_LINE WIRE ROUNDS
 Every figure comes from the files the run left in OUT_DIR: ilb-pktgen's JSON per run, the ilb
-worker's counters before and after each run, ilb-bench-pipeline's JSON.
+worker's counters before and after each run, ilb-bench-pipeline's JSON. With several rounds, each
+figure is the median of the rounds (with their range), and each rate is compared with the ceiling
+measured in the same round.
 """
 
 import json
 import os
+import statistics
 import sys
 
 TARGETS = {
@@ -40,57 +43,89 @@ def mpps(x):
     return f"{x / 1e6:.3f}"
 
 
+def spread(values, fmt, unit=""):
+    """The median of a measurement's rounds, and their range when there are several."""
+    m = statistics.median(values)
+    if len(values) == 1:
+        return fmt(m) + unit
+    return f"{fmt(m)}{unit} (rounds {fmt(min(values))}–{fmt(max(values))})"
+
+
 def main():
     out, flows_list, huge, command = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4]
+    wire, rounds = sys.argv[5], int(sys.argv[6])
     flows = [int(f) for f in flows_list.split(",")]
-    ceiling = load(f"{out}/ceiling.json")
-    cps = load(f"{out}/cps.json")
-    machine = ceiling["machine"]
-    ceil_pps = ceiling["measured"]["rx_pps"]
+    names = [f"r{r}" for r in range(1, rounds + 1)]
+
+    def runs(step):
+        return [load(f"{out}/{step}-{r}.json") for r in names]
+
+    ceilings = runs("ceiling")
+    ceil_pps = [d["measured"]["rx_pps"] for d in ceilings]
+    machine = ceilings[0]["machine"]
 
     rows = []
     res = {"benchmark": "wire", "command": command, "machine": machine, "hugepages": huge,
-           "frame_size": ceiling["config"]["frame_size"], "targets": TARGETS}
+           "wire": f"net_memif, {wire}", "rounds": rounds,
+           "frame_size": ceilings[0]["config"]["frame_size"], "targets": TARGETS}
 
-    def lat(doc):
-        la = doc["latency"]
-        return f"{la['p50_us']:.1f} / {la['p99_us']:.1f} / {la['p999_us']:.1f}"
+    def lat(docs):
+        def med(key):
+            return statistics.median(d["latency"][key] for d in docs)
+        return f"{med('p50_us'):.1f} / {med('p99_us'):.1f} / {med('p999_us'):.1f}"
+
+    def cycles(step):
+        per_round = [worker_delta(out, f"{step}-{r}") for r in names]
+        known = [c for c in per_round if c is not None]
+        return per_round, (round(statistics.median(known), 1) if known else None)
 
     rows.append(("dpdk-testpmd io forwarding (the ceiling), 1,000 flows",
-                 f"{mpps(ceil_pps)} Mpps", lat(ceiling), "", ""))
-    res["ceiling"] = {"rx_pps": ceil_pps, "latency": ceiling["latency"],
-                      "lost": ceiling["lost_data_packets"]}
+                 spread(ceil_pps, mpps, " Mpps"), lat(ceilings), "", ""))
+    res["ceiling"] = {"rx_pps": statistics.median(ceil_pps), "rx_pps_rounds": ceil_pps,
+                      "latency": ceilings[0]["latency"] if rounds == 1 else None,
+                      "lost": sum(d["lost_data_packets"] for d in ceilings)}
 
     res["forwarding"] = []
     for f in flows:
-        doc = load(f"{out}/flows-{f}.json")
-        pps = doc["measured"]["rx_pps"]
-        ratio = pps / ceil_pps if ceil_pps else 0
-        cyc = worker_delta(out, f"flows-{f}")
+        docs = runs(f"flows-{f}")
+        pps = [d["measured"]["rx_pps"] for d in docs]
+        # Each round's rate against the ceiling measured in the same round, minutes apart.
+        ratios = [p / c if c else 0 for p, c in zip(pps, ceil_pps)]
+        ratio = statistics.median(ratios)
+        cyc_rounds, cyc = cycles(f"flows-{f}")
+        opened = statistics.median(d["opening"]["flows_per_s"] for d in docs)
         target = ""
         if f == 1_000_000:
             ok = ratio >= TARGETS["forwarding_vs_ceiling_1m"]
             target = f"≥ 0.90 × ceiling: {'met' if ok else 'MISSED'}"
         rows.append((f"ilb, {f:,} established flows",
-                     f"{mpps(pps)} Mpps ({ratio:.2f} × ceiling); "
-                     f"opened at {doc['opening']['flows_per_s']:,.0f}/s",
-                     lat(doc), f"{cyc}" if cyc is not None else "", target))
+                     f"{spread(pps, mpps, ' Mpps')}; "
+                     f"{spread(ratios, lambda x: f'{x:.2f}')} × ceiling; opened at {opened:,.0f}/s",
+                     lat(docs), f"{cyc}" if cyc is not None else "", target))
         res["forwarding"].append({
-            "flows": f, "rx_pps": pps, "ratio_to_ceiling": ratio,
-            "opening_flows_per_s": doc["opening"]["flows_per_s"],
-            "worker_cycles_per_packet": cyc, "latency": doc["latency"],
-            "lost": doc["lost_data_packets"], "errors": doc["errors"]})
+            "flows": f, "rx_pps": statistics.median(pps), "rx_pps_rounds": pps,
+            "ratio_to_ceiling": ratio, "ratio_rounds": ratios, "opening_flows_per_s": opened,
+            "worker_cycles_per_packet": cyc, "worker_cycles_rounds": cyc_rounds,
+            "latency": docs[0]["latency"] if rounds == 1 else None,
+            "lost": sum(d["lost_data_packets"] for d in docs),
+            "errors": sum(d["errors"] for d in docs)})
 
-    cps_rate = cps["measured"]["new_connections_per_s"]
-    rows.append((f"ilb, new connections ({cps['config']['flows']:,} concurrent, 1 echo each)",
-                 f"{cps_rate:,.0f} connections/s ({mpps(cps['measured']['rx_pps'])} Mpps)",
-                 lat(cps), f"{worker_delta(out, 'cps')}", ""))
-    res["new_connections"] = {"per_s": cps_rate, "rx_pps": cps["measured"]["rx_pps"],
-                              "concurrent": cps["config"]["flows"],
-                              "worker_cycles_per_packet": worker_delta(out, "cps"),
-                              "connect_latency": cps["connect_latency"],
-                              "retransmits": cps["counters"]["retransmits"],
-                              "errors": cps["errors"]}
+    cps_docs = runs("cps")
+    cps_rates = [d["measured"]["new_connections_per_s"] for d in cps_docs]
+    cps_pps = [d["measured"]["rx_pps"] for d in cps_docs]
+    cps_cyc_rounds, cps_cyc = cycles("cps")
+    rows.append((f"ilb, new connections ({cps_docs[0]['config']['flows']:,} concurrent, 1 echo each)",
+                 f"{spread(cps_rates, lambda x: f'{x:,.0f}')} connections/s "
+                 f"({mpps(statistics.median(cps_pps))} Mpps)",
+                 lat(cps_docs), f"{cps_cyc}", ""))
+    res["new_connections"] = {"per_s": statistics.median(cps_rates), "per_s_rounds": cps_rates,
+                              "rx_pps": statistics.median(cps_pps),
+                              "concurrent": cps_docs[0]["config"]["flows"],
+                              "worker_cycles_per_packet": cps_cyc,
+                              "worker_cycles_rounds": cps_cyc_rounds,
+                              "connect_latency": cps_docs[0]["connect_latency"] if rounds == 1 else None,
+                              "retransmits": sum(d["counters"]["retransmits"] for d in cps_docs),
+                              "errors": sum(d["errors"] for d in cps_docs)}
 
     pipe_path = f"{out}/pipeline.json"
     if os.path.exists(pipe_path):
@@ -127,7 +162,7 @@ def main():
                     f"{machine['date_utc']}, load {machine['load_average_1m']}")
     text = "\n".join(lines) + (
         f"\n\nMachine: {machine_line}. Hugepages: {'yes' if huge else 'no (--no-huge)'}. "
-        f"Frames: {res['frame_size']} B. Command: `{command}`\n")
+        f"Wire: {res['wire']}. Rounds: {rounds}. Frames: {res['frame_size']} B. Command: `{command}`\n")
     with open(f"{out}/table.md", "w") as f:
         f.write(text)
     with open(f"{out}/results.json", "w") as f:
