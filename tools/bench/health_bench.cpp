@@ -5,6 +5,11 @@
 // process: the parent is the control plane under test and nothing else, so getrusage(RUSAGE_SELF)
 // in the parent is the checker's CPU alone (the parent runs one thread: the io_context's).
 //
+// With --server-netns the listener lives in another network namespace instead (routed through a
+// veth pair, tools/bench/health-remote sets it up), so the kernel's half of every exchange can run
+// in that pair's NAPI threads rather than in the checker's system calls, as it would with the
+// backends on other hosts; --kernel-threads adds those threads' CPU to the report.
+//
 // Completed checks are the checker's own count of successful probes; the child cross-checks them
 // from the server's side (an accepted connection for connect-mode tcp checks, a response written
 // for http checks; half-open tcp checks never reach accept(), which is their point) in counters
@@ -12,8 +17,11 @@
 // steady-state window, which starts one interval after set_targets() because first probes are
 // jittered over the first interval. Checks run with rise = fall = 1, so that every failed probe
 // after a success shows up as a down transition and is reported with its reason.
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -145,8 +153,9 @@ int open_listener(uint16_t port, uint16_t& bound_port) {
   if (fd < 0) throw std::system_error(errno, std::generic_category(), "socket");
   const int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  // A listener on one 127/8 address accepts only that address: INADDR_ANY is what lets one
-  // socket answer every 127.1.x.y. Only loopback addresses are ever connected to.
+  // A listener on one address accepts only that address: INADDR_ANY is what lets one socket
+  // answer every backend address (all of 127/8 is local; a server namespace makes its range local
+  // with a "local" route). Only those addresses are ever connected to.
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_ANY);
@@ -161,12 +170,70 @@ int open_listener(uint16_t port, uint16_t& bound_port) {
   return fd;
 }
 
-// 127.1.0.1, 127.1.0.2, ... skipping .0 and .255 in the last octet.
-uint32_t backend_address_host_order(uint32_t i) {
-  const uint32_t last = i % 254 + 1;
-  const uint32_t third = (i / 254) % 256;
-  const uint32_t second = 1 + i / (254 * 256);
-  return (127u << 24) | (second << 16) | (third << 8) | last;
+std::string read_first_line(const char* path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+// base + 0.0.0.1, + 0.0.0.2, ... skipping .0 and .255 in the last octet (127.1.0.1, 127.1.0.2, ...
+// by default); past 254 x 256 addresses the count carries into the second octet.
+uint32_t backend_address_host_order(uint32_t base, uint32_t i) {
+  return base + ((i / 254) << 8) + i % 254 + 1;
+}
+
+// Opens the listener inside the network namespace /run/netns/NAME (ip netns add NAME) and comes
+// back to ours: the socket stays in the namespace it was created in.
+int open_listener_in(const std::string& netns, uint16_t port, uint16_t& bound_port) {
+  const int ours = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  const int theirs = open(("/run/netns/" + netns).c_str(), O_RDONLY | O_CLOEXEC);
+  if (ours < 0 || theirs < 0) {
+    const int err = errno;
+    if (ours >= 0) close(ours);
+    if (theirs >= 0) close(theirs);
+    throw std::system_error(err, std::generic_category(), "open network namespace " + netns);
+  }
+  if (setns(theirs, CLONE_NEWNET) != 0) {
+    const int err = errno;
+    close(ours);
+    close(theirs);
+    throw std::system_error(err, std::generic_category(), "setns " + netns);
+  }
+  int fd = -1;
+  std::string error;
+  try {
+    fd = open_listener(port, bound_port);
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  const bool back = setns(ours, CLONE_NEWNET) == 0;
+  close(ours);
+  close(theirs);
+  if (!back) throw std::system_error(errno, std::generic_category(), "setns back");
+  if (fd < 0) throw std::runtime_error(error);
+  return fd;
+}
+
+// CPU time of every process (kernel threads included) whose name starts with `prefix`, such as
+// the NAPI threads "napi/<device>-<id>" of a veth pair in threaded mode.
+ilb::bench::CpuTimes threads_cpu_times(const std::string& prefix) {
+  ilb::bench::CpuTimes sum;
+  if (prefix.empty()) return sum;
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return sum;
+  while (const dirent* e = readdir(proc)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    if (read_first_line(("/proc/" + std::string(e->d_name) + "/comm").c_str()).rfind(prefix, 0) !=
+        0) {
+      continue;
+    }
+    const ilb::bench::CpuTimes t = ilb::bench::pid_cpu_times(std::atoi(e->d_name));
+    sum.user_s += t.user_s;
+    sum.system_s += t.system_s;
+  }
+  closedir(proc);
+  return sum;
 }
 
 // "tw" from the TCP line of /proc/net/sockstat: TIME_WAIT sockets in this network namespace.
@@ -185,17 +252,11 @@ long time_wait_sockets() {
   return -1;
 }
 
-std::string read_first_line(const char* path) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  return line;
-}
-
 struct Snapshot {
   double wall_s = 0;
   ilb::bench::CpuTimes cpu;
   ilb::bench::CpuTimes server_cpu;
+  ilb::bench::CpuTimes kernel_threads_cpu;
   uint64_t accepted = 0;
   uint64_t responses = 0;
   uint64_t probes_ok = 0;  // the checker's successful probes
@@ -215,6 +276,15 @@ int main(int argc, char** argv) {
   std::string json_path;
   app.add_option("--backends", backends, "backends to check (127.1.x.y)")
       ->check(CLI::Range(1u, 1000000u));
+  std::string address_base_text = "127.1.0.0";
+  app.add_option("--address-base", address_base_text,
+                 "backends are this address + 1, + 2, ... (skipping .0 and .255)");
+  std::string server_netns;
+  app.add_option("--server-netns", server_netns,
+                 "run the server in this network namespace (/run/netns/NAME), not on loopback");
+  std::string kernel_threads;
+  app.add_option("--kernel-threads", kernel_threads,
+                 "also report the CPU of threads whose name starts with this (e.g. napi/ilbhb)");
   app.add_option("--interval", interval_text, "check interval (e.g. 1s, 500ms)");
   app.add_option("--timeout", timeout_text, "probe timeout");
   app.add_option("--type", type, "check type")->check(CLI::IsMember({"tcp", "http"}));
@@ -248,6 +318,19 @@ int main(int argc, char** argv) {
     std::cerr << "ilb-bench-health: --duration must be at least two intervals\n";
     return 2;
   }
+  in_addr base_addr{};
+  if (inet_pton(AF_INET, address_base_text.c_str(), &base_addr) != 1 ||
+      (ntohl(base_addr.s_addr) & 0xff) != 0) {
+    std::cerr << "ilb-bench-health: --address-base must be an IPv4 address ending in .0, got "
+              << address_base_text << "\n";
+    return 2;
+  }
+  const uint32_t address_base = ntohl(base_addr.s_addr);
+  if ((address_base >> 24) != 127 && backends > 254 * 256) {
+    std::cerr << "ilb-bench-health: outside 127/8 at most " << 254 * 256
+              << " backends (one /16 of --address-base)\n";
+    return 2;
+  }
   const bool http = type == "http";
   const ilb::bench::MachineInfo machine = ilb::bench::machine_info();
 
@@ -264,7 +347,8 @@ int main(int argc, char** argv) {
   uint16_t bound_port = 0;
   int listen_fd = -1;
   try {
-    listen_fd = open_listener(port, bound_port);
+    listen_fd = server_netns.empty() ? open_listener(port, bound_port)
+                                     : open_listener_in(server_netns, port, bound_port);
   } catch (const std::exception& e) {
     std::cerr << "ilb-bench-health: " << e.what() << "\n";
     return 1;
@@ -311,7 +395,7 @@ int main(int argc, char** argv) {
   for (uint32_t i = 0; i < backends; ++i) {
     targets[i].key = i + 1;
     targets[i].service = "bench";
-    targets[i].address = htonl(backend_address_host_order(i));
+    targets[i].address = htonl(backend_address_host_order(address_base, i));
     targets[i].port = bound_port;
     targets[i].check = check;
   }
@@ -336,6 +420,7 @@ int main(int argc, char** argv) {
     s.wall_s = ilb::bench::now_seconds();
     s.cpu = ilb::bench::process_cpu_times();
     s.server_cpu = ilb::bench::pid_cpu_times(server_pid);
+    s.kernel_threads_cpu = threads_cpu_times(kernel_threads);
     s.accepted = counters->accepted.load(std::memory_order_relaxed);
     s.responses = counters->responses.load(std::memory_order_relaxed);
     s.probes_ok = checker.probes_completed() - checker.probes_failed();
@@ -420,6 +505,9 @@ int main(int argc, char** argv) {
   const double cpu_per_1000 = cpu_percent * 1000.0 / backends;
   const double server_cpu_percent =
       100.0 * (end.server_cpu.total() - begin.server_cpu.total()) / window_s;
+  const double kernel_threads_percent =
+      100.0 * (end.kernel_threads_cpu.total() - begin.kernel_threads_cpu.total()) / window_s;
+  const std::string where = server_netns.empty() ? "loopback" : "network namespace " + server_netns;
   const double cpu_us_per_check = completed > 0 ? 1e6 * (cpu_user + cpu_sys) / completed : 0;
   const double lag_mean_ms = lag_samples > 0 ? lag_sum_ms / lag_samples : 0;
   const uint64_t not_up = backends - up_at_end;
@@ -458,10 +546,13 @@ int main(int argc, char** argv) {
       rows.end(),
       {
           {"Server child (not the checker)", ""},
+          {"where", where + ", backends from " + address_base_text},
           {"CPU, % of one core", fixed(server_cpu_percent, 1) + " %"},
           {"still running at the end", server_alive_at_end ? "yes" : "NO (checks failed)"},
           {"accept errors", std::to_string(accept_errors)},
-          {"Kernel (whole network namespace)", ""},
+          {"Kernel threads " + (kernel_threads.empty() ? "(not measured)" : kernel_threads + "*"),
+           kernel_threads.empty() ? "" : fixed(kernel_threads_percent, 2) + " % of one core"},
+          {"Kernel (the checker's network namespace)", ""},
           {"TIME_WAIT sockets before / window start / end",
            std::to_string(time_wait_before) + " / " + std::to_string(begin.time_wait) + " / " +
                std::to_string(end.time_wait)},
@@ -484,6 +575,9 @@ int main(int argc, char** argv) {
         {"timeout_ms", timeout_ms},
         {"duration_ms", duration_ms},
         {"port", bound_port},
+        {"server", where},
+        {"address_base", address_base_text},
+        {"kernel_threads", kernel_threads},
         {"rise", check.rise},
         {"fall", check.fall}}},
       {"results",
@@ -511,6 +605,8 @@ int main(int argc, char** argv) {
         {"down_reasons", reasons},
         {"server_cpu_percent_of_one_core", server_cpu_percent},
         {"server_accept_errors", accept_errors},
+        {"kernel_threads_cpu_percent_of_one_core",
+         kernel_threads.empty() ? nlohmann::json(nullptr) : nlohmann::json(kernel_threads_percent)},
         {"server_alive_at_end", server_alive_at_end},
         {"time_wait_before", time_wait_before},
         {"time_wait_window_start", begin.time_wait},
