@@ -224,6 +224,69 @@ TcpSeq tcp_seq(const uint8_t* frame, const Parsed& p) {
   return TcpSeq{rte_be_to_cpu_32(tcp->sent_seq), rte_be_to_cpu_32(tcp->recv_ack)};
 }
 
+bool parse_icmp_error(const uint8_t* frame, const Parsed& p, IcmpQuote& q) {
+  if (p.kind != Kind::kIcmp || (p.icmp_type != 3 && p.icmp_type != 11)) return false;
+  const uint32_t end = p.l3_offset + p.ip_total_len;  // the outer datagram's end
+  const uint32_t inner = p.l4_offset + 8;
+  if (inner + sizeof(rte_ipv4_hdr) > end) return false;
+  const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(frame + inner);
+  const uint32_t ihl = static_cast<uint32_t>(ip->version_ihl & 0x0f) * 4;
+  if ((ip->version_ihl >> 4) != 4 || ihl < sizeof(rte_ipv4_hdr) || inner + ihl + 8 > end) {
+    return false;
+  }
+  if ((rte_be_to_cpu_16(ip->fragment_offset) & RTE_IPV4_HDR_OFFSET_MASK) != 0) return false;
+  if (ip->next_proto_id != IPPROTO_TCP && ip->next_proto_id != IPPROTO_UDP) return false;
+  const uint8_t* l4 = frame + inner + ihl;
+  q.proto = ip->next_proto_id;
+  q.src_ip = ip->src_addr;
+  q.dst_ip = ip->dst_addr;
+  std::memcpy(&q.src_port, l4, 2);
+  std::memcpy(&q.dst_port, l4 + 2, 2);
+  q.l3_offset = static_cast<uint16_t>(inner);
+  q.l4_offset = static_cast<uint16_t>(inner + ihl);
+  q.l4_quoted = static_cast<uint16_t>(end - q.l4_offset);
+  return true;
+}
+
+void rewrite_icmp_error(uint8_t* frame, const Parsed& p, const IcmpQuote& q, uint32_t outer_src,
+                        uint32_t outer_dst, uint32_t inner_src, uint16_t inner_sport,
+                        uint32_t inner_dst, uint16_t inner_dport) {
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(frame + q.l3_offset);
+  uint8_t* l4 = frame + q.l4_offset;
+  // The quoted transport checksum covers the pseudo-header's addresses and the ports.
+  const size_t check_at = q.proto == IPPROTO_TCP ? 16 : 6;
+  if (q.l4_quoted >= check_at + 2) {
+    uint16_t check;
+    std::memcpy(&check, l4 + check_at, 2);
+    if (q.proto == IPPROTO_TCP || check != 0) {  // UDP without a checksum stays without
+      const uint32_t diff = csum_diff32(q.src_ip, inner_src) + csum_diff32(q.dst_ip, inner_dst) +
+                            csum_diff16(q.src_port, inner_sport) +
+                            csum_diff16(q.dst_port, inner_dport);
+      check = csum_apply(check, diff);
+      if (q.proto == IPPROTO_UDP && check == 0) check = 0xffff;
+      std::memcpy(l4 + check_at, &check, 2);
+    }
+  }
+  std::memcpy(l4, &inner_sport, 2);
+  std::memcpy(l4 + 2, &inner_dport, 2);
+  ip->hdr_checksum = csum_apply(ip->hdr_checksum, csum_diff32(ip->src_addr, inner_src) +
+                                                      csum_diff32(ip->dst_addr, inner_dst));
+  ip->src_addr = inner_src;
+  ip->dst_addr = inner_dst;
+
+  auto* icmp = reinterpret_cast<rte_icmp_hdr*>(frame + p.l4_offset);
+  icmp->icmp_cksum = 0;
+  const uint16_t sum =
+      rte_raw_cksum(icmp, static_cast<size_t>(p.l3_offset + p.ip_total_len - p.l4_offset));
+  icmp->icmp_cksum = static_cast<uint16_t>(~sum);
+
+  auto* outer = reinterpret_cast<rte_ipv4_hdr*>(frame + p.l3_offset);
+  outer->src_addr = outer_src;
+  outer->dst_addr = outer_dst;
+  outer->hdr_checksum = 0;
+  outer->hdr_checksum = rte_ipv4_cksum(outer);
+}
+
 namespace {
 
 // Ethernet + a 20-byte IPv4 header with checksum; returns the IPv4 header.

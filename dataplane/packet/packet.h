@@ -112,6 +112,32 @@ inline constexpr uint32_t kMaxIcmpErrorLen = kEtherHdrLen + 20 + 8 + 60 + 8;
 uint32_t build_icmp_unreachable(uint8_t* buf, const uint8_t* frame, const Parsed& p,
                                 const uint8_t our_mac[6], uint32_t our_ip, uint8_t code);
 
+// The datagram an ICMP error quotes (RFC 792: its IP header and at least 8 bytes of payload), as
+// it was sent: addresses and ports in network order.
+struct IcmpQuote {
+  uint32_t src_ip = 0;
+  uint32_t dst_ip = 0;
+  uint16_t src_port = 0;
+  uint16_t dst_port = 0;
+  uint8_t proto = 0;       // IPPROTO_TCP or IPPROTO_UDP
+  uint16_t l3_offset = 0;  // the quoted IP header, from the frame's start
+  uint16_t l4_offset = 0;  // the quoted TCP/UDP header
+  uint16_t l4_quoted = 0;  // bytes of it the quote holds (8 or more)
+};
+// Whether the kIcmp frame is an error that quotes a TCP or UDP datagram: destination unreachable
+// (type 3, fragmentation needed included) or time exceeded (type 11), the quote a whole IPv4
+// header of a first fragment and 8 bytes of its TCP/UDP header, within the outer datagram.
+bool parse_icmp_error(const uint8_t* frame, const Parsed& p, IcmpQuote& q);
+// Rewrites an ICMP error for the other side of a NAT: the outer addresses become `outer_src` and
+// `outer_dst`, the quoted datagram's addresses and ports `inner_src`:`inner_sport` and
+// `inner_dst`:`inner_dport` (all network order). The quote's IP checksum and, where the quote
+// holds it, its TCP/UDP checksum are updated incrementally (a quote usually lacks the payload the
+// transport checksum covers, so it can only stay as wrong or right as it was); the ICMP and outer
+// IP checksums are computed afresh. The ICMP type, code and MTU are kept.
+void rewrite_icmp_error(uint8_t* frame, const Parsed& p, const IcmpQuote& q, uint32_t outer_src,
+                        uint32_t outer_dst, uint32_t inner_src, uint16_t inner_sport,
+                        uint32_t inner_dst, uint16_t inner_dport);
+
 // Ones'-complement checksum helpers, inline because every forwarded packet runs them. Values are
 // as stored (network order): the ones'-complement sum does not depend on byte order (RFC 1071).
 

@@ -400,6 +400,45 @@ bool hand_over(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p) {
   return true;
 }
 
+// An ICMP error about a datagram ilb sent on a tracked connection (fragmentation needed, which
+// path-MTU discovery depends on; unreachable; time exceeded) goes on to the other side, rewritten
+// as that side's own datagram having met it: a backend-side error reaches the client about its
+// packet to the VIP, a client-side error reaches the backend about its packet to the SNAT address.
+// The type, code and MTU are kept: ilb's rewrite changes no datagram's size. Returns whether `m`
+// was taken (sent, or handed to the worker that owns the connection).
+bool forward_icmp_error(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p, rte_mbuf** tx,
+                        uint16_t* n_tx) {
+  uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+  pkt::IcmpQuote q;
+  // An error goes to the quoted datagram's sender: here one of our VIPs or SNAT addresses.
+  if (!pkt::parse_icmp_error(frame, p, q) || q.src_ip != p.dst_ip) return false;
+  pkt::Parsed by_port = p;  // a backend-side error belongs to the owner of the quoted SNAT port
+  by_port.dst_port = q.src_port;
+  if (hand_over(w, m, by_port)) return true;
+  // The key of the connection's packets in the other direction: the quote, reversed.
+  FlowKey k{};
+  k.src_ip = q.dst_ip;
+  k.dst_ip = q.src_ip;
+  k.src_port = q.dst_port;
+  k.dst_port = q.src_port;
+  k.proto = q.proto;
+  uint32_t idx = 0;
+  Dir dir = Dir::kFromClient;
+  if (!w.conns.lookup(k, idx, dir)) return false;
+  const Conn& c = w.conns.at(idx);
+  if (dir == Dir::kFromBackend) {
+    pkt::rewrite_icmp_error(frame, p, q, c.vip, c.client_ip, c.client_ip, c.client_port, c.vip,
+                            c.vport);
+    pkt::set_ether(frame, c.client_mac, w.shared->port.mac);
+  } else {
+    pkt::rewrite_icmp_error(frame, p, q, c.snat_ip, c.backend_ip, c.backend_ip, c.backend_port,
+                            c.snat_ip, c.snat_port);
+    pkt::set_ether(frame, c.backend_mac, w.shared->port.mac);
+  }
+  tx[(*n_tx)++] = m;
+  return true;
+}
+
 }  // namespace
 
 uint32_t snat_port_owner(const SharedState& s, uint16_t port_be) {
@@ -420,6 +459,8 @@ void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, u
   const FlowKey* key_ptrs[kBurst] = {};
   uint16_t l4_pkt[kBurst];
   uint32_t n_l4 = 0;
+  uint16_t icmp_pkt[kBurst];
+  uint32_t n_icmp = 0;
   WorkerCounters& ctr = *w.counters;
   const uint8_t* our_mac = w.shared->port.mac;
   const bool verify_tcp_data = w.shared->verify_all_l4_checksums;
@@ -473,8 +514,9 @@ void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, u
           pkt::make_echo_reply(rte_pktmbuf_mtod(m, uint8_t*), p, our_mac);
           tx[(*n_tx)++] = m;
         } else {
-          ctr.drop(abi::Drop::kUnsupported);
-          rte_pktmbuf_free(m);
+          // Possibly an error about a connection: after the burst's own packets have opened theirs.
+          icmp_pkt[n_icmp++] = i;
+          continue;
         }
         pkts[i] = nullptr;
         continue;
@@ -532,6 +574,14 @@ void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, u
     if (ok) {
       tx[(*n_tx)++] = m;
     } else {
+      rte_pktmbuf_free(m);
+    }
+  }
+
+  for (uint32_t j = 0; j < n_icmp; ++j) {
+    rte_mbuf* m = pkts[icmp_pkt[j]];
+    if (!forward_icmp_error(w, m, parsed[icmp_pkt[j]], tx, n_tx)) {
+      ctr.drop(abi::Drop::kUnsupported);
       rte_pktmbuf_free(m);
     }
   }

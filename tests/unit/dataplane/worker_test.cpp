@@ -671,6 +671,156 @@ TEST_F(WorkerTest, PacketsOfANewFlowInOneBurstShareItsConnection) {
   EXPECT_EQ(w_.counters->active_conns.get(), 2u);
 }
 
+// ---- ICMP errors about tracked flows: path-MTU discovery through the balancer. ----
+
+// An ICMP error (`type`, `code`, next-hop MTU) from `from_ip` to the sender of the frame
+// `quoted`, quoting its IP header and `l4_bytes` bytes after it (all of it by default).
+rte_mbuf* make_icmp_error(rte_mempool* pool, const std::vector<uint8_t>& quoted,
+                          const uint8_t src_mac[6], uint32_t from_ip, uint8_t type, uint8_t code,
+                          uint16_t mtu, size_t l4_bytes) {
+  const uint8_t* qip = quoted.data() + pkt::kEtherHdrLen;
+  const size_t quote = std::min(quoted.size() - pkt::kEtherHdrLen - 20, l4_bytes) + 20;
+  std::vector<uint8_t> f(pkt::kEtherHdrLen + 20 + 8 + quote, 0);
+  std::memcpy(f.data(), kOurMac, 6);
+  std::memcpy(f.data() + 6, src_mac, 6);
+  f[12] = 0x08;
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(f.data() + pkt::kEtherHdrLen);
+  ip->version_ihl = RTE_IPV4_VHL_DEF;
+  ip->total_length = htons(static_cast<uint16_t>(20 + 8 + quote));
+  ip->time_to_live = 64;
+  ip->next_proto_id = IPPROTO_ICMP;
+  ip->src_addr = from_ip;
+  std::memcpy(&ip->dst_addr, qip + 12, 4);  // the quoted datagram's source
+  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  uint8_t* icmp = f.data() + pkt::kEtherHdrLen + 20;
+  icmp[0] = type;
+  icmp[1] = code;
+  icmp[6] = static_cast<uint8_t>(mtu >> 8);
+  icmp[7] = static_cast<uint8_t>(mtu);
+  std::memcpy(icmp + 8, qip, quote);
+  const uint16_t check = static_cast<uint16_t>(~rte_raw_cksum(icmp, 8 + quote));
+  std::memcpy(icmp + 2, &check, 2);
+  rte_mbuf* m = rte_pktmbuf_alloc(pool);
+  std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(f.size())), f.data(), f.size());
+  return m;
+}
+
+class IcmpErrorTest : public WorkerTest {
+ protected:
+  // Runs `in` through the worker alone: its bytes as they went in, the one frame that came out.
+  bool pass(rte_mbuf* in, std::vector<uint8_t>* sent, std::vector<uint8_t>& out) {
+    const auto* data = rte_pktmbuf_mtod(in, const uint8_t*);
+    if (sent != nullptr) sent->assign(data, data + rte_pktmbuf_data_len(in));
+    rte_mbuf* tx[2];
+    uint16_t n_tx = 0;
+    process_burst(w_, *cfg_, &in, 1, tx, &n_tx, 1);
+    if (n_tx == 1) {
+      const auto* o = rte_pktmbuf_mtod(tx[0], const uint8_t*);
+      out.assign(o, o + rte_pktmbuf_data_len(tx[0]));
+    }
+    rte_pktmbuf_free_bulk(tx, n_tx);
+    return n_tx == 1;
+  }
+
+  rte_mbuf* icmp_error(const std::vector<uint8_t>& quoted, const uint8_t src_mac[6],
+                       uint32_t from_ip, uint8_t type, uint8_t code, uint16_t mtu,
+                       size_t l4_bytes = SIZE_MAX) {
+    return make_icmp_error(pool_, quoted, src_mac, from_ip, type, code, mtu, l4_bytes);
+  }
+
+  // The IPv4 datagram inside a frame (without the Ethernet header and any padding).
+  static std::vector<uint8_t> datagram(const std::vector<uint8_t>& frame) {
+    const uint16_t total = static_cast<uint16_t>(frame[16] << 8 | frame[17]);
+    return {frame.begin() + pkt::kEtherHdrLen, frame.begin() + pkt::kEtherHdrLen + total};
+  }
+};
+
+// A router between ilb and a backend cannot forward ilb's packet without fragmenting it: the
+// client learns the path MTU about its own packet to the VIP, as if there were no balancer.
+TEST_F(IcmpErrorTest, FragmentationNeededFromTheBackendSideReachesTheClient) {
+  std::vector<uint8_t> client_sent;
+  std::vector<uint8_t> to_backend;
+  ASSERT_TRUE(pass(test::make_frame(pool_, from_client(41000)), &client_sent, to_backend));
+  std::vector<uint8_t> out;
+  ASSERT_TRUE(pass(icmp_error(to_backend, kBackendMac, ip("10.0.0.1"), 3, 4, 1400), nullptr, out));
+  pkt::Parsed p;
+  ASSERT_EQ(pkt::parse(out.data(), static_cast<uint32_t>(out.size()), p), pkt::Kind::kIcmp)
+      << "the outer IP and ICMP checksums hold";
+  EXPECT_EQ(0, std::memcmp(out.data(), kClientMac, 6));
+  EXPECT_EQ(0, std::memcmp(out.data() + 6, kOurMac, 6));
+  EXPECT_EQ(p.src_ip, ip("10.0.0.100")) << "from the VIP";
+  EXPECT_EQ(p.dst_ip, ip("10.0.0.10"));
+  const uint8_t* icmp = out.data() + p.l4_offset;
+  EXPECT_EQ(icmp[0], 3);
+  EXPECT_EQ(icmp[1], 4);
+  EXPECT_EQ(icmp[6] << 8 | icmp[7], 1400) << "the MTU is kept: the rewrite changes no size";
+  const std::vector<uint8_t> quoted(out.begin() + p.l4_offset + 8, out.end());
+  EXPECT_EQ(quoted, datagram(client_sent))
+      << "the quote is the client's own datagram, every checksum in it included";
+}
+
+// A router on the clients' side cannot deliver ilb's packet to the client: the backend hears
+// about its own packet to the SNAT address.
+TEST_F(IcmpErrorTest, UnreachableFromTheClientSideReachesTheBackend) {
+  std::vector<uint8_t> to_backend;
+  ASSERT_TRUE(pass(test::make_frame(pool_, from_client(41001)), nullptr, to_backend));
+  pkt::Parsed fwd;
+  ASSERT_EQ(pkt::parse(to_backend.data(), static_cast<uint32_t>(to_backend.size()), fwd),
+            pkt::Kind::kL4);
+  std::vector<uint8_t> backend_sent;
+  std::vector<uint8_t> to_client;
+  ASSERT_TRUE(pass(test::make_frame(pool_, from_backend(fwd, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)),
+                   &backend_sent, to_client));
+  std::vector<uint8_t> out;
+  ASSERT_TRUE(pass(icmp_error(to_client, kClientMac, ip("10.0.0.1"), 3, 1, 0), nullptr, out));
+  pkt::Parsed p;
+  ASSERT_EQ(pkt::parse(out.data(), static_cast<uint32_t>(out.size()), p), pkt::Kind::kIcmp);
+  EXPECT_EQ(0, std::memcmp(out.data(), kBackendMac, 6));
+  EXPECT_EQ(p.src_ip, ip("10.0.0.101")) << "from the SNAT address";
+  EXPECT_EQ(p.dst_ip, ip("10.0.0.21"));
+  EXPECT_EQ(out[p.l4_offset + 1], 1) << "host unreachable";
+  const std::vector<uint8_t> quoted(out.data() + p.l4_offset + 8, out.data() + out.size());
+  EXPECT_EQ(quoted, datagram(backend_sent));
+}
+
+// RFC 792's minimum quote (IP header and 8 bytes) carries the ports but not the TCP checksum:
+// enough to find and translate the flow, with nothing more to fix.
+TEST_F(IcmpErrorTest, AMinimalQuoteIsTranslatedToo) {
+  std::vector<uint8_t> client_sent;
+  std::vector<uint8_t> to_backend;
+  ASSERT_TRUE(pass(test::make_frame(pool_, from_client(41002)), &client_sent, to_backend));
+  std::vector<uint8_t> out;
+  ASSERT_TRUE(pass(icmp_error(to_backend, kBackendMac, ip("10.0.0.1"), 11, 0, 0, 8), nullptr, out));
+  pkt::Parsed p;
+  ASSERT_EQ(pkt::parse(out.data(), static_cast<uint32_t>(out.size()), p), pkt::Kind::kIcmp);
+  const std::vector<uint8_t> quoted(out.data() + p.l4_offset + 8, out.data() + out.size());
+  const std::vector<uint8_t> original = datagram(client_sent);
+  ASSERT_EQ(quoted.size(), 28u);
+  EXPECT_TRUE(std::equal(quoted.begin(), quoted.end(), original.begin()));
+}
+
+// Errors that quote no tracked flow, quote too little, or are not addressed to the quoted
+// datagram's sender are counted and dropped; none is forwarded.
+TEST_F(IcmpErrorTest, ErrorsAboutNoTrackedFlowAreDropped) {
+  std::vector<uint8_t> to_backend;
+  ASSERT_TRUE(pass(test::make_frame(pool_, from_client(41003)), nullptr, to_backend));
+  std::vector<uint8_t> out;
+  const uint64_t before = drops(abi::Drop::kUnsupported);
+  // Too short a quote: the ports are not all there.
+  EXPECT_FALSE(
+      pass(icmp_error(to_backend, kBackendMac, ip("10.0.0.1"), 3, 4, 1400, 3), nullptr, out));
+  // A flow ilb does not track: another client port.
+  std::vector<uint8_t> other = to_backend;
+  pkt::Parsed fwd;
+  ASSERT_EQ(pkt::parse(other.data(), static_cast<uint32_t>(other.size()), fwd), pkt::Kind::kL4);
+  other[fwd.l4_offset] ^= 0x01;  // the SNAT port's low byte
+  EXPECT_FALSE(pass(icmp_error(other, kBackendMac, ip("10.0.0.1"), 3, 4, 1400), nullptr, out));
+  // An ICMP type that is not an error about a datagram.
+  EXPECT_FALSE(pass(icmp_error(to_backend, kBackendMac, ip("10.0.0.1"), 5, 0, 0), nullptr, out));
+  EXPECT_EQ(drops(abi::Drop::kUnsupported), before + 3);
+  EXPECT_EQ(w_.conns.size(), 1u) << "the tracked flow is untouched";
+}
+
 // ---- ActiveConfig validation: the snapshot is untrusted input. ----
 
 class ActiveConfigTest : public testing::Test {
@@ -888,6 +1038,32 @@ TEST_F(TwoWorkerTest, ReplyOnTheOtherWorkersQueueIsHandedToTheOwner) {
   EXPECT_EQ(ntohs(back[0].dst_port), 41000);
   EXPECT_EQ(w_.counters->handoff_in.get(), 1u);
   EXPECT_EQ(w_.counters->backends[1].packets_out.get(), 1u);
+}
+
+// An ICMP error about worker 0's flow that lands on worker 1's queue is handed over like a reply.
+TEST_F(TwoWorkerTest, IcmpErrorOnTheOtherWorkersQueueIsHandedToTheOwner) {
+  rte_mbuf* in[1] = {test::make_frame(pool_, from_client(41000))};
+  rte_mbuf* tx[4];
+  uint16_t n_tx = 0;
+  process_burst(w_, *cfg_, in, 1, tx, &n_tx, 1);
+  ASSERT_EQ(n_tx, 1);
+  const auto* sent = rte_pktmbuf_mtod(tx[0], const uint8_t*);
+  const std::vector<uint8_t> to_backend(sent, sent + rte_pktmbuf_data_len(tx[0]));
+  rte_pktmbuf_free(tx[0]);
+  rte_mbuf* err[1] = {
+      make_icmp_error(pool_, to_backend, kBackendMac, ip("10.0.0.1"), 3, 4, 1400, SIZE_MAX)};
+  n_tx = 0;
+  process_burst(w1_, *cfg_, err, 1, tx, &n_tx, 1);
+  EXPECT_EQ(n_tx, 0);
+  EXPECT_EQ(w1_.counters->handoff_out.get(), 1u);
+  n_tx = 0;
+  process_handoffs(w_, *cfg_, 2, tx, &n_tx, 1);
+  ASSERT_EQ(n_tx, 1);
+  pkt::Parsed p;
+  EXPECT_EQ(pkt::parse(rte_pktmbuf_mtod(tx[0], const uint8_t*), rte_pktmbuf_data_len(tx[0]), p),
+            pkt::Kind::kIcmp);
+  EXPECT_EQ(p.dst_ip, ip("10.0.0.10")) << "to the client";
+  rte_pktmbuf_free(tx[0]);
 }
 
 TEST_F(TwoWorkerTest, EachWorkerHandsTheOthersRepliesOver) {

@@ -476,5 +476,56 @@ TEST(Parse, RandomFramesAreParsedWithinBoundsAndConsistently) {
   EXPECT_GT(accepted, 100);  // the mutations must exercise the accepting paths too
 }
 
+// ICMP errors quoting real datagrams, cut short and mutated at random: parse_icmp_error accepts
+// only quotes whose headers lie inside the outer datagram, and rewriting an accepted one stays
+// inside it (checked by the sanitizer build: exact-size buffers) and leaves valid outer IP and
+// ICMP checksums and the new quoted addresses and ports.
+TEST(ParseIcmpError, RandomQuotesStayWithinTheDatagram) {
+  std::mt19937 rng(99);
+  TcpSpec t;
+  t.payload = payload_of(12);
+  const std::vector<Bytes> datagrams = {tcp_frame(t),
+                                        ipv4_frame({}, kUdp, udp_datagram(9, 53, payload_of(5)))};
+  int accepted = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const Bytes& d = datagrams[rng() % datagrams.size()];
+    Bytes quote(d.begin() + kL3, d.begin() + static_cast<std::ptrdiff_t>(kL3 + ip_total(d)));
+    quote.resize(rng() % (quote.size() + 1));
+    const int flips = static_cast<int>(rng() % 3);
+    for (int k = 0; k < flips && !quote.empty(); ++k) {
+      quote[rng() % quote.size()] ^= static_cast<uint8_t>(1u << (rng() % 8));
+    }
+    const Bytes f = ipv4_frame({}, kIcmp, icmp_echo(rng() % 2 ? 3 : 11, 0, 1400, quote));
+    const size_t n = f.size();
+    auto buf = std::make_unique<uint8_t[]>(n);
+    std::memcpy(buf.get(), f.data(), n);
+    Parsed p;
+    ASSERT_EQ(parse(buf.get(), static_cast<uint32_t>(n), p), Kind::kIcmp);
+    IcmpQuote q;
+    if (!parse_icmp_error(buf.get(), p, q)) continue;
+    ++accepted;
+    EXPECT_LE(q.l4_offset + 8u, p.l3_offset + p.ip_total_len);
+    EXPECT_EQ(q.l4_offset + q.l4_quoted, p.l3_offset + p.ip_total_len);
+    const size_t inner_ihl = q.l4_offset - q.l3_offset;
+    const bool inner_valid = inet_checksum(buf.get() + q.l3_offset, inner_ihl) == 0;
+    rewrite_icmp_error(buf.get(), p, q, net32({10, 0, 0, 1}), net32({10, 0, 0, 2}),
+                       net32({10, 0, 0, 3}), net16(1111), net32({10, 0, 0, 4}), net16(2222));
+    Parsed after;
+    ASSERT_EQ(parse(buf.get(), static_cast<uint32_t>(n), after), Kind::kIcmp)
+        << "outer IP and ICMP checksums valid";
+    EXPECT_EQ(after.src_ip, net32({10, 0, 0, 1}));
+    EXPECT_EQ(after.dst_ip, net32({10, 0, 0, 2}));
+    IcmpQuote q2;
+    ASSERT_TRUE(parse_icmp_error(buf.get(), after, q2));
+    EXPECT_EQ(q2.src_ip, net32({10, 0, 0, 3}));
+    EXPECT_EQ(q2.dst_ip, net32({10, 0, 0, 4}));
+    EXPECT_EQ(q2.src_port, net16(1111));
+    EXPECT_EQ(q2.dst_port, net16(2222));
+    EXPECT_EQ(inet_checksum(buf.get() + q2.l3_offset, inner_ihl) == 0, inner_valid)
+        << "the quoted IP header's checksum stays as valid as it was";
+  }
+  EXPECT_GT(accepted, 1000);
+}
+
 }  // namespace
 }  // namespace ilb::dp::pkt
