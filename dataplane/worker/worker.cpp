@@ -384,6 +384,16 @@ bool new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, cons
   return true;
 }
 
+// Puts `m` on worker `owner`'s hand-over ring; counted, and dropped when the ring is full.
+void hand_to(WorkerContext& w, rte_mbuf* m, uint32_t owner) {
+  if (rte_ring_sp_enqueue(w.handoff_to[owner], m) != 0) {
+    w.counters->handoff_drops.add();
+    rte_pktmbuf_free(m);
+  } else {
+    w.counters->handoff_out.add();
+  }
+}
+
 // Hands `m` to the worker that owns its connection, if that is not this worker: a backend's packet
 // to one of our SNAT addresses whose port is in another worker's share. Returns whether `m` was
 // taken (handed over or, when the owner's ring is full, dropped).
@@ -391,13 +401,23 @@ bool hand_over(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p) {
   if (w.shared->workers <= 1 || !is_snat_address(w, p.dst_ip)) return false;
   const uint32_t owner = snat_port_owner(*w.shared, p.dst_port);
   if (owner == w.index || owner >= kMaxWorkers || w.handoff_to[owner] == nullptr) return false;
-  if (rte_ring_sp_enqueue(w.handoff_to[owner], m) != 0) {
-    w.counters->handoff_drops.add();
-    rte_pktmbuf_free(m);
-  } else {
-    w.counters->handoff_out.add();
-  }
+  hand_to(w, m, owner);
   return true;
+}
+
+// The worker that owns the connection a client-side ICMP error quotes (ilb's datagram VIP ->
+// client): the one whose queue the client's own packets reach, where the port's RSS is known and
+// agrees with the NIC. Else this worker, which then translates it only if it owns the flow.
+uint32_t client_side_owner(const WorkerContext& w, const pkt::IcmpQuote& q) {
+  const SharedState& s = *w.shared;
+  if (s.workers <= 1 || s.rss == nullptr || w.rss_agrees < 0 ||
+      !(q.proto == IPPROTO_TCP ? s.rss_tcp_ports : s.rss_udp_ports)) {
+    return w.index;
+  }
+  const uint32_t owner =
+      s.rss->queue(s.rss->hash_v4_ports(q.dst_ip, q.src_ip, q.dst_port, q.src_port));
+  return owner < s.workers && owner < kMaxWorkers && w.handoff_to[owner] != nullptr ? owner
+                                                                                    : w.index;
 }
 
 // An ICMP error about a datagram ilb sent on a tracked connection (fragmentation needed, which
@@ -415,6 +435,12 @@ bool forward_icmp_error(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p, rte
   pkt::Parsed by_port = p;  // a backend-side error belongs to the owner of the quoted SNAT port
   by_port.dst_port = q.src_port;
   if (hand_over(w, m, by_port)) return true;
+  if (!is_snat_address(w, p.dst_ip)) {
+    if (const uint32_t owner = client_side_owner(w, q); owner != w.index) {
+      hand_to(w, m, owner);
+      return true;
+    }
+  }
   // The key of the connection's packets in the other direction: the quote, reversed.
   FlowKey k{};
   k.src_ip = q.dst_ip;

@@ -1143,6 +1143,41 @@ TEST_F(SteeredTwoWorkerTest, NewConnectionsGetPortsWhoseRepliesReachTheirOwnQueu
   EXPECT_EQ(w_.counters->unsteered.get() + w1_.counters->unsteered.get(), 0u);
 }
 
+// A client-side ICMP error (to the VIP) that RSS puts on the wrong worker's queue goes to the
+// worker whose queue the client's own packets reach: the owner of the connection.
+TEST_F(SteeredTwoWorkerTest, ClientSideIcmpErrorIsHandedToTheClientsQueue) {
+  uint16_t sport = 44000;  // a client port whose packets RSS sends to queue 0
+  while (rss_.queue(
+             rss_.hash_v4_ports(ip("10.0.0.10"), ip("10.0.0.100"), htons(sport), htons(80))) != 0) {
+    ++sport;
+  }
+  const auto syn = on(w_, from_client(sport));
+  ASSERT_EQ(syn.size(), 1u);
+  rte_mbuf* in[1] = {
+      test::make_frame(pool_, from_backend(syn[0], RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG))};
+  rte_mbuf* tx[4];
+  uint16_t n_tx = 0;
+  process_burst(w_, *cfg_, in, 1, tx, &n_tx, 1);
+  ASSERT_EQ(n_tx, 1);
+  const auto* sent = rte_pktmbuf_mtod(tx[0], const uint8_t*);
+  const std::vector<uint8_t> to_client(sent, sent + rte_pktmbuf_data_len(tx[0]));
+  rte_pktmbuf_free(tx[0]);
+  rte_mbuf* err[1] = {
+      make_icmp_error(pool_, to_client, kClientMac, ip("10.0.0.1"), 3, 1, 0, SIZE_MAX)};
+  n_tx = 0;
+  process_burst(w1_, *cfg_, err, 1, tx, &n_tx, 1);
+  EXPECT_EQ(n_tx, 0);
+  EXPECT_EQ(w1_.counters->handoff_out.get(), 1u);
+  n_tx = 0;
+  process_handoffs(w_, *cfg_, 2, tx, &n_tx, 1);
+  ASSERT_EQ(n_tx, 1);
+  pkt::Parsed p;
+  EXPECT_EQ(pkt::parse(rte_pktmbuf_mtod(tx[0], const uint8_t*), rte_pktmbuf_data_len(tx[0]), p),
+            pkt::Kind::kIcmp);
+  EXPECT_EQ(p.dst_ip, ip("10.0.0.21")) << "to the backend";
+  rte_pktmbuf_free(tx[0]);
+}
+
 // A NIC whose hash differs from our Toeplitz (another algorithm, another key) is noticed on the
 // first packet that carries its hash, and steering stops: replies are handed over instead.
 TEST_F(SteeredTwoWorkerTest, NicHashThatDisagreesTurnsSteeringOff) {
