@@ -384,6 +384,11 @@ bool new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, cons
   return true;
 }
 
+// `owner` if it is another worker this one can hand frames to, else this worker.
+uint32_t reachable(const WorkerContext& w, uint32_t owner) {
+  return owner < kMaxWorkers && w.handoff_to[owner] != nullptr ? owner : w.index;
+}
+
 // Puts `m` on worker `owner`'s hand-over ring; counted, and dropped when the ring is full.
 void hand_to(WorkerContext& w, rte_mbuf* m, uint32_t owner) {
   if (rte_ring_sp_enqueue(w.handoff_to[owner], m) != 0) {
@@ -399,8 +404,8 @@ void hand_to(WorkerContext& w, rte_mbuf* m, uint32_t owner) {
 // taken (handed over or, when the owner's ring is full, dropped).
 bool hand_over(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p) {
   if (w.shared->workers <= 1 || !is_snat_address(w, p.dst_ip)) return false;
-  const uint32_t owner = snat_port_owner(*w.shared, p.dst_port);
-  if (owner == w.index || owner >= kMaxWorkers || w.handoff_to[owner] == nullptr) return false;
+  const uint32_t owner = reachable(w, snat_port_owner(*w.shared, p.dst_port));
+  if (owner == w.index) return false;
   hand_to(w, m, owner);
   return true;
 }
@@ -414,10 +419,8 @@ uint32_t client_side_owner(const WorkerContext& w, const pkt::IcmpQuote& q) {
       !(q.proto == IPPROTO_TCP ? s.rss_tcp_ports : s.rss_udp_ports)) {
     return w.index;
   }
-  const uint32_t owner =
-      s.rss->queue(s.rss->hash_v4_ports(q.dst_ip, q.src_ip, q.dst_port, q.src_port));
-  return owner < s.workers && owner < kMaxWorkers && w.handoff_to[owner] != nullptr ? owner
-                                                                                    : w.index;
+  return reachable(w,
+                   s.rss->queue(s.rss->hash_v4_ports(q.dst_ip, q.src_ip, q.dst_port, q.src_port)));
 }
 
 // An ICMP error about a datagram ilb sent on a tracked connection (fragmentation needed, which
@@ -432,14 +435,13 @@ bool forward_icmp_error(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p, rte
   pkt::IcmpQuote q;
   // An error goes to the quoted datagram's sender: here one of our VIPs or SNAT addresses.
   if (!pkt::parse_icmp_error(frame, p, q) || q.src_ip != p.dst_ip) return false;
-  pkt::Parsed by_port = p;  // a backend-side error belongs to the owner of the quoted SNAT port
-  by_port.dst_port = q.src_port;
-  if (hand_over(w, m, by_port)) return true;
-  if (!is_snat_address(w, p.dst_ip)) {
-    if (const uint32_t owner = client_side_owner(w, q); owner != w.index) {
-      hand_to(w, m, owner);
-      return true;
-    }
+  // A backend-side error (to a SNAT address) belongs to the owner of the quoted SNAT port.
+  const uint32_t owner = is_snat_address(w, p.dst_ip)
+                             ? reachable(w, snat_port_owner(*w.shared, q.src_port))
+                             : client_side_owner(w, q);
+  if (owner != w.index) {
+    hand_to(w, m, owner);
+    return true;
   }
   // The key of the connection's packets in the other direction: the quote, reversed.
   FlowKey k{};
