@@ -274,7 +274,7 @@ int main(int argc, char** argv) {
   std::string type = "tcp";
   uint16_t port = 0;
   std::string json_path;
-  app.add_option("--backends", backends, "backends to check (127.1.x.y)")
+  app.add_option("--backends", backends, "backends to check (addresses from --address-base)")
       ->check(CLI::Range(1u, 1000000u));
   std::string address_base_text = "127.1.0.0";
   app.add_option("--address-base", address_base_text,
