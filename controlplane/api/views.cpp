@@ -93,6 +93,8 @@ nlohmann::json dataplane_json(const StatReader& stat) {
                        {"drops", relaxed(h.handoff_drops)},
                        {"steered_conns", relaxed(h.steered_conns)},
                        {"unsteered_conns", relaxed(h.unsteered_conns)}};
+  dp["replies"] = json{{"untracked_resets", relaxed(h.untracked_resets)},
+                       {"icmp_errors_translated", relaxed(h.icmp_errors_translated)}};
   return dp;
 }
 

@@ -450,6 +450,7 @@ class ServiceParser {
                   "tcp_established_timeout",
                   "tcp_fin_timeout",
                   "udp_timeout",
+                  "untracked_tcp",
                   "health_check",
                   "drain_timeout",
                   "on_backend_down",
@@ -535,6 +536,13 @@ class ServiceParser {
     }
     if (auto n = t.get("tcp_fin_timeout")) s.tcp_fin_timeout_s = n->as_duration_s(1, kMaxTimeoutS);
     if (auto n = t.get("udp_timeout")) s.udp_timeout_s = n->as_duration_s(1, kMaxTimeoutS);
+    if (auto n = t.get("untracked_tcp")) {
+      s.untracked_tcp = choose<UntrackedTcp>(
+          *n, {{"drop", UntrackedTcp::kDrop}, {"reset", UntrackedTcp::kReset}});
+      if (s.protocol != abi::Protocol::kTcp && s.untracked_tcp == UntrackedTcp::kReset) {
+        n->fail("applies to TCP services only; service " + quoted(s.name) + " is UDP");
+      }
+    }
 
     if (auto n = t.get("health_check")) {
       s.health_check = parse_health_check(n->as_table(), HealthCheckConfig{});

@@ -80,6 +80,12 @@ enum class OnAllDown {
   kReject,    // new connections get a TCP reset / ICMP port unreachable
   kFailOpen,  // every enabled backend takes traffic, whatever its health
 };
+// What a TCP service does with a segment that is not a SYN and belongs to no tracked connection
+// (the dataplane restarted, the connection idled out, or it was cut).
+enum class UntrackedTcp {
+  kDrop,   // count and drop: the sender retransmits until its own timeout
+  kReset,  // count and answer with a reset, so the sender fails at once
+};
 // Which backups take traffic when no primary can.
 enum class BackupPolicy { kFirst, kAll };
 
@@ -106,6 +112,7 @@ struct ServiceConfig {
   uint32_t tcp_established_timeout_s = 350;
   uint32_t tcp_fin_timeout_s = 60;
   uint32_t udp_timeout_s = 30;
+  UntrackedTcp untracked_tcp = UntrackedTcp::kDrop;
   HealthCheckConfig health_check;
   uint32_t drain_timeout_s = 300;  // 0 = draining connections are never cut
   OnBackendDown on_backend_down = OnBackendDown::kKeep;

@@ -113,6 +113,7 @@ uint64_t encode_slot_payload(const Snapshot& s, uint8_t* slot) {
     r.tcp_est_timeout_s = in.tcp_est_timeout_s;
     r.tcp_fin_timeout_s = in.tcp_fin_timeout_s;
     r.udp_timeout_s = in.udp_timeout_s;
+    r.flags = in.reset_untracked ? uint32_t{abi::kServiceResetUntracked} : 0u;
     std::memcpy(r.name, in.name.data(), in.name.size());
     std::memcpy(&services[i], &r, sizeof(r));
     if (!in.table.empty()) {
@@ -206,6 +207,7 @@ bool decode_slot(const uint8_t* slot, uint64_t slot_size, Snapshot& out, std::st
     std::memcpy(&r, slot + h.services_offset + uint64_t{i} * sizeof(r), sizeof(r));
     if (!valid_protocol(r.protocol) || !valid_scheduler(r.scheduler) ||
         std::memchr(r.name, 0, sizeof(r.name)) == nullptr || r.table_size > abi::kMaxTableSize ||
+        (r.flags & ~abi::kKnownServiceFlags) != 0 ||
         uint64_t{r.table_offset} + r.table_size > h.table_entries) {
       error = "service record " + std::to_string(i) + " is invalid";
       return false;
@@ -220,6 +222,7 @@ bool decode_slot(const uint8_t* slot, uint64_t slot_size, Snapshot& out, std::st
     svc.tcp_est_timeout_s = r.tcp_est_timeout_s;
     svc.tcp_fin_timeout_s = r.tcp_fin_timeout_s;
     svc.udp_timeout_s = r.udp_timeout_s;
+    svc.reset_untracked = (r.flags & abi::kServiceResetUntracked) != 0;
     svc.table.resize(r.table_size);
     if (r.table_size > 0) {
       std::memcpy(svc.table.data(), slot + h.tables_offset + uint64_t{r.table_offset} * 4,

@@ -21,7 +21,8 @@ struct SnapshotService {
   uint32_t tcp_est_timeout_s = 0;
   uint32_t tcp_fin_timeout_s = 0;
   uint32_t udp_timeout_s = 0;
-  std::vector<uint32_t> table;  // backend ids; empty = no eligible backend
+  bool reset_untracked = false;  // answer untracked TCP segments with a reset
+  std::vector<uint32_t> table;   // backend ids; empty = no eligible backend
 };
 
 struct SnapshotBackend {

@@ -445,6 +445,7 @@ Snapshot State::build_snapshot(TableBuilder& builder, TimePoint now) const {
     s.tcp_est_timeout_s = c.tcp_established_timeout_s;
     s.tcp_fin_timeout_s = c.tcp_fin_timeout_s;
     s.udp_timeout_s = c.udp_timeout_s;
+    s.reset_untracked = c.untracked_tcp == UntrackedTcp::kReset;
     if (!requests[i].backends.empty()) s.table = tables[i];
     snap.services.push_back(std::move(s));
     for (size_t j = 0; j < services_[i].backends.size(); ++j) {

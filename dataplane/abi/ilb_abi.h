@@ -54,12 +54,12 @@ namespace ilb::abi {
 
 inline constexpr uint64_t kCtlMagic = 0x314C54432D424C49ULL;   // "ILB-CTL1" little-endian
 inline constexpr uint64_t kStatMagic = 0x3154415453424C49ULL;  // "ILBSTAT1" little-endian
-inline constexpr uint16_t kAbiMajor = 1;
-// Minor 1: BackendRecord::flags, BackendStats::resets. Minor 2: StatHeader::handoff_packets,
-// handoff_drops, steered_conns, unsteered_conns; schedulers wrr and wlc. Minor 3:
-// StatHeader::tsc_hz (busy_cycles / tsc_hz = seconds a worker spent on packets). Minor 4:
-// BackendStats::cut_probes.
-inline constexpr uint16_t kAbiMinor = 4;
+// Major 2: ServiceRecord grew to 128 bytes, with flags (ServiceFlag) and room for more;
+// StatHeader::untracked_resets and icmp_errors_translated. (Major 1, minors 1-4, added
+// BackendRecord::flags, BackendStats::resets and cut_probes, the hand-over and steering counters,
+// StatHeader::tsc_hz and the wrr and wlc schedulers, all kept.)
+inline constexpr uint16_t kAbiMajor = 2;
+inline constexpr uint16_t kAbiMinor = 0;
 
 // Hard limits of this ABI version. Backend ids are in [1, kMaxBackends); id 0 means "none".
 inline constexpr uint32_t kMaxServices = 256;
@@ -150,7 +150,7 @@ struct alignas(64) SlotHeader {
 };
 static_assert(sizeof(SlotHeader) == 64);
 
-// One service (a VIP:port:protocol). 64 bytes.
+// One service (a VIP:port:protocol). 128 bytes.
 struct ServiceRecord {
   uint32_t vip;                // [0, 4)    IPv4, network order
   uint16_t port;               // [4, 6)    host order, 1..65535
@@ -163,8 +163,18 @@ struct ServiceRecord {
   uint32_t tcp_fin_timeout_s;  // [24, 28)
   uint32_t udp_timeout_s;      // [28, 32)
   char name[kNameLen];         // [32, 64)  NUL-terminated
+  uint32_t flags;              // [64, 68)  ServiceFlag bits; a reader refuses unknown ones
+  uint32_t reserved[15];       // [68, 128) zero
 };
-static_assert(sizeof(ServiceRecord) == 64);
+static_assert(sizeof(ServiceRecord) == 128);
+
+// ServiceRecord::flags.
+enum ServiceFlag : uint32_t {
+  // A TCP segment to the service that is not a SYN and belongs to no tracked connection is
+  // answered with a reset (RFC 9293's reply from a closed port), not only dropped.
+  kServiceResetUntracked = 1u << 0,
+};
+inline constexpr uint32_t kKnownServiceFlags = kServiceResetUntracked;
 
 // One backend. 32 bytes. The dataplane indexes backends by id.
 struct BackendRecord {
@@ -207,11 +217,13 @@ struct alignas(64) StatHeader {
   uint64_t start_time_ns;          // [424, 432) CLOCK_REALTIME at dataplane start
   uint64_t conn_capacity;          // [432, 440) per worker
   uint64_t handoff_packets;        // [440, 448) frames handed to the owning worker (minor 2)
-  uint64_t handoff_drops;    // [448, 456) frames dropped: owner's hand-over ring full (minor 2)
-  uint64_t steered_conns;    // [456, 464) SNAT port chosen so replies reach the owner's queue
-  uint64_t unsteered_conns;  // [464, 472) RSS known, no fitting port: replies handed over
-  uint64_t tsc_hz;           // [472, 480) the workers' cycle counter frequency (minor 3)
-  uint64_t reserved[4];      // [480, 512)
+  uint64_t handoff_drops;     // [448, 456) frames dropped: owner's hand-over ring full (minor 2)
+  uint64_t steered_conns;     // [456, 464) SNAT port chosen so replies reach the owner's queue
+  uint64_t unsteered_conns;   // [464, 472) RSS known, no fitting port: replies handed over
+  uint64_t tsc_hz;            // [472, 480) the workers' cycle counter frequency (minor 3)
+  uint64_t untracked_resets;  // [480, 488) resets sent for untracked TCP (kServiceResetUntracked)
+  uint64_t icmp_errors_translated;  // [488, 496) ICMP errors about a connection, sent on
+  uint64_t reserved[2];             // [496, 512)
 };
 static_assert(sizeof(StatHeader) == 512);
 

@@ -145,6 +145,7 @@ ActiveConfig* ActiveConfig::build(const uint8_t* slot, uint64_t slot_len, uint64
     if (std::memchr(s.name, '\0', sizeof(s.name)) == nullptr) {
       return reject(where + "name not terminated");
     }
+    if ((s.flags & ~abi::kKnownServiceFlags) != 0) return reject(where + "unknown flag bits");
     if (s.table_size > abi::kMaxTableSize ||
         !in_bounds(s.table_offset, s.table_size, 1, h.table_entries)) {
       return reject(where + "table out of bounds");
@@ -172,6 +173,7 @@ ActiveConfig* ActiveConfig::build(const uint8_t* slot, uint64_t slot_len, uint64
     e.tcp_est_timeout_s = s.tcp_est_timeout_s;
     e.tcp_fin_timeout_s = s.tcp_fin_timeout_s;
     e.udp_timeout_s = s.udp_timeout_s;
+    e.flags = s.flags;
     std::memcpy(e.name, s.name, sizeof(e.name));
 
     const ServiceKey key{s.vip, s.port, s.protocol, 0};

@@ -25,6 +25,7 @@ struct ServiceEntry {
   uint32_t tcp_est_timeout_s = 0;
   uint32_t tcp_fin_timeout_s = 0;
   uint32_t udp_timeout_s = 0;
+  uint32_t flags = 0;  // abi::ServiceFlag bits
   char name[abi::kNameLen]{};
 };
 

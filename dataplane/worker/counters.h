@@ -44,11 +44,13 @@ struct alignas(64) WorkerCounters {
   Counter rx_packets;
   Counter tx_packets;
   Counter active_conns;
-  Counter handoff_out;    // frames handed to the worker that owns their connection
-  Counter handoff_in;     // frames other workers handed to this one
-  Counter handoff_drops;  // frames dropped because the owner's hand-over ring was full
-  Counter steered;        // new connections whose SNAT port sends replies to this queue
-  Counter unsteered;      // new connections that took any port (RSS known, no fitting port)
+  Counter handoff_out;       // frames handed to the worker that owns their connection
+  Counter handoff_in;        // frames other workers handed to this one
+  Counter handoff_drops;     // frames dropped because the owner's hand-over ring was full
+  Counter steered;           // new connections whose SNAT port sends replies to this queue
+  Counter unsteered;         // new connections that took any port (RSS known, no fitting port)
+  Counter untracked_resets;  // resets sent for untracked TCP segments
+  Counter icmp_errors_translated;  // ICMP errors about a tracked connection, sent on
   Counter drops[static_cast<size_t>(abi::Drop::kCount)];
   Counter service_no_backend[abi::kMaxServices];  // by service index of the config in force
   BackendCounters backends[abi::kMaxBackends];    // by backend id

@@ -218,22 +218,39 @@ Verdict forward_tracked(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
   return Verdict::kSend;
 }
 
+// Turns TCP segment `m` to a VIP into the reset a closed port answers it with (RFC 9293,
+// 3.10.7.1): a segment carrying an ACK gets a reset with that sequence number, any other one a
+// reset acknowledging it (its payload, SYN and FIN). A reset is never answered. Returns whether
+// `m` is to be sent.
+bool answer_with_reset(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p) {
+  if ((p.tcp_flags & kTcpRst) != 0) return false;
+  const uint8_t* in = rte_pktmbuf_mtod(m, const uint8_t*);
+  uint8_t client_mac[6];
+  std::memcpy(client_mac, in + 6, 6);
+  const pkt::Endpoint vip{w.shared->port.mac, p.dst_ip, p.dst_port};
+  const pkt::Endpoint client{client_mac, p.src_ip, p.src_port};
+  const pkt::TcpSeq s = pkt::tcp_seq(in, p);
+  uint8_t frame[pkt::kMinFrameLen];
+  uint32_t len = 0;
+  if ((p.tcp_flags & kTcpAck) != 0) {
+    len = pkt::build_tcp_reset(frame, vip, client, s.ack, 0, kTcpRst);
+  } else {
+    const uint32_t header_len = (in[p.l4_offset + 12] >> 4) * 4u;
+    const uint32_t payload = p.l3_offset + p.ip_total_len - p.l4_offset - header_len;
+    const uint32_t seg_len =
+        payload + ((p.tcp_flags & kTcpSyn) != 0 ? 1 : 0) + ((p.tcp_flags & kTcpFin) != 0 ? 1 : 0);
+    len = pkt::build_tcp_reset(frame, vip, client, 0, s.seq + seg_len, kTcpRst | kTcpAck);
+  }
+  return set_frame(m, frame, len);
+}
+
 // Turns a new flow's first packet into its refusal: a TCP SYN gets RST|ACK from the VIP, a UDP
 // datagram an ICMP port unreachable. Returns whether `m` is to be sent.
 bool reject(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p) {
-  const uint8_t* in = rte_pktmbuf_mtod(m, const uint8_t*);
+  if (p.proto == IPPROTO_TCP) return answer_with_reset(w, m, p);
   uint8_t frame[pkt::kMaxIcmpErrorLen];
-  uint32_t len = 0;
-  if (p.proto == IPPROTO_TCP) {
-    uint8_t client_mac[6];
-    std::memcpy(client_mac, in + 6, 6);
-    const pkt::Endpoint vip{w.shared->port.mac, p.dst_ip, p.dst_port};
-    const pkt::Endpoint client{client_mac, p.src_ip, p.src_port};
-    len =
-        pkt::build_tcp_reset(frame, vip, client, 0, pkt::tcp_seq(in, p).seq + 1, kTcpRst | kTcpAck);
-  } else {
-    len = pkt::build_icmp_unreachable(frame, in, p, w.shared->port.mac, p.dst_ip, 3);
-  }
+  const uint32_t len = pkt::build_icmp_unreachable(frame, rte_pktmbuf_mtod(m, const uint8_t*), p,
+                                                   w.shared->port.mac, p.dst_ip, 3);
   return set_frame(m, frame, len);
 }
 
@@ -299,30 +316,41 @@ const Rss* steering_rss(WorkerContext& w, const rte_mbuf* m, const pkt::Parsed& 
   return w.rss_agrees < 0 ? nullptr : s.rss;
 }
 
-// Creates a connection for the first packet of a flow to a service and sets `idx` to it. Returns
-// false (with the reason counted) if the packet must be dropped.
-bool new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, const pkt::Parsed& p,
-                    uint64_t now, uint32_t& idx) {
+// What new_connection() made of a flow's first packet.
+enum class Opened {
+  kDropped,   // counted; the caller frees the packet
+  kCreated,   // a connection (`idx`) now carries it, rewritten towards the backend
+  kAnswered,  // refused: the packet was turned into the reply to send back
+};
+
+// Creates a connection for the first packet of a flow to a service and sets `idx` to it, or
+// refuses the packet (with the reason counted).
+Opened new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, const pkt::Parsed& p,
+                      uint64_t now, uint32_t& idx) {
   const int32_t si = cfg.find_service(p.dst_ip, rte_be_to_cpu_16(p.dst_port), p.proto);
   if (si < 0) {
     w.counters->drop(cfg.is_vip(p.dst_ip) ? abi::Drop::kNoService
                      : is_snat_address(w, p.dst_ip) && p.proto == IPPROTO_TCP
                          ? abi::Drop::kNonSynMiss
                          : abi::Drop::kNotForUs);
-    return false;
+    return Opened::kDropped;
   }
+  const ServiceEntry& svc = cfg.service(static_cast<uint32_t>(si));
   if (p.proto == IPPROTO_TCP &&
       (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst | kTcpFin)) != kTcpSyn) {
     w.counters->drop(abi::Drop::kNonSynMiss);
-    return false;
+    if ((svc.flags & abi::kServiceResetUntracked) == 0 || !answer_with_reset(w, m, p)) {
+      return Opened::kDropped;
+    }
+    w.counters->untracked_resets.add();
+    return Opened::kAnswered;
   }
-  const ServiceEntry& svc = cfg.service(static_cast<uint32_t>(si));
   if (svc.table_size == 0) {
     // Nothing can take it: refuse it the way a host with no listener would, so the client fails
     // at once instead of retrying its SYN for seconds.
     w.counters->drop(abi::Drop::kNoBackend);
     w.counters->service_no_backend[si].add();
-    return reject(w, m, p);
+    return reject(w, m, p) ? Opened::kAnswered : Opened::kDropped;
   }
   const uint32_t backend_id = pick_backend(w, cfg, svc, static_cast<uint32_t>(si), p);
   const BackendEntry& be = cfg.backend(backend_id);
@@ -334,7 +362,7 @@ bool new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, cons
   if (next_hop == 0 || !w.shared->neighbours.lookup(next_hop, c.backend_mac)) {
     if (next_hop != 0) rte_ring_sp_enqueue(w.resolve, reinterpret_cast<void*>(uintptr_t{next_hop}));
     w.counters->drop(abi::Drop::kNoNeighbour);
-    return false;
+    return Opened::kDropped;
   }
   uint8_t snat_index = 0;
   const Rss* rss = steering_rss(w, m, p);
@@ -346,7 +374,7 @@ bool new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, cons
                                               c.snat_port, snat_index);
   if (steer == SnatSteer::kNoPort) {
     w.counters->drop(abi::Drop::kNoSnatPort);
-    return false;
+    return Opened::kDropped;
   }
   if (rss != nullptr)
     (steer == SnatSteer::kOnQueue ? w.counters->steered : w.counters->unsteered).add();
@@ -370,7 +398,7 @@ bool new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, cons
   if (inserted < 0) {
     w.snat.release(snat_index, c.snat_port);
     w.counters->drop(abi::Drop::kConnTableFull);
-    return false;
+    return Opened::kDropped;
   }
   idx = static_cast<uint32_t>(inserted);
   BackendCounters& bc = w.counters->backends[backend_id];
@@ -381,7 +409,7 @@ bool new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, cons
   w.counters->active_conns.add();
   pkt::rewrite_l4(frame, p, c.snat_ip, c.snat_port, c.backend_ip, c.backend_port);
   pkt::set_ether(frame, c.backend_mac, port.mac);
-  return true;
+  return Opened::kCreated;
 }
 
 // `owner` if it is another worker this one can hand frames to, else this worker.
@@ -463,6 +491,7 @@ bool forward_icmp_error(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p, rte
                             c.snat_ip, c.snat_port);
     pkt::set_ether(frame, c.backend_mac, w.shared->port.mac);
   }
+  w.counters->icmp_errors_translated.add();
   tx[(*n_tx)++] = m;
   return true;
 }
@@ -596,8 +625,9 @@ void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, u
     }
     bool ok = v == Verdict::kSend;
     if (v == Verdict::kNewFlow) {
-      ok = new_connection(w, cfg, m, p, now, idx[j]);
-      if (ok) created[n_created++] = static_cast<uint8_t>(j);
+      const Opened opened = new_connection(w, cfg, m, p, now, idx[j]);
+      ok = opened != Opened::kDropped;
+      if (opened == Opened::kCreated) created[n_created++] = static_cast<uint8_t>(j);
     }
     if (ok) {
       tx[(*n_tx)++] = m;

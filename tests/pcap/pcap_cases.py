@@ -48,13 +48,15 @@ EXIT_DEADLINE_S = 20
 
 
 class Case:
-    """Input frames, the frames expected out (in order), and the drop counters expected."""
+    """Input frames, the frames expected out (in order), the drop counters expected, and the
+    reply counters (`ilbctl status`'s dataplane.replies) expected."""
 
-    def __init__(self, inputs, outputs, drops=None, notes=None):
+    def __init__(self, inputs, outputs, drops=None, notes=None, replies=None):
         self.inputs = inputs
         self.outputs = outputs
         self.drops = drops or {}
         self.notes = notes or []
+        self.replies = {"untracked_resets": 0, "icmp_errors_translated": 0, **(replies or {})}
 
 
 def eth_in(src_mac=CLIENT_MAC, dst_mac=LB_MAC):
@@ -314,6 +316,39 @@ def case_non_syn_miss():
     return Case([ack, data, from_backend], [], {"non_syn_miss": 3})
 
 
+def case_untracked_reset():
+    """A service with untracked_tcp = "reset" answers TCP segments of no tracked connection the
+    way a closed port does (RFC 9293, 3.10.7.1), from the VIP: a segment with an ACK gets RST
+    with that ACK number as its sequence number; one without gets RST|ACK acknowledging its
+    payload, SYN and FIN. A reset is not answered, and a backend's segment to a SNAT port is only
+    dropped."""
+    def seg(sport, flags, seq, ack, payload=b""):
+        p = eth_in() / IP(src=CLIENT, dst=VIP) / TCP(sport=sport, dport=83, flags=flags, seq=seq,
+                                                       ack=ack)
+        return finalize(p / Raw(payload) if payload else p)
+
+    def rst(dport, flags, seq, ack):
+        frame = bytes(Ether(src=LB_MAC, dst=CLIENT_MAC) /
+                      IP(src=VIP, dst=CLIENT, ttl=64, id=0, flags="DF") /
+                      TCP(sport=83, dport=dport, flags=flags, seq=seq, ack=ack, window=0))
+        return frame + b"\0" * (60 - len(frame))
+
+    inputs = [
+        seg(40000, "A", 5, 9),
+        seg(40001, "PA", 5, 0xFFFFFFFF, b"query"),
+        seg(40002, "F", 0xFFFFFFFE, 0, b"xy"),  # the acknowledgment wraps past 2^32
+        seg(40003, "RA", 5, 9),
+        finalize(eth_in(BACKEND_MAC) / IP(src=BACKEND, dst=SNAT) /
+                 TCP(sport=80, dport=SNAT_PORT_MIN, flags="PA", seq=1, ack=2) / Raw(b"late")),
+    ]
+    outputs = [
+        rst(40000, "R", 9, 0),
+        rst(40001, "R", 0xFFFFFFFF, 0),
+        rst(40002, "RA", 0, 1),
+    ]
+    return Case(inputs, outputs, {"non_syn_miss": 5}, replies={"untracked_resets": 3})
+
+
 def case_wrong_dst_mac():
     return Case([syn(eth_dst="02:00:00:00:00:99"), syn(eth_dst="01:00:5e:00:00:01", sport=40001)],
                 [], {"not_for_us": 2})
@@ -381,7 +416,7 @@ def case_icmp_errors():
         out(CLIENT_MAC, VIP, CLIENT, 3, 4, 1400, datagram(s)),
         out(BACKEND_MAC, SNAT, BACKEND, 3, 1, 0, datagram(synack)),
     ]
-    return Case(inputs, outputs, {"unsupported": 1})
+    return Case(inputs, outputs, {"unsupported": 1}, replies={"icmp_errors_translated": 2})
 
 
 CASES = {
@@ -393,6 +428,7 @@ CASES = {
     "ping_vip": case_ping_vip,
     "malformed": case_malformed,
     "non_syn_miss": case_non_syn_miss,
+    "untracked_reset": case_untracked_reset,
     "wrong_dst_mac": case_wrong_dst_mac,
     "unknown_service_port": case_unknown_service_port,
 }
@@ -499,6 +535,20 @@ type = "none"
 address = "{UDP_BACKEND}"
 port = 5300
 weight = 100
+
+# Untracked TCP segments are answered with a reset.
+[[service]]
+name = "strict"
+vip = "{VIP}"
+port = 83
+untracked_tcp = "reset"
+
+[service.health_check]
+type = "none"
+
+[[service.backend]]
+address = "{BACKEND}"
+port = 80
 
 # Services whose only backend has weight 0: nothing is eligible, new flows are refused.
 [[service]]
@@ -761,6 +811,9 @@ def run_case(name, keep):
         nonzero = {k: v for k, v in d["drops"].items() if v}
         if nonzero != case.drops:
             errors.append(f"drop counters {nonzero}, expected {case.drops}")
+        replies = {k: d.get("replies", {}).get(k) for k in case.replies}
+        if replies != case.replies:
+            errors.append(f"reply counters {replies}, expected {case.replies}")
         log(f"worker rx {w['rx_packets']} tx {w['tx_packets']}, drops {nonzero}")
 
         stop("ilb-dataplane", dp, log)

@@ -126,6 +126,11 @@ std::string format_status(const json& s) {
                          " dropped (ring full); " + field(h, "steered_conns") +
                          " connections steered by RSS, " + field(h, "unsteered_conns") + " not");
   }
+  if (dp.contains("replies") && dp["replies"].is_object()) {
+    const json& r = dp["replies"];
+    kv("replies", field(r, "untracked_resets") + " resets to untracked TCP, " +
+                      field(r, "icmp_errors_translated") + " ICMP errors translated");
+  }
 
   if (dp.contains("lcores") && dp["lcores"].is_array() && !dp["lcores"].empty()) {
     std::vector<std::vector<std::string>> rows;

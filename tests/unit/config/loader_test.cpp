@@ -639,6 +639,7 @@ TEST(LoadLifecycle, ReadsEveryLifecycleKey) {
       "hook = [\"/usr/local/bin/failover\", \"--notify\"]\nhook_timeout = \"5s\"\n" +
       "\n[[service]]\nname = \"db\"\nvip = \"10.0.0.110\"\nport = 3306\n"
       "drain_timeout = \"60s\"\non_backend_down = \"reset\"\non_all_down = \"fail_open\"\n"
+      "untracked_tcp = \"reset\"\n"
       "backup_policy = \"all\"\nslow_start = \"30s\"\nzone_affinity = true\n"
       "zone_min_healthy = 0.75\n"
       "[service.dampening]\nthreshold = 3\nwindow = \"60s\"\nmin_hold = \"5s\"\n"
@@ -657,6 +658,7 @@ TEST(LoadLifecycle, ReadsEveryLifecycleKey) {
   EXPECT_EQ(s.drain_timeout_s, 60u);
   EXPECT_EQ(s.on_backend_down, OnBackendDown::kReset);
   EXPECT_EQ(s.on_all_down, OnAllDown::kFailOpen);
+  EXPECT_EQ(s.untracked_tcp, UntrackedTcp::kReset);
   EXPECT_EQ(s.backup_policy, BackupPolicy::kAll);
   EXPECT_EQ(s.slow_start_s, 30u);
   EXPECT_TRUE(s.zone_affinity);
@@ -687,6 +689,7 @@ TEST(LoadLifecycle, DefaultsAreSafe) {
   EXPECT_EQ(s.drain_timeout_s, 300u);
   EXPECT_EQ(s.on_backend_down, OnBackendDown::kKeep);
   EXPECT_EQ(s.on_all_down, OnAllDown::kReject);
+  EXPECT_EQ(s.untracked_tcp, UntrackedTcp::kDrop);
   EXPECT_EQ(s.backup_policy, BackupPolicy::kFirst);
   EXPECT_EQ(s.slow_start_s, 0u);
   EXPECT_TRUE(s.dampening.enabled);
@@ -721,6 +724,9 @@ TEST(LoadLifecycle, RejectsBadLifecycleValuesWithTheirKey) {
       {"on_all_down = \"panic\"", "service[0].on_all_down",
        "expected one of reject, fail_open, got \"panic\""},
       {"on_backend_down = \"drop\"", "service[0].on_backend_down", "expected one of keep, reset"},
+      {"untracked_tcp = \"rst\"", "service[0].untracked_tcp", "expected one of drop, reset"},
+      {"protocol = \"udp\"\nuntracked_tcp = \"reset\"", "service[0].untracked_tcp",
+       "applies to TCP services only"},
       {"backup_policy = 2", "service[0].backup_policy", "string"},
       {"zone_min_healthy = 1.5", "service[0].zone_min_healthy", "between 0 and 1"},
       {"zone_affinity = true", "service[0].zone_affinity", "set [controlplane] zone"},

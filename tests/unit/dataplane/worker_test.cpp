@@ -226,6 +226,76 @@ TEST_F(WorkerTest, NonSynWithoutConnectionIsDropped) {
   EXPECT_EQ(w_.conns.size(), 0u);
 }
 
+// untracked_tcp = "reset": the reply of a closed port (RFC 9293, 3.10.7.1), from the VIP.
+TEST_F(WorkerTest, UntrackedSegmentWithAckIsAnsweredWithResetAtItsAckNumber) {
+  cp::Snapshot s = two_backends();
+  s.services[0].reset_untracked = true;
+  apply(s, 2);
+  auto f = from_client(40001, RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG);
+  f.seq = 0x20000000;
+  f.ack = 0x30000000;
+  const auto out = run_all(f);
+  ASSERT_EQ(out.size(), 1u);
+  const Frame& rst = out[0];
+  EXPECT_EQ(rst.p.src_ip, ip("10.0.0.100"));
+  EXPECT_EQ(ntohs(rst.p.src_port), 80);
+  EXPECT_EQ(rst.p.dst_ip, ip("10.0.0.10"));
+  EXPECT_EQ(ntohs(rst.p.dst_port), 40001);
+  EXPECT_EQ(rst.p.tcp_flags, RTE_TCP_RST_FLAG);
+  EXPECT_EQ(rst.seq.seq, 0x30000000u);
+  EXPECT_EQ(0, std::memcmp(rst.bytes.data(), kClientMac, 6));
+  EXPECT_EQ(0, std::memcmp(rst.bytes.data() + 6, kOurMac, 6));
+  EXPECT_EQ(drops(abi::Drop::kNonSynMiss), 1u);
+  EXPECT_EQ(w_.counters->untracked_resets.get(), 1u);
+  EXPECT_EQ(w_.conns.size(), 0u);
+}
+
+TEST_F(WorkerTest, UntrackedSegmentWithoutAckGetsResetAcknowledgingItsPayloadAndFin) {
+  cp::Snapshot s = two_backends();
+  s.services[0].reset_untracked = true;
+  apply(s, 2);
+  auto f = from_client(40001, RTE_TCP_FIN_FLAG);
+  f.seq = 0xfffffff0;  // the acknowledgment wraps
+  f.payload = 20;
+  const auto out = run_all(f);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].p.tcp_flags, RTE_TCP_RST_FLAG | RTE_TCP_ACK_FLAG);
+  EXPECT_EQ(out[0].seq.seq, 0u);
+  EXPECT_EQ(out[0].seq.ack, 0xfffffff0u + 20 + 1);
+}
+
+TEST_F(WorkerTest, UntrackedResetIsNeverAnsweredAndDropIsTheDefault) {
+  cp::Snapshot s = two_backends();
+  s.services[0].reset_untracked = true;
+  apply(s, 2);
+  EXPECT_TRUE(run_all(from_client(40001, RTE_TCP_RST_FLAG | RTE_TCP_ACK_FLAG)).empty());
+  EXPECT_EQ(drops(abi::Drop::kNonSynMiss), 1u);
+  EXPECT_EQ(w_.counters->untracked_resets.get(), 0u);
+  // Without the flag an untracked segment gets nothing back.
+  apply(two_backends(), 3);
+  EXPECT_TRUE(run_all(from_client(40001, RTE_TCP_ACK_FLAG)).empty());
+  EXPECT_EQ(drops(abi::Drop::kNonSynMiss), 2u);
+  EXPECT_EQ(w_.counters->untracked_resets.get(), 0u);
+}
+
+// A refused SYN is not a connection: a copy of it later in the same burst must not be taken for
+// one (it is refused again, and nothing reads a record the first one never had).
+TEST_F(WorkerTest, RefusedSynRepeatedInTheSameBurstIsRefusedAgain) {
+  cp::Snapshot s = two_backends();
+  s.services[0].table.clear();
+  apply(s, 2);
+  rte_mbuf* in[2] = {test::make_frame(pool_, from_client(40003)),
+                     test::make_frame(pool_, from_client(40003))};
+  rte_mbuf* tx[4];
+  uint16_t n_tx = 0;
+  process_burst(w_, *cfg_, in, 2, tx, &n_tx, 1);
+  const auto out = take_frames(tx, n_tx);
+  ASSERT_EQ(out.size(), 2u);
+  for (const Frame& f : out) EXPECT_EQ(f.p.tcp_flags, RTE_TCP_RST_FLAG | RTE_TCP_ACK_FLAG);
+  EXPECT_EQ(drops(abi::Drop::kNoBackend), 2u);
+  EXPECT_EQ(w_.conns.size(), 0u);
+}
+
 TEST_F(WorkerTest, UnknownPortOnVipIsCountedAsNoService) {
   auto f = from_client(40002);
   f.dst_port = 81;
@@ -247,7 +317,8 @@ TEST_F(WorkerTest, ServiceWithoutEligibleBackendRefusesSynWithReset) {
   EXPECT_EQ(rst.p.dst_ip, ip("10.0.0.10"));
   EXPECT_EQ(ntohs(rst.p.dst_port), 40003);
   EXPECT_EQ(rst.p.tcp_flags, RTE_TCP_RST_FLAG | RTE_TCP_ACK_FLAG);
-  EXPECT_EQ(rst.seq.ack, 0x10000001u);
+  // SEG.SEQ + SEG.LEN: the SYN and the 20 bytes it carries.
+  EXPECT_EQ(rst.seq.ack, 0x10000001u + 20);
   EXPECT_EQ(0, std::memcmp(rst.bytes.data(), kClientMac, 6));
   EXPECT_EQ(drops(abi::Drop::kNoBackend), 1u);
   EXPECT_EQ(w_.conns.size(), 0u);
@@ -887,6 +958,11 @@ TEST_F(ActiveConfigTest, RejectsBadEnumsAndUnterminatedNames) {
   std::memset(s[0].name, 'x', sizeof(s[0].name));
   test::reseal(slot);
   EXPECT_NE(build_error(slot).find("name not terminated"), std::string::npos);
+  slot = test::encode(two_backends(), 1);
+  s = reinterpret_cast<abi::ServiceRecord*>(slot.data() + header(slot).services_offset);
+  s[0].flags = 1u << 7;
+  test::reseal(slot);
+  EXPECT_NE(build_error(slot).find("unknown flag bits"), std::string::npos);
 }
 
 TEST_F(ActiveConfigTest, RandomCorruptionNeverCrashesTheValidator) {

@@ -90,6 +90,17 @@ TEST(State, OnlyEnabledUpWeightedBackendsEnterTheTable) {
   EXPECT_EQ(snap.backends.size(), 6u);
 }
 
+TEST(State, UntrackedTcpResetReachesTheSnapshot) {
+  Config c = test::two_services();
+  c.services[1].untracked_tcp = UntrackedTcp::kReset;
+  State state;
+  state.apply_config(c);
+  TableBuilder builder;
+  Snapshot snap = state.build_snapshot(builder);
+  EXPECT_FALSE(snap.services[0].reset_untracked);
+  EXPECT_TRUE(snap.services[1].reset_untracked);
+}
+
 TEST(State, ServiceWithoutEligibleBackendGetsEmptyTable) {
   State state;
   state.apply_config(test::two_services());

@@ -23,6 +23,7 @@ inline Snapshot make_snapshot(uint64_t seed, uint32_t table_scale = 4000) {
     svc.tcp_est_timeout_s = 350 + static_cast<uint32_t>(seed);
     svc.tcp_fin_timeout_s = 60;
     svc.udp_timeout_s = 30;
+    svc.reset_untracked = svc.protocol == abi::Protocol::kTcp && (seed + i) % 3 == 0;
     const uint32_t backends = 1 + (seed + i) % 5;
     std::vector<uint32_t> ids;
     for (uint32_t j = 0; j < backends; ++j) {
@@ -54,7 +55,8 @@ inline bool same_snapshot(const Snapshot& a, const Snapshot& b) {
     if (x.name != y.name || x.vip != y.vip || x.port != y.port || x.protocol != y.protocol ||
         x.scheduler != y.scheduler || x.tcp_syn_timeout_s != y.tcp_syn_timeout_s ||
         x.tcp_est_timeout_s != y.tcp_est_timeout_s || x.tcp_fin_timeout_s != y.tcp_fin_timeout_s ||
-        x.udp_timeout_s != y.udp_timeout_s || x.table != y.table) {
+        x.udp_timeout_s != y.udp_timeout_s || x.reset_untracked != y.reset_untracked ||
+        x.table != y.table) {
       return false;
     }
   }
