@@ -1,12 +1,17 @@
 #!/usr/bin/python3
 """ilb-pktgen against the real dataplane over net_memif: a correctness run, not a speed test.
 
-Starts ilb-controlplane and ilb-dataplane (--no-huge) with a net_memif server port, then runs
-ilb-pktgen on the other end of the memif wire with --check three times: TCP flows that stay open,
-TCP flows that open, carry three echoes and close over and over, and UDP flows. Each run passes
-only if every frame came back correctly rewritten (checksums, addresses, ports, payload), nothing
-was lost and every TCP flow was closed at the end. Then the dataplane's own counters must agree:
-no drop at all, no TCP connection still counted as active, and every UDP flow tracked.
+Starts ilb-controlplane, then for each of three runs an ilb-dataplane (--no-huge) with a
+net_memif server port and ilb-pktgen --check on the other end of the memif wire: TCP flows that
+stay open, TCP flows that open, carry three echoes and close over and over, and UDP flows. Each
+run passes only if every frame came back correctly rewritten (checksums, addresses, ports,
+payload), nothing was lost and every TCP flow was closed at the end. Then the dataplane's own
+counters must agree: no drop at all, no TCP connection still counted as active after the TCP
+runs, and every UDP flow tracked after the UDP run.
+
+The dataplane is stopped before the generator lets go of the wire (ilb-pktgen --hold): DPDK
+22.11's memif PMD unmaps a departed peer's rings in its control thread while the worker may be
+about to read them, so the side still polling must never be the one left behind.
 
 The rate is modest so that a slow or sanitized build on a busy machine loses nothing.
 
@@ -30,6 +35,7 @@ UDP_BACKEND = "10.0.1.3"
 CLIENTS = "10.0.128.0/17"
 STARTUP_DEADLINE_S = 60
 RUN_DEADLINE_S = 120
+GEN_EXIT_DEADLINE_S = 30
 UDP_FLOWS = 100
 GEN_MAC = "02:00:00:00:00:77"
 
@@ -139,13 +145,13 @@ def main():
         status = Status(bins["ilbctl"], sock)
         wait_for("the control plane's API socket", STARTUP_DEADLINE_S,
                  lambda: os.path.exists(sock) and status.get(), [("ilb-controlplane", cp)])
-        dp = subprocess.Popen([bins["dataplane"], "--config", cfg, "--no-huge"], stdout=dp_log,
-                              stderr=subprocess.STDOUT)
-        procs = [("ilb-controlplane", cp), ("ilb-dataplane", dp)]
-        wait_for("the dataplane to apply a snapshot", STARTUP_DEADLINE_S,
-                 lambda: status.get()["dataplane"].get("applied_gen", 0) > 0, procs)
 
-        common = ["--device", f"net_memif0,role=client,socket={tmp}/memif.sock,rsize=12",
+        def applied_by(pid):
+            d = status.get()["dataplane"]
+            return d.get("pid") == pid and d.get("applied_gen", 0) > 0
+
+        memif_sock = os.path.join(tmp, "memif.sock")
+        common = ["--device", f"net_memif0,role=client,socket={memif_sock},rsize=12",
                   "--no-huge",
                   "--lcore", "0", "--file-prefix", pg_prefix, "--mac", GEN_MAC, "--vip", VIP,
                   "--clients", CLIENTS, "--backends", ",".join(BACKENDS + [UDP_BACKEND]),
@@ -154,16 +160,56 @@ def main():
         # generator's pauses at the test's rate.
         for i, (name, run_args) in enumerate(RUNS):
             out = os.path.join(tmp, f"run{i}.json")
+            gen_out, gen_err = os.path.join(tmp, f"run{i}.out"), os.path.join(tmp, f"run{i}.err")
             log(f"run {i}: {name}")
-            r = subprocess.run([bins["pktgen"]] + common + run_args + ["--json", out],
-                               capture_output=True, text=True, timeout=RUN_DEADLINE_S)
-            print(r.stdout.rstrip())
-            if r.returncode != 0:
-                errors.append(f"run {i} ({name}): ilb-pktgen exited {r.returncode}: "
-                              f"{r.stderr.strip()[-800:]}")
+            # A fresh dataplane each run, on a fresh listening socket.
+            if os.path.exists(memif_sock):
+                os.unlink(memif_sock)
+            dp = subprocess.Popen([bins["dataplane"], "--config", cfg, "--no-huge"],
+                                  stdout=dp_log, stderr=subprocess.STDOUT)
+            procs = [("ilb-controlplane", cp), ("ilb-dataplane", dp)]
+            wait_for("the dataplane to apply a snapshot", STARTUP_DEADLINE_S,
+                     lambda: applied_by(dp.pid), procs)
+            with open(gen_out, "w") as so, open(gen_err, "w") as se:
+                gen = subprocess.Popen([bins["pktgen"]] + common + run_args + ["--json", out,
+                                                                              "--hold"],
+                                       stdin=subprocess.PIPE, stdout=so, stderr=se)
+            try:
+                def finished():
+                    with open(gen_err) as f:
+                        return gen.poll() is not None or "holding the port" in f.read()
+                wait_for(f"run {i} to finish", RUN_DEADLINE_S, finished, procs)
+                d = status.get()["dataplane"]
+                drops = {k: v for k, v in d["drops"].items() if v}
+                log(f"after run {i}: dataplane drops {drops}, worker {worker(d)}")
+                if drops:
+                    errors.append(f"run {i} ({name}): the dataplane dropped frames: {drops}")
+                if name.startswith("tcp"):
+                    # Every TCP connection of the run has been closed: none may still count as
+                    # active (closed ones stay tracked in TIME_WAIT, uncounted).
+                    wait_for("no active TCP connection in the dataplane", 30,
+                             lambda: worker(status.get()["dataplane"])["active_conns"] == 0,
+                             procs)
+                elif worker(d)["active_conns"] != UDP_FLOWS:
+                    errors.append(f"the dataplane tracks {worker(d)['active_conns']} active "
+                                  f"connections, expected the {UDP_FLOWS} UDP flows")
+            finally:
+                # The dataplane lets go of the wire first; then the generator.
+                stop("ilb-dataplane", dp, log)
+                dp = None
+                gen.stdin.close()
+                try:
+                    gen.wait(timeout=GEN_EXIT_DEADLINE_S)
+                except subprocess.TimeoutExpired:
+                    gen.kill()
+                    gen.wait()
+            with open(gen_out) as f:
+                print(f.read().rstrip())
+            if gen.returncode != 0:
+                with open(gen_err) as f:
+                    errors.append(f"run {i} ({name}): ilb-pktgen exited {gen.returncode}: "
+                                  f"{f.read().strip()[-800:]}")
                 continue
-            drops = {k: v for k, v in status.get()["dataplane"]["drops"].items() if v}
-            log(f"after run {i}: dataplane drops {drops}")
             with open(out) as f:
                 res = json.load(f)
             c = res["counters"]
@@ -174,20 +220,6 @@ def main():
             if "echoes per connection" in name and c["closed"] < 400:
                 errors.append(f"run {i} ({name}): {c['closed']} connections closed, at least 400 "
                               "expected (every flow reopened at least once)")
-            if i == 1:
-                # Every TCP connection of both runs has been closed: none may still count as
-                # active in the dataplane (closed ones stay tracked in TIME_WAIT, uncounted).
-                wait_for("no active TCP connection in the dataplane", 30,
-                         lambda: worker(status.get()["dataplane"])["active_conns"] == 0, procs)
-
-        d = status.get()["dataplane"]
-        drops = {k: v for k, v in d["drops"].items() if v}
-        log(f"dataplane drops {drops}, worker {worker(d)}")
-        if drops:
-            errors.append(f"the dataplane dropped frames: {drops}")
-        if worker(d)["active_conns"] != UDP_FLOWS:
-            errors.append(f"the dataplane tracks {worker(d)['active_conns']} active connections, "
-                          f"expected the {UDP_FLOWS} UDP flows")
     except Exception as e:  # noqa: BLE001 - any failure is reported with the logs below
         errors.append(f"{type(e).__name__}: {e}")
     finally:

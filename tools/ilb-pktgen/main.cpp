@@ -16,13 +16,16 @@
 // With --packets-per-flow N, flows open, carry N echoes, close and reopen on a new tuple for the
 // whole --duration (the connection-rate test).
 #include <arpa/inet.h>
+#include <poll.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <csignal>
 #include <cstring>
@@ -86,7 +89,21 @@ struct Options {
   std::string json_path;
   bool check = false;
   bool loopback = false;
+  bool hold = false;
 };
+
+// Returns once standard input has ended (or a signal arrived), discarding what it reads. Nothing
+// polls the port meanwhile, so the other end may stop first: a DPDK 22.11 memif peer that is still
+// polling when its peer goes away can read a ring its control thread has just unmapped.
+void hold_until_stdin_ends() {
+  char buf[256];
+  while (g_signal == 0) {
+    pollfd in{0, POLLIN, 0};
+    const int r = poll(&in, 1, 100);
+    if (r < 0 && errno != EINTR) return;
+    if (r > 0 && read(0, buf, sizeof(buf)) <= 0) return;
+  }
+}
 
 uint32_t parse_ip_or_throw(const std::string& text, const char* what) {
   uint32_t n = 0;
@@ -566,6 +583,11 @@ int run(const Options& o) {
       if (!problems.empty()) status = 1;
     }
   }
+  if (o.hold) {
+    std::cout.flush();
+    std::cerr << "ilb-pktgen: holding the port until standard input ends" << std::endl;
+    hold_until_stdin_ends();
+  }
   dp::stop_port(info.port_id);
   rte_eal_cleanup();
   return status;
@@ -615,6 +637,9 @@ int main(int argc, char** argv) {
                "measure the wire's ceiling");
   app.add_flag("--check", o.check,
                "exit 1 if any frame was wrong, lost or timed out (correctness runs)");
+  app.add_flag("--hold", o.hold,
+               "after the run, keep the port open (not polled) until standard input ends, so the "
+               "other end can stop first");
   CLI11_PARSE(app, argc, argv);
   try {
     return run(o);
