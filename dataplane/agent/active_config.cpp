@@ -1,5 +1,6 @@
 #include "dataplane/agent/active_config.h"
 
+#include <rte_byteorder.h>
 #include <rte_errno.h>
 #include <rte_hash.h>
 #include <rte_jhash.h>
@@ -188,6 +189,14 @@ ActiveConfig* ActiveConfig::build(const uint8_t* slot, uint64_t slot_len, uint64
   }
   std::sort(cfg->vips_.begin(), cfg->vips_.end());
   cfg->vips_.erase(std::unique(cfg->vips_.begin(), cfg->vips_.end()), cfg->vips_.end());
+  for (uint32_t id = 1; id < abi::kMaxBackends; ++id) {
+    const BackendEntry& b = cfg->backends_[id];
+    if (b.admin != 0 &&
+        (cfg->services_[b.service_index].flags & abi::kServiceResetUntracked) != 0) {
+      cfg->reset_backends_.push_back(uint64_t{rte_be_to_cpu_32(b.address)} << 16 | b.port);
+    }
+  }
+  std::sort(cfg->reset_backends_.begin(), cfg->reset_backends_.end());
   return cfg;
 }
 
@@ -196,6 +205,11 @@ int32_t ActiveConfig::find_service(uint32_t vip, uint16_t port, uint8_t protocol
   void* data = nullptr;
   if (rte_hash_lookup_data(service_hash_, &key, &data) < 0) return -1;
   return static_cast<int32_t>(reinterpret_cast<uintptr_t>(data));
+}
+
+bool ActiveConfig::resets_untracked_from(uint32_t address, uint16_t port_be) const {
+  const uint64_t key = uint64_t{rte_be_to_cpu_32(address)} << 16 | rte_be_to_cpu_16(port_be);
+  return std::binary_search(reset_backends_.begin(), reset_backends_.end(), key);
 }
 
 bool ActiveConfig::is_vip(uint32_t ip) const {

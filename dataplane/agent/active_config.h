@@ -56,6 +56,9 @@ class ActiveConfig {
   int32_t find_service(uint32_t vip, uint16_t port, uint8_t protocol) const;
   // True if `ip` (network order) is a VIP of this snapshot.
   bool is_vip(uint32_t ip) const;
+  // True if `address`:`port` (network order both) is a backend of a service that answers
+  // untracked TCP with a reset (abi::kServiceResetUntracked).
+  bool resets_untracked_from(uint32_t address, uint16_t port_be) const;
 
   // Backend by id; admin == 0 when the id is not in the snapshot.
   const BackendEntry& backend(uint32_t id) const {
@@ -69,11 +72,12 @@ class ActiveConfig {
 
   uint64_t generation_ = 0;
   uint32_t service_count_ = 0;
-  ServiceEntry* services_ = nullptr;  // rte_malloc'd, service_count_ entries
-  BackendEntry* backends_ = nullptr;  // rte_malloc'd, kMaxBackends entries indexed by id
-  uint32_t* tables_ = nullptr;        // rte_malloc'd, all services' tables
-  rte_hash* service_hash_ = nullptr;  // (vip, port, proto) -> service index
-  std::vector<uint32_t> vips_;        // distinct VIPs, sorted
+  ServiceEntry* services_ = nullptr;      // rte_malloc'd, service_count_ entries
+  BackendEntry* backends_ = nullptr;      // rte_malloc'd, kMaxBackends entries indexed by id
+  uint32_t* tables_ = nullptr;            // rte_malloc'd, all services' tables
+  rte_hash* service_hash_ = nullptr;      // (vip, port, proto) -> service index
+  std::vector<uint32_t> vips_;            // distinct VIPs, sorted
+  std::vector<uint64_t> reset_backends_;  // address << 16 | port (host order), sorted
 };
 
 }  // namespace ilb::dp

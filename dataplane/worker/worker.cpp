@@ -218,28 +218,28 @@ Verdict forward_tracked(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
   return Verdict::kSend;
 }
 
-// Turns TCP segment `m` to a VIP into the reset a closed port answers it with (RFC 9293,
-// 3.10.7.1): a segment carrying an ACK gets a reset with that sequence number, any other one a
-// reset acknowledging it (its payload, SYN and FIN). A reset is never answered. Returns whether
-// `m` is to be sent.
+// Turns TCP segment `m` to one of our addresses (a VIP, a SNAT address) into the reset a closed
+// port answers it with (RFC 9293, 3.10.7.1), back to its sender: a segment carrying an ACK gets a
+// reset with that sequence number, any other one a reset acknowledging it (its payload, SYN and
+// FIN). A reset is never answered. Returns whether `m` is to be sent.
 bool answer_with_reset(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p) {
   if ((p.tcp_flags & kTcpRst) != 0) return false;
   const uint8_t* in = rte_pktmbuf_mtod(m, const uint8_t*);
-  uint8_t client_mac[6];
-  std::memcpy(client_mac, in + 6, 6);
-  const pkt::Endpoint vip{w.shared->port.mac, p.dst_ip, p.dst_port};
-  const pkt::Endpoint client{client_mac, p.src_ip, p.src_port};
+  uint8_t sender_mac[6];
+  std::memcpy(sender_mac, in + 6, 6);
+  const pkt::Endpoint us{w.shared->port.mac, p.dst_ip, p.dst_port};
+  const pkt::Endpoint sender{sender_mac, p.src_ip, p.src_port};
   const pkt::TcpSeq s = pkt::tcp_seq(in, p);
   uint8_t frame[pkt::kMinFrameLen];
   uint32_t len = 0;
   if ((p.tcp_flags & kTcpAck) != 0) {
-    len = pkt::build_tcp_reset(frame, vip, client, s.ack, 0, kTcpRst);
+    len = pkt::build_tcp_reset(frame, us, sender, s.ack, 0, kTcpRst);
   } else {
     const uint32_t header_len = (in[p.l4_offset + 12] >> 4) * 4u;
     const uint32_t payload = p.l3_offset + p.ip_total_len - p.l4_offset - header_len;
     const uint32_t seg_len =
         payload + ((p.tcp_flags & kTcpSyn) != 0 ? 1 : 0) + ((p.tcp_flags & kTcpFin) != 0 ? 1 : 0);
-    len = pkt::build_tcp_reset(frame, vip, client, 0, s.seq + seg_len, kTcpRst | kTcpAck);
+    len = pkt::build_tcp_reset(frame, us, sender, 0, s.seq + seg_len, kTcpRst | kTcpAck);
   }
   return set_frame(m, frame, len);
 }
@@ -327,23 +327,26 @@ enum class Opened {
 // refuses the packet (with the reason counted).
 Opened new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, const pkt::Parsed& p,
                       uint64_t now, uint32_t& idx) {
+  // An untracked TCP segment: answered with a reset where its service asks for one (a
+  // backend's segment to a SNAT port: where the backend's service does).
+  auto untracked = [&](bool reset) {
+    w.counters->drop(abi::Drop::kNonSynMiss);
+    if (!reset || !answer_with_reset(w, m, p)) return Opened::kDropped;
+    w.counters->untracked_resets.add();
+    return Opened::kAnswered;
+  };
   const int32_t si = cfg.find_service(p.dst_ip, rte_be_to_cpu_16(p.dst_port), p.proto);
   if (si < 0) {
-    w.counters->drop(cfg.is_vip(p.dst_ip) ? abi::Drop::kNoService
-                     : is_snat_address(w, p.dst_ip) && p.proto == IPPROTO_TCP
-                         ? abi::Drop::kNonSynMiss
-                         : abi::Drop::kNotForUs);
+    if (p.proto == IPPROTO_TCP && is_snat_address(w, p.dst_ip)) {
+      return untracked(cfg.resets_untracked_from(p.src_ip, p.src_port));
+    }
+    w.counters->drop(cfg.is_vip(p.dst_ip) ? abi::Drop::kNoService : abi::Drop::kNotForUs);
     return Opened::kDropped;
   }
   const ServiceEntry& svc = cfg.service(static_cast<uint32_t>(si));
   if (p.proto == IPPROTO_TCP &&
       (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst | kTcpFin)) != kTcpSyn) {
-    w.counters->drop(abi::Drop::kNonSynMiss);
-    if ((svc.flags & abi::kServiceResetUntracked) == 0 || !answer_with_reset(w, m, p)) {
-      return Opened::kDropped;
-    }
-    w.counters->untracked_resets.add();
-    return Opened::kAnswered;
+    return untracked((svc.flags & abi::kServiceResetUntracked) != 0);
   }
   if (svc.table_size == 0) {
     // Nothing can take it: refuse it the way a host with no listener would, so the client fails

@@ -320,33 +320,40 @@ def case_untracked_reset():
     """A service with untracked_tcp = "reset" answers TCP segments of no tracked connection the
     way a closed port does (RFC 9293, 3.10.7.1), from the VIP: a segment with an ACK gets RST
     with that ACK number as its sequence number; one without gets RST|ACK acknowledging its
-    payload, SYN and FIN. A reset is not answered, and a backend's segment to a SNAT port is only
-    dropped."""
+    payload, SYN and FIN. A reset is not answered. A backend's segment to a SNAT port that no
+    connection holds gets the same from the SNAT address when the backend is one of such a
+    service's (not when it is only a backend of a service that drops)."""
     def seg(sport, flags, seq, ack, payload=b""):
         p = eth_in() / IP(src=CLIENT, dst=VIP) / TCP(sport=sport, dport=83, flags=flags, seq=seq,
                                                        ack=ack)
         return finalize(p / Raw(payload) if payload else p)
 
-    def rst(dport, flags, seq, ack):
-        frame = bytes(Ether(src=LB_MAC, dst=CLIENT_MAC) /
-                      IP(src=VIP, dst=CLIENT, ttl=64, id=0, flags="DF") /
-                      TCP(sport=83, dport=dport, flags=flags, seq=seq, ack=ack, window=0))
+    def rst(dport, flags, seq, ack, src=VIP, sport=83, dst=CLIENT, dst_mac=CLIENT_MAC):
+        frame = bytes(Ether(src=LB_MAC, dst=dst_mac) /
+                      IP(src=src, dst=dst, ttl=64, id=0, flags="DF") /
+                      TCP(sport=sport, dport=dport, flags=flags, seq=seq, ack=ack, window=0))
         return frame + b"\0" * (60 - len(frame))
+
+    def from_backend(sport):
+        return finalize(eth_in(BACKEND_MAC) / IP(src=BACKEND, dst=SNAT) /
+                        TCP(sport=sport, dport=SNAT_PORT_MIN, flags="PA", seq=1, ack=2) /
+                        Raw(b"late"))
 
     inputs = [
         seg(40000, "A", 5, 9),
         seg(40001, "PA", 5, 0xFFFFFFFF, b"query"),
         seg(40002, "F", 0xFFFFFFFE, 0, b"xy"),  # the acknowledgment wraps past 2^32
         seg(40003, "RA", 5, 9),
-        finalize(eth_in(BACKEND_MAC) / IP(src=BACKEND, dst=SNAT) /
-                 TCP(sport=80, dport=SNAT_PORT_MIN, flags="PA", seq=1, ack=2) / Raw(b"late")),
+        from_backend(8083),  # a backend of "strict"
+        from_backend(80),  # a backend of "web" only
     ]
     outputs = [
         rst(40000, "R", 9, 0),
         rst(40001, "R", 0xFFFFFFFF, 0),
         rst(40002, "RA", 0, 1),
+        rst(8083, "R", 2, 0, src=SNAT, sport=SNAT_PORT_MIN, dst=BACKEND, dst_mac=BACKEND_MAC),
     ]
-    return Case(inputs, outputs, {"non_syn_miss": 5}, replies={"untracked_resets": 3})
+    return Case(inputs, outputs, {"non_syn_miss": 6}, replies={"untracked_resets": 4})
 
 
 def case_wrong_dst_mac():
@@ -536,7 +543,7 @@ address = "{UDP_BACKEND}"
 port = 5300
 weight = 100
 
-# Untracked TCP segments are answered with a reset.
+# Untracked TCP segments are answered with a reset, on both sides.
 [[service]]
 name = "strict"
 vip = "{VIP}"
@@ -548,7 +555,7 @@ type = "none"
 
 [[service.backend]]
 address = "{BACKEND}"
-port = 80
+port = 8083
 
 # Services whose only backend has weight 0: nothing is eligible, new flows are refused.
 [[service]]

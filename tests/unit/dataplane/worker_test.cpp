@@ -278,6 +278,39 @@ TEST_F(WorkerTest, UntrackedResetIsNeverAnsweredAndDropIsTheDefault) {
   EXPECT_EQ(w_.counters->untracked_resets.get(), 0u);
 }
 
+// A backend's segment to a SNAT port no connection holds (the dataplane restarted under it): reset
+// from the SNAT address where the backend's service resets untracked segments.
+TEST_F(WorkerTest, UntrackedSegmentFromABackendIsResetOnlyWhereItsServiceAsks) {
+  test::FrameSpec f{};
+  std::memcpy(f.dst_mac, kOurMac, 6);
+  std::memcpy(f.src_mac, kBackendMac, 6);
+  f.src_ip = ip("10.0.0.21");
+  f.dst_ip = ip("10.0.0.101");
+  f.src_port = 80;
+  f.dst_port = 1050;
+  f.tcp_flags = RTE_TCP_ACK_FLAG;
+  f.seq = 7;
+  f.ack = 0x12345678;
+  EXPECT_TRUE(run_all(f).empty()) << "the service drops untracked segments";
+  cp::Snapshot s = two_backends();
+  s.services[0].reset_untracked = true;
+  apply(s, 2);
+  const auto out = run_all(f);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].p.src_ip, ip("10.0.0.101"));
+  EXPECT_EQ(ntohs(out[0].p.src_port), 1050);
+  EXPECT_EQ(out[0].p.dst_ip, ip("10.0.0.21"));
+  EXPECT_EQ(ntohs(out[0].p.dst_port), 80);
+  EXPECT_EQ(out[0].p.tcp_flags, RTE_TCP_RST_FLAG);
+  EXPECT_EQ(out[0].seq.seq, 0x12345678u);
+  EXPECT_EQ(0, std::memcmp(out[0].bytes.data(), kBackendMac, 6));
+  // Not from one of the service's backends (another port): only dropped.
+  f.src_port = 81;
+  EXPECT_TRUE(run_all(f).empty());
+  EXPECT_EQ(drops(abi::Drop::kNonSynMiss), 3u);
+  EXPECT_EQ(w_.counters->untracked_resets.get(), 1u);
+}
+
 // A refused SYN is not a connection: a copy of it later in the same burst must not be taken for
 // one (it is refused again, and nothing reads a record the first one never had).
 TEST_F(WorkerTest, RefusedSynRepeatedInTheSameBurstIsRefusedAgain) {
