@@ -19,6 +19,7 @@
 #include <rte_ip.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
+#include <rte_prefetch.h>
 #include <rte_ring.h>
 #include <rte_tcp.h>
 #include <sched.h>
@@ -32,6 +33,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
@@ -507,6 +509,48 @@ int first_usable_cpu() {
   return 0;
 }
 
+// What a cache miss costs on this machine, to read the figures above by: loads from random lines
+// of a buffer as large as the largest connection table, each one's address taken from the one
+// before (the latency of one miss), and in groups of 32 independent ones issued together (a
+// burst's prefetches: the cost per miss when they overlap).
+struct MemoryCost {
+  uint64_t bytes = 0;  // 0: not measured (no memory for the buffer)
+  double dependent = 0;
+  double grouped = 0;
+};
+
+MemoryCost measure_memory(uint64_t bytes, std::mt19937_64& rng) {
+  MemoryCost r;
+  constexpr uint64_t kWords = 64 / sizeof(uint32_t);
+  const uint64_t lines = bytes / 64;
+  if (lines < 2 || lines > UINT32_MAX) return r;
+  auto* buf = static_cast<uint32_t*>(rte_malloc("bench_memory_cost", lines * 64, 64));
+  if (buf == nullptr) return r;
+  // Sattolo's shuffle makes `next` one cycle through every line: the chase never settles into a
+  // loop small enough to stay in a cache.
+  std::vector<uint32_t> next(lines);
+  std::iota(next.begin(), next.end(), 0);
+  for (uint64_t i = lines - 1; i > 0; --i) std::swap(next[i], next[rng() % i]);
+  for (uint64_t x = 0; x < lines; ++x) buf[x * kWords] = next[x];
+  const uint64_t n = std::min<uint64_t>(lines, uint64_t{1} << 20) / 32 * 32;
+  uint32_t at = 0;
+  uint64_t t0 = rte_rdtsc();
+  for (uint64_t i = 0; i < n; ++i) at = buf[uint64_t{at} * kWords];
+  r.dependent = static_cast<double>(rte_rdtsc() - t0) / static_cast<double>(n);
+  for (uint64_t i = 0; i < n; ++i) next[i] = static_cast<uint32_t>(rng() % lines);
+  uint64_t sum = at;
+  t0 = rte_rdtsc();
+  for (uint64_t i = 0; i < n; i += 32) {
+    for (uint64_t k = 0; k < 32; ++k) rte_prefetch0(&buf[uint64_t{next[i + k]} * kWords]);
+    for (uint64_t k = 0; k < 32; ++k) sum += buf[uint64_t{next[i + k]} * kWords];
+  }
+  r.grouped = static_cast<double>(rte_rdtsc() - t0) / static_cast<double>(n);
+  asm volatile("" : : "r"(sum));  // the loads are the point: keep them
+  rte_free(buf);
+  r.bytes = lines * 64;
+  return r;
+}
+
 std::string with_commas(uint64_t v) {
   std::string s = std::to_string(v);
   for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
@@ -671,6 +715,8 @@ int main(int argc, char** argv) {
     }
   }
   rte_mempool_free(pool);
+  const MemoryCost miss =
+      measure_memory(estimate_total(capacity_for(max_flows, headroom) + packets), rng);
 
   std::vector<std::pair<std::string, std::string>> mem_rows;
   nlohmann::json mem_json = nullptr;
@@ -734,6 +780,13 @@ int main(int argc, char** argv) {
   rows.push_back(
       {"rte_rdtsc() back to back", std::to_string(overhead) + " cycles, once per round"});
   rows.insert(rows.end(), setup_rows.begin(), setup_rows.end());
+  if (miss.bytes != 0) {
+    auto ns = [hz](double cycles) { return fixed(cycles * 1e9 / static_cast<double>(hz), 1); };
+    rows.push_back({"a load from a random line of " + human_bytes(miss.bytes),
+                    fixed(miss.dependent, 1) + " cycles (" + ns(miss.dependent) +
+                        " ns) when it waits for the one before, " + fixed(miss.grouped, 1) + " (" +
+                        ns(miss.grouped) + " ns) each in groups of 32"});
+  }
   ilb::bench::print_table(rows);
 
   nlohmann::json doc = {
@@ -759,7 +812,11 @@ int main(int argc, char** argv) {
         {"established", est_json},
         {"new_connections", new_json},
         {"memory", mem_json},
-        {"setup", setup_json}}},
+        {"setup", setup_json},
+        {"memory_cost", miss.bytes == 0 ? nlohmann::json(nullptr)
+                                        : nlohmann::json{{"buffer_bytes", miss.bytes},
+                                                         {"dependent_load_cycles", miss.dependent},
+                                                         {"grouped_load_cycles", miss.grouped}}}}},
   };
   ilb::bench::emit_json(doc, json_path);
 
