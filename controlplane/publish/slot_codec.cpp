@@ -208,6 +208,8 @@ bool decode_slot(const uint8_t* slot, uint64_t slot_size, Snapshot& out, std::st
     if (!valid_protocol(r.protocol) || !valid_scheduler(r.scheduler) ||
         std::memchr(r.name, 0, sizeof(r.name)) == nullptr || r.table_size > abi::kMaxTableSize ||
         (r.flags & ~abi::kKnownServiceFlags) != 0 ||
+        ((r.flags & abi::kServiceResetUntracked) != 0 &&
+         r.protocol != static_cast<uint8_t>(abi::Protocol::kTcp)) ||
         uint64_t{r.table_offset} + r.table_size > h.table_entries) {
       error = "service record " + std::to_string(i) + " is invalid";
       return false;

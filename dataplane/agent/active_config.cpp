@@ -147,6 +147,10 @@ ActiveConfig* ActiveConfig::build(const uint8_t* slot, uint64_t slot_len, uint64
       return reject(where + "name not terminated");
     }
     if ((s.flags & ~abi::kKnownServiceFlags) != 0) return reject(where + "unknown flag bits");
+    if ((s.flags & abi::kServiceResetUntracked) != 0 &&
+        s.protocol != static_cast<uint8_t>(abi::Protocol::kTcp)) {
+      return reject(where + "untracked-TCP reset on a UDP service");
+    }
     if (s.table_size > abi::kMaxTableSize ||
         !in_bounds(s.table_offset, s.table_size, 1, h.table_entries)) {
       return reject(where + "table out of bounds");

@@ -225,6 +225,12 @@ Verdict forward_tracked(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
 bool answer_with_reset(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p) {
   if ((p.tcp_flags & kTcpRst) != 0) return false;
   const uint8_t* in = rte_pktmbuf_mtod(m, const uint8_t*);
+  // Only a unicast sender that wrote to us alone: no reply to a broadcast frame, a group MAC, or
+  // an address no host can have (0.0.0.0, multicast, class E, broadcast).
+  const uint32_t src = rte_be_to_cpu_32(p.src_ip);
+  if (std::memcmp(in, kBroadcast, 6) == 0 || (in[6] & 1) != 0 || src == 0 || src >= 0xe0000000) {
+    return false;
+  }
   uint8_t sender_mac[6];
   std::memcpy(sender_mac, in + 6, 6);
   const pkt::Endpoint us{w.shared->port.mac, p.dst_ip, p.dst_port};

@@ -278,6 +278,26 @@ TEST_F(WorkerTest, UntrackedResetIsNeverAnsweredAndDropIsTheDefault) {
   EXPECT_EQ(w_.counters->untracked_resets.get(), 0u);
 }
 
+// Resets go to unicast senders that wrote to us alone.
+TEST_F(WorkerTest, UntrackedSegmentsFromNoUnicastSenderGetNoReset) {
+  cp::Snapshot s = two_backends();
+  s.services[0].reset_untracked = true;
+  apply(s, 2);
+  auto broadcast = from_client(40001, RTE_TCP_ACK_FLAG);
+  std::memset(broadcast.dst_mac, 0xff, 6);
+  EXPECT_TRUE(run_all(broadcast).empty());
+  auto group_mac = from_client(40001, RTE_TCP_ACK_FLAG);
+  group_mac.src_mac[0] = 0x01;
+  EXPECT_TRUE(run_all(group_mac).empty());
+  for (const char* a : {"0.0.0.0", "224.0.0.5", "240.0.0.1", "255.255.255.255"}) {
+    auto f = from_client(40001, RTE_TCP_ACK_FLAG);
+    f.src_ip = ip(a);
+    EXPECT_TRUE(run_all(f).empty()) << a;
+  }
+  EXPECT_EQ(drops(abi::Drop::kNonSynMiss), 6u);
+  EXPECT_EQ(w_.counters->untracked_resets.get(), 0u);
+}
+
 // A backend's segment to a SNAT port no connection holds (the dataplane restarted under it): reset
 // from the SNAT address where the backend's service resets untracked segments.
 TEST_F(WorkerTest, UntrackedSegmentFromABackendIsResetOnlyWhereItsServiceAsks) {
@@ -996,6 +1016,12 @@ TEST_F(ActiveConfigTest, RejectsBadEnumsAndUnterminatedNames) {
   s[0].flags = 1u << 7;
   test::reseal(slot);
   EXPECT_NE(build_error(slot).find("unknown flag bits"), std::string::npos);
+  slot = test::encode(two_backends(), 1);
+  s = reinterpret_cast<abi::ServiceRecord*>(slot.data() + header(slot).services_offset);
+  s[0].protocol = static_cast<uint8_t>(abi::Protocol::kUdp);
+  s[0].flags = abi::kServiceResetUntracked;
+  test::reseal(slot);
+  EXPECT_NE(build_error(slot).find("on a UDP service"), std::string::npos);
 }
 
 TEST_F(ActiveConfigTest, RandomCorruptionNeverCrashesTheValidator) {
