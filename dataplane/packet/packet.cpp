@@ -221,7 +221,12 @@ void make_echo_reply(uint8_t* frame, const Parsed& p, const uint8_t our_mac[6]) 
 
 TcpSeq tcp_seq(const uint8_t* frame, const Parsed& p) {
   const auto* tcp = reinterpret_cast<const rte_tcp_hdr*>(frame + p.l4_offset);
-  return TcpSeq{rte_be_to_cpu_32(tcp->sent_seq), rte_be_to_cpu_32(tcp->recv_ack)};
+  // parse() accepted the data offset: within the datagram, so the payload is not negative.
+  const uint32_t payload =
+      p.l3_offset + p.ip_total_len - p.l4_offset - static_cast<uint32_t>(tcp->data_off >> 4) * 4;
+  const uint32_t flags = ((tcp->tcp_flags & RTE_TCP_SYN_FLAG) != 0 ? 1 : 0) +
+                         ((tcp->tcp_flags & RTE_TCP_FIN_FLAG) != 0 ? 1 : 0);
+  return TcpSeq{rte_be_to_cpu_32(tcp->sent_seq), rte_be_to_cpu_32(tcp->recv_ack), payload + flags};
 }
 
 bool parse_icmp_error(const uint8_t* frame, const Parsed& p, IcmpQuote& q) {

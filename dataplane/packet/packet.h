@@ -82,10 +82,12 @@ uint32_t build_arp_request(uint8_t* buf, const uint8_t our_mac[6], uint32_t our_
 // Ethernet, with `our_mac` as the new source), sets TTL 64 and fixes both checksums.
 void make_echo_reply(uint8_t* frame, const Parsed& p, const uint8_t our_mac[6]);
 
-// TCP sequence and acknowledgement numbers (host order) of a kL4 TCP frame.
+// TCP sequence and acknowledgement numbers (host order) of a kL4 TCP frame, and the sequence
+// space it occupies (SEG.LEN: its payload, plus one each for SYN and FIN).
 struct TcpSeq {
   uint32_t seq = 0;
   uint32_t ack = 0;
+  uint32_t len = 0;
 };
 TcpSeq tcp_seq(const uint8_t* frame, const Parsed& p);
 

@@ -241,11 +241,7 @@ bool answer_with_reset(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p) {
   if ((p.tcp_flags & kTcpAck) != 0) {
     len = pkt::build_tcp_reset(frame, us, sender, s.ack, 0, kTcpRst);
   } else {
-    const uint32_t header_len = (in[p.l4_offset + 12] >> 4) * 4u;
-    const uint32_t payload = p.l3_offset + p.ip_total_len - p.l4_offset - header_len;
-    const uint32_t seg_len =
-        payload + ((p.tcp_flags & kTcpSyn) != 0 ? 1 : 0) + ((p.tcp_flags & kTcpFin) != 0 ? 1 : 0);
-    len = pkt::build_tcp_reset(frame, us, sender, 0, s.seq + seg_len, kTcpRst | kTcpAck);
+    len = pkt::build_tcp_reset(frame, us, sender, 0, s.seq + s.len, kTcpRst | kTcpAck);
   }
   return set_frame(m, frame, len);
 }

@@ -140,6 +140,19 @@ TEST(Parse, AcceptsUnpaddedArp) {
   EXPECT_EQ(arp_info(f.data()).op, 2);
 }
 
+TEST(Parse, TcpSeqCountsPayloadSynAndFinButNotOptionsOrPadding) {
+  TcpSpec t;
+  t.flags = kAck | kPsh;
+  t.payload = payload_of(101);
+  IpSpec ip;
+  ip.options = {0x01, 0x01, 0x01, 0x00};
+  Bytes f = tcp_frame(t, ip);
+  EXPECT_EQ(tcp_seq(f.data(), parse_all(f)).len, 101u);
+  // A bare SYN padded to the Ethernet minimum occupies one sequence number.
+  f = tcp_frame({}, {}, 6);
+  EXPECT_EQ(tcp_seq(f.data(), parse_all(f)).len, 1u);
+}
+
 TEST(Parse, EthernetPaddingBeyondTotalLengthIsIgnored) {
   // A bare SYN is 54 bytes; on the wire it is padded to 60 with bytes that are not checksummed.
   Bytes f = tcp_frame({}, {}, 6);
