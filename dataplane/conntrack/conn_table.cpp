@@ -183,6 +183,7 @@ void ConnTable::remove(uint32_t idx) {
   c.deadline_tsc = 0;
   free_[free_top_++] = idx;
   --used_;
+  ++removals_;
 }
 
 }  // namespace ilb::dp

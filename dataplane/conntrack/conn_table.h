@@ -79,6 +79,9 @@ class ConnTable {
 
   uint32_t capacity() const { return capacity_; }
   uint32_t size() const { return used_; }
+  // How many connections remove() has taken out so far. A lookup's result is stale once this
+  // has changed: the record may be free, or hold a newer connection.
+  uint64_t removals() const { return removals_; }
 
   // Looks up `n` (<= 64) keys. For each hit i, bit i of the returned mask is set and `idx[i]`,
   // `dir[i]` name the connection and the direction the key belongs to.
@@ -142,6 +145,7 @@ class ConnTable {
   uint32_t capacity_ = 0;
   uint32_t used_ = 0;
   uint32_t cursor_ = 0;
+  uint64_t removals_ = 0;
 };
 
 // The key of a connection's client side (client -> VIP) and backend side (backend -> SNAT), as

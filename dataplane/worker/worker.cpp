@@ -53,6 +53,9 @@ uint64_t timeout_of(const Conn& c) {
 }
 
 void track_tcp(Conn& c, Dir dir, uint8_t flags) {
+  // TIME_WAIT is final: a reset, or a FIN from each side, ended the connection, and it left the
+  // active counts then. A late FIN must not bring it back (it would leave them a second time).
+  if (c.state == TcpState::kTimeWait) return;
   if ((flags & kTcpRst) != 0) {
     c.state = TcpState::kTimeWait;
     return;
@@ -593,6 +596,7 @@ void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, u
   uint32_t idx[kBurst];
   Dir dir[kBurst];
   const uint64_t hits = w.conns.lookup_bulk(key_ptrs, n_l4, idx, dir);
+  const uint64_t removals = w.conns.removals();
   // The records the burst's new connections will take: their first write would otherwise wait
   // for memory, one after another.
   w.conns.prefetch_free(n_l4 - static_cast<uint32_t>(__builtin_popcountll(hits)));
@@ -609,7 +613,14 @@ void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, u
     rte_mbuf* m = pkts[l4_pkt[j]];
     const pkt::Parsed& p = parsed[l4_pkt[j]];
     Verdict v = Verdict::kNewFlow;
-    if ((hits >> j) & 1) {
+    bool hit = ((hits >> j) & 1) != 0;
+    if (hit && w.conns.removals() != removals) {
+      // A connection ended earlier in this burst (cut, or its tuple reused by a new SYN), maybe
+      // this packet's: the bulk lookup's answer may name a free record, or one a newer
+      // connection took since. Looked up again, it is found only if it still exists.
+      hit = w.conns.lookup(keys[j], idx[j], dir[j]);
+    }
+    if (hit) {
       v = forward_tracked(w, cfg, m, p, idx[j], dir[j], now, tx, n_tx);
     } else if (hand_over(w, m, p)) {
       // Another worker's SNAT port: only that worker can hold its connection.

@@ -181,6 +181,14 @@ class WorkerTest : public testing::Test {
 
   uint64_t drops(abi::Drop d) { return w_.counters->drops[static_cast<size_t>(d)].get(); }
 
+  // Applies generation 2: backend 1 disabled, every new flow to backend 2.
+  void disable_first_backend() {
+    cp::Snapshot s = two_backends();
+    s.backends[0].admin = abi::AdminState::kDisabled;
+    s.services[0].table.assign(7, 2);
+    apply(s, 2);
+  }
+
   uint32_t workers_ = 1;  // how many workers share the SNAT ports (w_ is worker 0)
   rte_mempool* pool_ = nullptr;
   SharedState shared_;
@@ -434,10 +442,7 @@ TEST_F(WorkerTest, EstablishedFlowSurvivesSnapshotSwapAndDrain) {
 TEST_F(WorkerTest, DisabledBackendsFlowsAreResetOnBothSides) {
   auto fwd = run(from_client(40007));
   ASSERT_TRUE(fwd);
-  cp::Snapshot s = two_backends();
-  s.backends[0].admin = abi::AdminState::kDisabled;
-  s.services[0].table.assign(7, 2);
-  apply(s, 2);
+  disable_first_backend();
   w_.pool = pool_;
   auto ack = from_client(40007, RTE_TCP_ACK_FLAG);
   ack.seq = 5000;
@@ -462,6 +467,69 @@ TEST_F(WorkerTest, DisabledBackendsFlowsAreResetOnBothSides) {
   EXPECT_EQ(w_.counters->backends[1].resets.get(), 1u);
   EXPECT_EQ(w_.conns.size(), 0u);
   EXPECT_EQ(w_.counters->active_conns.get(), 0u);
+}
+
+// TIME_WAIT is final: a FIN after a reset must not make the connection active again, or it
+// would leave the active counts twice (once at the reset, again at expiry) and they would wrap
+// below zero, skewing wlc and a draining backend's count. Found by fuzz_worker.
+TEST_F(WorkerTest, LateFinAfterResetLeavesTheConnectionClosed) {
+  auto fwd = establish(40030);
+  ASSERT_TRUE(fwd);
+  EXPECT_EQ(w_.counters->active_conns.get(), 1u);
+  ASSERT_TRUE(run(from_client(40030, RTE_TCP_RST_FLAG)));
+  EXPECT_EQ(w_.counters->active_conns.get(), 0u);
+  EXPECT_TRUE(run(from_backend(*fwd, RTE_TCP_FIN_FLAG | RTE_TCP_ACK_FLAG)))
+      << "late segments of a closed connection still find it";
+  EXPECT_EQ(w_.counters->active_conns.get(), 0u);
+  EXPECT_EQ(w_.counters->backends[1].active_conns.get(), 0u);
+  expire_step(w_, UINT64_MAX, w_.conns.capacity());
+  EXPECT_EQ(w_.conns.size(), 0u);
+  EXPECT_EQ(w_.counters->active_conns.get(), 0u);
+  EXPECT_EQ(w_.counters->backends[1].active_conns.get(), 0u);
+}
+
+// Two packets of a cut connection in one burst: both found it in the burst's bulk lookup, but
+// the first ended it. The second must not end it again (its SNAT port would go back to the pool
+// twice, and later be handed to two connections at once). Found by fuzz_worker.
+TEST_F(WorkerTest, ConnectionCutEarlierInABurstIsNotCutTwice) {
+  const uint64_t ports_free = w_.snat.available();
+  ASSERT_TRUE(run(from_client(40007)));
+  disable_first_backend();
+  rte_mbuf* in[2] = {test::make_frame(pool_, from_client(40007, RTE_TCP_ACK_FLAG)),
+                     test::make_frame(pool_, from_client(40007, RTE_TCP_ACK_FLAG))};
+  rte_mbuf* tx[4];
+  uint16_t n_tx = 0;
+  process_burst(w_, *cfg_, in, 2, tx, &n_tx, 1);
+  const auto out = take_frames(tx, n_tx);
+  ASSERT_EQ(out.size(), 1u) << "the first packet's reset to its sender; the second is untracked";
+  EXPECT_EQ(out[0].p.tcp_flags, RTE_TCP_RST_FLAG);
+  EXPECT_EQ(w_.counters->backends[1].resets.get(), 1u);
+  EXPECT_EQ(drops(abi::Drop::kNonSynMiss), 1u);
+  EXPECT_EQ(w_.snat.available(), ports_free);
+  EXPECT_EQ(w_.counters->active_conns.get(), 0u);
+}
+
+// A connection cut by the first packet of a burst frees its record, and a new connection in the
+// same burst takes that record at once. A later packet of the cut connection, found by the
+// burst's bulk lookup before all that, must not be sent on as the new connection's.
+TEST_F(WorkerTest, RecordReusedInABurstCarriesOnlyItsOwnFlow) {
+  ASSERT_TRUE(run(from_client(40007)));
+  disable_first_backend();
+  auto late = from_client(40007, RTE_TCP_ACK_FLAG);
+  late.payload = 100;
+  rte_mbuf* in[3] = {test::make_frame(pool_, from_client(40007, RTE_TCP_ACK_FLAG)),
+                     test::make_frame(pool_, from_client(40008)), test::make_frame(pool_, late)};
+  rte_mbuf* tx[6];
+  uint16_t n_tx = 0;
+  process_burst(w_, *cfg_, in, 3, tx, &n_tx, 1);
+  const auto out = take_frames(tx, n_tx);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].p.tcp_flags, RTE_TCP_RST_FLAG);
+  EXPECT_EQ(out[0].p.dst_ip, ip("10.0.0.10"));
+  EXPECT_EQ(out[1].p.tcp_flags, RTE_TCP_SYN_FLAG) << "the new connection's SYN, to backend 2";
+  EXPECT_EQ(out[1].p.dst_ip, ip("10.0.0.22"));
+  EXPECT_EQ(drops(abi::Drop::kNonSynMiss), 1u) << "the late packet: its connection is gone";
+  EXPECT_EQ(w_.conns.size(), 1u);
 }
 
 TEST_F(WorkerTest, ResetFlagCutsAnEnabledBackendsFlowsFromEitherSide) {
@@ -739,10 +807,7 @@ TEST_F(WorkerTest, ClientReusingAClosedTupleStartsANewConnection) {
 
 TEST_F(WorkerTest, SynForADisabledBackendsTupleIsScheduledAgain) {
   ASSERT_TRUE(run(from_client(40012)));
-  cp::Snapshot s = two_backends();
-  s.backends[0].admin = abi::AdminState::kDisabled;
-  s.services[0].table.assign(7, 2);
-  apply(s, 2);
+  disable_first_backend();
   auto retry = run(from_client(40012));
   ASSERT_TRUE(retry);
   EXPECT_EQ(retry->dst_ip, ip("10.0.0.22"));
