@@ -88,6 +88,7 @@ nlohmann::json dataplane_json(const StatReader& stat) {
   for (size_t i = 0; i < static_cast<size_t>(abi::Drop::kCount); ++i) {
     drops[abi::kDropNames[i]] = relaxed(h.drops[i]);
   }
+  drops["martian"] = relaxed(h.martian_drops);
   dp["drops"] = std::move(drops);
   dp["handoff"] = json{{"packets", relaxed(h.handoff_packets)},
                        {"drops", relaxed(h.handoff_drops)},

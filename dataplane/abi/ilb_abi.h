@@ -55,11 +55,12 @@ namespace ilb::abi {
 inline constexpr uint64_t kCtlMagic = 0x314C54432D424C49ULL;   // "ILB-CTL1" little-endian
 inline constexpr uint64_t kStatMagic = 0x3154415453424C49ULL;  // "ILBSTAT1" little-endian
 // Major 2: ServiceRecord grew to 128 bytes, with flags (ServiceFlag) and room for more;
-// StatHeader::untracked_resets and icmp_errors_translated. (Major 1, minors 1-4, added
+// StatHeader::untracked_resets and icmp_errors_translated. Minor 1: StatHeader::martian_drops.
+// (Major 1, minors 1-4, added
 // BackendRecord::flags, BackendStats::resets and cut_probes, the hand-over and steering counters,
 // StatHeader::tsc_hz and the wrr and wlc schedulers, all kept.)
 inline constexpr uint16_t kAbiMajor = 2;
-inline constexpr uint16_t kAbiMinor = 0;
+inline constexpr uint16_t kAbiMinor = 1;
 
 // Hard limits of this ABI version. Backend ids are in [1, kMaxBackends); id 0 means "none".
 inline constexpr uint32_t kMaxServices = 256;
@@ -223,7 +224,10 @@ struct alignas(64) StatHeader {
   uint64_t tsc_hz;            // [472, 480) the workers' cycle counter frequency (minor 3)
   uint64_t untracked_resets;  // [480, 488) resets sent for untracked TCP (kServiceResetUntracked)
   uint64_t icmp_errors_translated;  // [488, 496) ICMP errors about a connection, sent on
-  uint64_t reserved[2];             // [496, 512)
+  // [496, 504) frames from a sender no host can be (group source MAC; source 0/8, 127/8,
+  // multicast, class E, broadcast or one of ilb's own addresses), dropped (minor 1)
+  uint64_t martian_drops;
+  uint64_t reserved;  // [504, 512)
 };
 static_assert(sizeof(StatHeader) == 512);
 

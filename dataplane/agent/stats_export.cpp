@@ -90,6 +90,7 @@ void StatsExport::export_counters(const std::vector<WorkerContext*>& workers,
   uint64_t unsteered = 0;
   uint64_t untracked_resets = 0;
   uint64_t icmp_translated = 0;
+  uint64_t martians = 0;
   const uint64_t now = monotonic_ns();
   last_loops_.resize(workers.size(), 0);
   last_moved_ns_.resize(workers.size(), 0);
@@ -117,6 +118,7 @@ void StatsExport::export_counters(const std::vector<WorkerContext*>& workers,
     unsteered += c.unsteered.get();
     untracked_resets += c.untracked_resets.get();
     icmp_translated += c.icmp_errors_translated.get();
+    martians += c.martians.get();
   }
   for (size_t d = 0; d < std::size(drops); ++d) store(h.drops[d], drops[d]);
   store(h.handoff_packets, handoff_packets);
@@ -125,6 +127,7 @@ void StatsExport::export_counters(const std::vector<WorkerContext*>& workers,
   store(h.unsteered_conns, unsteered);
   store(h.untracked_resets, untracked_resets);
   store(h.icmp_errors_translated, icmp_translated);
+  store(h.martian_drops, martians);
 
   rte_eth_stats st{};
   auto* ports = region_.at<abi::PortStats>(h.port_offset);

@@ -79,6 +79,18 @@ bool owns_address(const WorkerContext& w, const ActiveConfig& cfg, uint32_t ip) 
          std::binary_search(s.snat_addresses.begin(), s.snat_addresses.end(), ip) || cfg.is_vip(ip);
 }
 
+// A frame no host may send (RFC 1812 5.3.7's martians, which Linux drops before routing): from a
+// group (multicast, broadcast) MAC, or from an IPv4 source no host can have — 0.0.0.0/8,
+// loopback, multicast, class E, broadcast — or one of ilb's own addresses. Nothing answers one
+// and no connection starts from one: its replies would go to a group, to no host, or to ilb.
+bool martian(const WorkerContext& w, const ActiveConfig& cfg, const uint8_t* frame,
+             uint32_t src_ip) {
+  const uint32_t src = rte_be_to_cpu_32(src_ip);
+  const uint32_t net = src >> 24;
+  return (frame[6] & 1) != 0 || net == 0 || net == 127 || src >= 0xe0000000 ||
+         owns_address(w, cfg, src_ip);
+}
+
 bool is_snat_address(const WorkerContext& w, uint32_t ip) {
   const auto& a = w.shared->snat_addresses;
   return std::binary_search(a.begin(), a.end(), ip);
@@ -228,12 +240,8 @@ Verdict forward_tracked(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
 bool answer_with_reset(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p) {
   if ((p.tcp_flags & kTcpRst) != 0) return false;
   const uint8_t* in = rte_pktmbuf_mtod(m, const uint8_t*);
-  // Only a unicast sender that wrote to us alone: no reply to a broadcast frame, a group MAC, or
-  // an address no host can have (0.0.0.0, multicast, class E, broadcast).
-  const uint32_t src = rte_be_to_cpu_32(p.src_ip);
-  if (std::memcmp(in, kBroadcast, 6) == 0 || (in[6] & 1) != 0 || src == 0 || src >= 0xe0000000) {
-    return false;
-  }
+  // Only to a sender that wrote to us alone (new_connection() turned martian senders away).
+  if (std::memcmp(in, kBroadcast, 6) == 0) return false;
   uint8_t sender_mac[6];
   std::memcpy(sender_mac, in + 6, 6);
   const pkt::Endpoint us{w.shared->port.mac, p.dst_ip, p.dst_port};
@@ -332,6 +340,10 @@ enum class Opened {
 // refuses the packet (with the reason counted).
 Opened new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, const pkt::Parsed& p,
                       uint64_t now, uint32_t& idx) {
+  if (martian(w, cfg, rte_pktmbuf_mtod(m, const uint8_t*), p.src_ip)) {
+    w.counters->martians.add();
+    return Opened::kDropped;
+  }
   // An untracked TCP segment: answered with a reset where its service asks for one (a
   // backend's segment to a SNAT port: where the backend's service does).
   auto untracked = [&](bool reset) {
@@ -576,6 +588,12 @@ void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, u
         continue;
       case pkt::Kind::kIcmp:
         if (p.icmp_type == RTE_IP_ICMP_ECHO_REQUEST && owns_address(w, cfg, p.dst_ip)) {
+          if (martian(w, cfg, frame, p.src_ip)) {
+            ctr.martians.add();
+            rte_pktmbuf_free(m);
+            pkts[i] = nullptr;
+            continue;
+          }
           pkt::make_echo_reply(rte_pktmbuf_mtod(m, uint8_t*), p, our_mac);
           tx[(*n_tx)++] = m;
         } else {

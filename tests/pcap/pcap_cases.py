@@ -225,12 +225,16 @@ def case_ping_vip():
     inputs = [echo(CLIENT, VIP, 0x1234, 1, data, ttl=50),
               echo(CLIENT2, SNAT, 0x99, 7, b"odd length", src_mac=CLIENT2_MAC),
               echo(CLIENT, PORT_IP, 0x1234, 2, data),
-              echo(CLIENT, "10.0.0.55", 0x1234, 3, data)]  # not ours
+              echo(CLIENT, "10.0.0.55", 0x1234, 3, data),  # not ours
+              # From senders no host can be: no reply (it would go to no host, or to ilb).
+              echo("0.0.0.0", VIP, 0x1234, 4, data),
+              echo(VIP, VIP, 0x1234, 5, data),
+              echo(CLIENT, VIP, 0x1234, 6, data, src_mac="01:00:5e:00:00:01")]
     outputs = [echo(VIP, CLIENT, 0x1234, 1, data, src_mac=LB_MAC, eth_dst=CLIENT_MAC, type_=0),
                echo(SNAT, CLIENT2, 0x99, 7, b"odd length", src_mac=LB_MAC, eth_dst=CLIENT2_MAC,
                     type_=0),
                echo(PORT_IP, CLIENT, 0x1234, 2, data, src_mac=LB_MAC, eth_dst=CLIENT_MAC, type_=0)]
-    return Case(inputs, outputs, drops={"unsupported": 1})
+    return Case(inputs, outputs, drops={"unsupported": 1, "martian": 3})
 
 
 def syn(dport=80, src=CLIENT, sport=40000, eth_dst=LB_MAC, **ip):

@@ -78,6 +78,7 @@ TEST_F(ViewsTest, CountersComeFromMatchingStatEntries) {
   h->unsteered_conns = 2;
   h->untracked_resets = 5;
   h->icmp_errors_translated = 6;
+  h->martian_drops = 7;
   h->tsc_hz = 2'000'000'000;
   auto* lcores = dp.section<abi::LcoreStats>(h->lcore_offset);
   lcores[1] = abi::LcoreStats{1, 1, 5, 100, 40, 0, 8, 9, 2};
@@ -113,7 +114,8 @@ TEST_F(ViewsTest, CountersComeFromMatchingStatEntries) {
   EXPECT_EQ(d["ports"][0]["name"], "lan");
   EXPECT_EQ(d["ports"][0]["rx_packets"], 8);
   EXPECT_EQ(d["drops"]["no_service"], 11);
-  EXPECT_EQ(d["drops"].size(), static_cast<size_t>(abi::Drop::kCount));
+  EXPECT_EQ(d["drops"]["martian"], 7);
+  EXPECT_EQ(d["drops"].size(), static_cast<size_t>(abi::Drop::kCount) + 1);
   EXPECT_EQ(d["handoff"],
             (nlohmann::json{
                 {"packets", 12}, {"drops", 1}, {"steered_conns", 13}, {"unsteered_conns", 2}}));

@@ -302,8 +302,31 @@ TEST_F(WorkerTest, UntrackedSegmentsFromNoUnicastSenderGetNoReset) {
     f.src_ip = ip(a);
     EXPECT_TRUE(run_all(f).empty()) << a;
   }
-  EXPECT_EQ(drops(abi::Drop::kNonSynMiss), 6u);
+  // The broadcast frame is an untracked segment; the rest come from senders no host can be.
+  EXPECT_EQ(drops(abi::Drop::kNonSynMiss), 1u);
+  EXPECT_EQ(w_.counters->martians.get(), 5u);
   EXPECT_EQ(w_.counters->untracked_resets.get(), 0u);
+}
+
+// A SYN from a group MAC or from an address no host can have (ilb's own included) opens nothing
+// and is answered with nothing: its replies would go to a group, to no host, or back to ilb.
+TEST_F(WorkerTest, MartianSendersOpenNoConnection) {
+  std::vector<test::FrameSpec> martians;
+  auto group_mac = from_client(40001);
+  group_mac.src_mac[0] = 0x01;
+  martians.push_back(group_mac);
+  for (const char* a : {"0.0.0.0", "0.1.2.3", "127.0.0.1", "224.0.0.5", "240.0.0.1",
+                        "255.255.255.255", "10.0.0.100", "10.0.0.101", "10.0.0.2"}) {
+    auto f = from_client(40001);
+    f.src_ip = ip(a);
+    martians.push_back(f);
+  }
+  for (const auto& f : martians) EXPECT_TRUE(run_all(f).empty());
+  EXPECT_EQ(w_.conns.size(), 0u);
+  EXPECT_EQ(w_.counters->martians.get(), martians.size());
+  EXPECT_EQ(w_.counters->backends[1].new_conns.get(), 0u);
+  // The same SYN from a host is forwarded.
+  EXPECT_TRUE(run(from_client(40001)));
 }
 
 // A backend's segment to a SNAT port no connection holds (the dataplane restarted under it): reset
