@@ -7,36 +7,22 @@
 // record and table checks behind it. Inputs whose first byte is even test the checksum gate
 // itself. The expected generation is always the slot's own, so the generation check is passed.
 //
-// ActiveConfig uses rte_zmalloc and rte_hash, so the EAL is started once, without hugepages, PCI
-// or telemetry and with a per-process file prefix.
-#include <rte_eal.h>
-#include <unistd.h>
-
+// ActiveConfig uses rte_zmalloc and rte_hash, so the EAL is started once (fuzz_eal.h).
 #include <algorithm>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "dataplane/abi/ilb_abi.h"
 #include "dataplane/agent/active_config.h"
 #include "tests/fuzz/fuzz_check.h"
+#include "tests/fuzz/fuzz_eal.h"
 
 namespace {
 
 namespace abi = ilb::abi;
 using ilb::dp::ActiveConfig;
-
-std::string g_runtime_dir;
-
-void stop_eal() {
-  rte_eal_cleanup();
-  std::error_code ec;
-  std::filesystem::remove_all(g_runtime_dir, ec);
-}
 
 template <typename T>
 T load(const uint8_t* p) {
@@ -84,27 +70,7 @@ void check_config(const ActiveConfig& cfg) {
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
-  const std::string prefix = "fuzz" + std::to_string(getpid());
-  std::vector<std::string> args = {"fuzz_snapshot",
-                                   "-l",
-                                   "0",
-                                   "--no-huge",
-                                   "-m",
-                                   "256",
-                                   "--no-pci",
-                                   "--file-prefix",
-                                   prefix,
-                                   "--log-level",
-                                   "lib.*:error",
-                                   "--no-telemetry"};
-  std::vector<char*> eal_argv;
-  for (auto& a : args) eal_argv.push_back(a.data());
-  if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
-    std::fprintf(stderr, "fuzz_snapshot: EAL init failed\n");
-    std::exit(1);
-  }
-  g_runtime_dir = rte_eal_get_runtime_dir();
-  std::atexit(stop_eal);
+  ilb::fuzz::start_eal("fuzz_snapshot");
   return 0;
 }
 
