@@ -642,6 +642,12 @@ class ServiceParser {
   }
 
   void check_vip_not_owned(const TomlNode& node, uint32_t vip) const {
+    for (const auto& [address, line] : backend_addresses_) {
+      if (address == vip) {
+        node.fail("VIP " + dp::format_ipv4(vip) + " is also the address of a backend (line " +
+                  std::to_string(line) + "); the dataplane drops packets from its own addresses");
+      }
+    }
     const auto& snat = dataplane_.snat_addresses;
     if (std::find(snat.begin(), snat.end(), vip) != snat.end()) {
       node.fail("VIP " + dp::format_ipv4(vip) + " is also a SNAT address in [dataplane]");
@@ -650,6 +656,28 @@ class ServiceParser {
       if (port.address == vip) {
         node.fail("VIP " + dp::format_ipv4(vip) + " is the address of port " + quoted(port.name));
       }
+    }
+  }
+
+  // A backend at one of ilb's own addresses (a VIP, hairpinned back through a router; a SNAT or
+  // port address) would send its replies from that address, and the dataplane drops packets
+  // that claim to come from ilb itself (martians): refused here, where it can be named.
+  void check_backend_not_owned(const TomlNode& node, uint32_t address,
+                               const ServiceConfig& s) const {
+    const std::string what = "backend address " + dp::format_ipv4(address);
+    if (address == s.vip) node.fail(what + " is this service's own VIP");
+    for (const auto& other : seen_) {
+      if (other.vip == address) {
+        node.fail(what + " is the VIP of service " + quoted(other.name) + " (line " +
+                  std::to_string(other.line) + "); list that service's backends here instead");
+      }
+    }
+    const auto& snat = dataplane_.snat_addresses;
+    if (std::find(snat.begin(), snat.end(), address) != snat.end()) {
+      node.fail(what + " is a SNAT address in [dataplane]");
+    }
+    for (const auto& port : dataplane_.ports) {
+      if (port.address == address) node.fail(what + " is the address of port " + quoted(port.name));
     }
   }
 
@@ -670,6 +698,7 @@ class ServiceParser {
       backend.line = b.position().line;
       auto address = b.require("address");
       backend.address = address.as_ipv4();
+      check_backend_not_owned(address, backend.address, s);
       backend.port = s.port;
       if (auto n = b.get("port")) backend.port = static_cast<uint16_t>(n->as_integer(1, 65535));
       if (auto n = b.get("weight")) backend.weight = static_cast<uint32_t>(n->as_integer(0, 65535));
@@ -692,6 +721,7 @@ class ServiceParser {
         }
       }
       s.backends.push_back(backend);
+      backend_addresses_.emplace_back(backend.address, backend.line);
       ++backend_count_;
     }
   }
@@ -699,6 +729,7 @@ class ServiceParser {
   const dp::DataplaneConfig& dataplane_;
   std::string zone_;
   std::vector<Seen> seen_;
+  std::vector<std::pair<uint32_t, uint32_t>> backend_addresses_;  // (address, line) so far
   uint32_t backend_count_ = 0;
   uint64_t table_entries_ = 0;
 };

@@ -230,6 +230,7 @@ struct alignas(64) StatHeader {
   uint64_t reserved;  // [504, 512)
 };
 static_assert(sizeof(StatHeader) == 512);
+static_assert(offsetof(StatHeader, martian_drops) == 496);
 
 struct alignas(64) LcoreStats {
   uint32_t lcore_id;      // [0, 4)

@@ -81,13 +81,19 @@ bool owns_address(const WorkerContext& w, const ActiveConfig& cfg, uint32_t ip) 
 
 // A frame no host may send (RFC 1812 5.3.7's martians, which Linux drops before routing): from a
 // group (multicast, broadcast) MAC, or from an IPv4 source no host can have — 0.0.0.0/8,
-// loopback, multicast, class E, broadcast — or one of ilb's own addresses. Nothing answers one
-// and no connection starts from one: its replies would go to a group, to no host, or to ilb.
+// loopback, multicast, class E, broadcast, the port's subnet broadcast — or one of ilb's own
+// addresses. Nothing answers one and no connection starts from one: its replies would go to a
+// group, to no host, or to ilb.
 bool martian(const WorkerContext& w, const ActiveConfig& cfg, const uint8_t* frame,
              uint32_t src_ip) {
   const uint32_t src = rte_be_to_cpu_32(src_ip);
   const uint32_t net = src >> 24;
-  return (frame[6] & 1) != 0 || net == 0 || net == 127 || src >= 0xe0000000 ||
+  const PortInfo& port = w.shared->port;
+  const uint32_t mask = rte_be_to_cpu_32(port.netmask);
+  // A /31 or /32 has no broadcast address.
+  const bool subnet_broadcast = mask < 0xfffffffe && (src | mask) == 0xffffffff &&
+                                (src_ip & port.netmask) == (port.address & port.netmask);
+  return (frame[6] & 1) != 0 || net == 0 || net == 127 || src >= 0xe0000000 || subnet_broadcast ||
          owns_address(w, cfg, src_ip);
 }
 
@@ -261,6 +267,8 @@ bool answer_with_reset(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p) {
 // datagram an ICMP port unreachable. Returns whether `m` is to be sent.
 bool reject(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p) {
   if (p.proto == IPPROTO_TCP) return answer_with_reset(w, m, p);
+  // No ICMP error about a datagram sent to a link-layer broadcast (RFC 1122 3.2.2).
+  if (std::memcmp(rte_pktmbuf_mtod(m, const uint8_t*), kBroadcast, 6) == 0) return false;
   uint8_t frame[pkt::kMaxIcmpErrorLen];
   const uint32_t len = pkt::build_icmp_unreachable(frame, rte_pktmbuf_mtod(m, const uint8_t*), p,
                                                    w.shared->port.mac, p.dst_ip, 3);
@@ -340,10 +348,6 @@ enum class Opened {
 // refuses the packet (with the reason counted).
 Opened new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, const pkt::Parsed& p,
                       uint64_t now, uint32_t& idx) {
-  if (martian(w, cfg, rte_pktmbuf_mtod(m, const uint8_t*), p.src_ip)) {
-    w.counters->martians.add();
-    return Opened::kDropped;
-  }
   // An untracked TCP segment: answered with a reset where its service asks for one (a
   // backend's segment to a SNAT port: where the backend's service does).
   auto untracked = [&](bool reset) {
@@ -353,13 +357,18 @@ Opened new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, co
     return Opened::kAnswered;
   };
   const int32_t si = cfg.find_service(p.dst_ip, rte_be_to_cpu_16(p.dst_port), p.proto);
-  if (si < 0) {
-    if (p.proto == IPPROTO_TCP && is_snat_address(w, p.dst_ip)) {
-      return untracked(cfg.resets_untracked_from(p.src_ip, p.src_port));
-    }
+  const bool to_snat = si < 0 && p.proto == IPPROTO_TCP && is_snat_address(w, p.dst_ip);
+  if (si < 0 && !to_snat) {
     w.counters->drop(cfg.is_vip(p.dst_ip) ? abi::Drop::kNoService : abi::Drop::kNotForUs);
     return Opened::kDropped;
   }
+  // For us, and about to open a connection or be answered: not from a martian sender. (Frames
+  // for no one of ours, such as a DHCP client's broadcast from 0.0.0.0, stay `not_for_us`.)
+  if (martian(w, cfg, rte_pktmbuf_mtod(m, const uint8_t*), p.src_ip)) {
+    w.counters->martians.add();
+    return Opened::kDropped;
+  }
+  if (to_snat) return untracked(cfg.resets_untracked_from(p.src_ip, p.src_port));
   const ServiceEntry& svc = cfg.service(static_cast<uint32_t>(si));
   if (p.proto == IPPROTO_TCP &&
       (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst | kTcpFin)) != kTcpSyn) {

@@ -360,6 +360,26 @@ TEST(LoadConfig, RejectsVipThatIsThePortAddress) {
                           "VIP 10.0.0.2 is the address of port \"lan\""));
 }
 
+// The dataplane drops packets from its own addresses, so no backend may have one.
+TEST(LoadConfig, RejectsBackendAtOneOfIlbsOwnAddresses) {
+  const std::string db = "\n[[service]]\nname = \"db\"\nvip = \"10.0.0.103\"\nport = 3306\n" +
+                         std::string("\n[[service.backend]]\naddress = \"10.0.0.31\"\n");
+  // A backend at an earlier service's VIP.
+  std::string text = kHead + kWeb + replace(db, "10.0.0.31\"", "10.0.0.100\"  # vip");
+  EXPECT_TRUE(is_error_at(cp_error(text), text, "# vip", "service[1].backend[0].address",
+                          "backend address 10.0.0.100 is the VIP of service \"web\""));
+  // A later service's VIP at an earlier backend's address.
+  text = kHead + replace(kWeb, "10.0.0.21\"", "10.0.0.103\"") + db;
+  EXPECT_TRUE(is_error_at(cp_error(text), text, "vip = \"10.0.0.103", "service[1].vip",
+                          "VIP 10.0.0.103 is also the address of a backend (line"));
+  for (const char* own : {"10.0.0.101", "10.0.0.2", "10.0.0.100"}) {
+    text = kHead + replace(kWeb, "10.0.0.21\"", std::string(own) + "\"  # own");
+    EXPECT_TRUE(is_error_at(cp_error(text), text, "# own", "service[0].backend[0].address",
+                            "backend address " + std::string(own)))
+        << own;
+  }
+}
+
 TEST(LoadConfig, RejectsMoreServicesThanTheAbiHolds) {
   std::string text = kHead;
   for (uint32_t i = 0; i <= abi::kMaxServices; ++i) {

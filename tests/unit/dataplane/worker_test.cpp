@@ -316,7 +316,7 @@ TEST_F(WorkerTest, MartianSendersOpenNoConnection) {
   group_mac.src_mac[0] = 0x01;
   martians.push_back(group_mac);
   for (const char* a : {"0.0.0.0", "0.1.2.3", "127.0.0.1", "224.0.0.5", "240.0.0.1",
-                        "255.255.255.255", "10.0.0.100", "10.0.0.101", "10.0.0.2"}) {
+                        "255.255.255.255", "10.0.0.255", "10.0.0.100", "10.0.0.101", "10.0.0.2"}) {
     auto f = from_client(40001);
     f.src_ip = ip(a);
     martians.push_back(f);
@@ -327,6 +327,42 @@ TEST_F(WorkerTest, MartianSendersOpenNoConnection) {
   EXPECT_EQ(w_.counters->backends[1].new_conns.get(), 0u);
   // The same SYN from a host is forwarded.
   EXPECT_TRUE(run(from_client(40001)));
+}
+
+// Refusals (no backend) are not sent to martian senders either, nor ICMP errors about datagrams
+// sent to the broadcast MAC (RFC 1122). A broadcast for none of ilb's addresses from 0.0.0.0 (a
+// DHCP client's) is not ilb's business: counted as not for us, not as a martian.
+TEST_F(WorkerTest, NoRefusalGoesToAMartianOrAboutABroadcastFrame) {
+  cp::Snapshot s = two_backends();
+  s.services[0].protocol = abi::Protocol::kUdp;
+  s.services[0].table.clear();
+  apply(s, 2);
+  auto frames_out = [this](const test::FrameSpec& f) {
+    rte_mbuf* in[1] = {test::make_frame(pool_, f)};
+    rte_mbuf* tx[2];
+    uint16_t n_tx = 0;
+    process_burst(w_, *cfg_, in, 1, tx, &n_tx, 1);
+    rte_pktmbuf_free_bulk(tx, n_tx);
+    return n_tx;
+  };
+  auto udp = from_client(5353);
+  udp.proto = IPPROTO_UDP;
+  EXPECT_EQ(frames_out(udp), 1) << "a host's datagram gets its port unreachable";
+  auto martian = udp;
+  martian.src_ip = ip("0.0.0.0");
+  EXPECT_EQ(frames_out(martian), 0);
+  auto to_broadcast_mac = udp;
+  std::memset(to_broadcast_mac.dst_mac, 0xff, 6);
+  EXPECT_EQ(frames_out(to_broadcast_mac), 0);
+  auto dhcp = martian;
+  std::memset(dhcp.dst_mac, 0xff, 6);
+  dhcp.dst_ip = ip("255.255.255.255");
+  dhcp.src_port = 68;
+  dhcp.dst_port = 67;
+  EXPECT_EQ(frames_out(dhcp), 0);
+  EXPECT_EQ(w_.counters->martians.get(), 1u);
+  EXPECT_EQ(drops(abi::Drop::kNotForUs), 1u);
+  EXPECT_EQ(drops(abi::Drop::kNoBackend), 2u);
 }
 
 // A backend's segment to a SNAT port no connection holds (the dataplane restarted under it): reset
