@@ -14,13 +14,16 @@
 // - every frame a worker transmits is IPv4 from ilb's own MAC and one of ilb's own addresses
 //   (the port's, a SNAT address, a VIP), never to one of them, never to a group MAC; when every
 //   frame that went in was well formed, every frame that comes out parses with every checksum
-//   verified, and a translated ICMP error goes to the sender of the datagram it quotes;
+//   verified, and a translated ICMP error goes to the sender of the datagram it quotes; a frame
+//   sent on is rewritten by its own connection (the record its output finds has the input's
+//   tuple on its other side);
 // - each table's records agree with its keys (both keys find the record), with the worker's SNAT
 //   ports (ports in use = records; each record's port in the worker's own share) and with the
 //   active-connection counters (per worker and per backend: the records not in TIME_WAIT);
 // - at the end of the input, once everything pending has run and every record has expired, the
 //   tables are empty, every SNAT port and every mbuf is back, and the counters are back at zero.
-// Each input starts from that empty state, so a finding replays from its input alone.
+// Each input starts from new tables and SNAT pools and the same neighbours, so a finding replays
+// from its input alone.
 #include <fuzzer/FuzzedDataProvider.h>
 #include <netinet/in.h>
 #include <rte_icmp.h>
@@ -35,6 +38,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -65,9 +69,22 @@ constexpr uint32_t kCapacity[kWorkers] = {32, 128};  // worker 0 fills its table
 constexpr uint32_t kBackends = 8;                    // ids 1..7
 constexpr uint64_t kHz = 1000;                       // ticks per second
 
-// The frame's validity, in the mbuf's private area: true when the harness built it well formed.
-bool& well_formed(rte_mbuf* m) {
-  return *static_cast<bool*>(rte_mbuf_to_priv(m));
+// What the harness knows of a frame, in its mbuf's private area. Every mbuf starts each input
+// and goes back to the pool as {true, false}: a frame ilb builds in an mbuf of its own (a second
+// reset, a probe) must be well formed whatever went in.
+struct Priv {
+  bool well_formed;  // built well formed by the harness (and not damaged), or ilb's own
+  bool has_key;      // parsed as TCP/UDP when queued: `key` is its tuple as it came in
+  dp::FlowKey key;
+};
+constexpr uint16_t kPrivSize = RTE_ALIGN(sizeof(Priv), RTE_MBUF_PRIV_ALIGN);
+
+Priv& priv(rte_mbuf* m) {
+  return *static_cast<Priv*>(rte_mbuf_to_priv(m));
+}
+
+void clear_priv(rte_mempool* /*mp*/, void* /*opaque*/, void* obj, unsigned /*idx*/) {
+  priv(static_cast<rte_mbuf*>(obj)) = Priv{true, false, {}};
 }
 
 struct Target {
@@ -163,10 +180,30 @@ std::array<ilb::cp::Snapshot, 4> snapshots() {
   return s;
 }
 
+// Each input starts with new, empty tables and SNAT pools: the order in which records and ports
+// are handed out (a LIFO free list, a FIFO of ports) is then the same whenever the input runs.
+void fresh_tables() {
+  std::string err;
+  for (uint16_t j = 0; j < kWorkers; ++j) {
+    dp::WorkerContext& w = g->w[j];
+    w.conns.~ConnTable();
+    new (&w.conns) dp::ConnTable();
+    ILB_FUZZ_CHECK(w.conns.init("fw_conn" + std::to_string(j), kCapacity[j],
+                                g->shared.snat_addresses, SOCKET_ID_ANY, err),
+                   "connection table init");
+    w.snat.~SnatPorts();
+    new (&w.snat) dp::SnatPorts();
+    ILB_FUZZ_CHECK(w.snat.init(g->shared.snat_addresses, kSnatPortMin, kSnatPortMax, j, kWorkers,
+                               SOCKET_ID_ANY, err),
+                   "snat ports init");
+    g->ports_free[j] = w.snat.available();
+  }
+}
+
 void init_world() {
   g = new World();
-  g->pool =
-      rte_pktmbuf_pool_create("fw_pool", 1023, 0, 8, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+  g->pool = rte_pktmbuf_pool_create("fw_pool", 1023, 0, kPrivSize, RTE_MBUF_DEFAULT_BUF_SIZE,
+                                    SOCKET_ID_ANY);
   ILB_FUZZ_CHECK(g->pool != nullptr, "the mbuf pool is created");
   dp::SharedState& sh = g->shared;
   std::memcpy(sh.port.mac, kOurMac, 6);
@@ -204,12 +241,6 @@ void init_world() {
         rte_ring_create(("fw_rs" + n).c_str(), 64, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
     ILB_FUZZ_CHECK(w.counters != nullptr && w.to_main != nullptr && w.resolve != nullptr,
                    "worker rings and counters");
-    ILB_FUZZ_CHECK(w.conns.init("fw_conn" + n, kCapacity[j], sh.snat_addresses, SOCKET_ID_ANY, err),
-                   "connection table init");
-    ILB_FUZZ_CHECK(
-        w.snat.init(sh.snat_addresses, kSnatPortMin, kSnatPortMax, j, kWorkers, SOCKET_ID_ANY, err),
-        "snat ports init");
-    g->ports_free[j] = w.snat.available();
     for (uint16_t k = 0; k < kWorkers; ++k) {
       if (k == j) continue;
       w.handoff_to[k] = g->handoff[k];
@@ -316,7 +347,7 @@ void check_output(rte_mbuf* m) {
   const uint32_t d = rte_be_to_cpu_32(dst);
   OUT_CHECK(d != 0 && (d >> 24) != 127 && d < 0xe0000000,
             "no packet out is to 0.0.0.0, loopback, multicast or broadcast");
-  if (!well_formed(m)) return;
+  if (!priv(m).well_formed) return;
   pkt::Parsed p;
   const pkt::Kind kind = pkt::parse(f, len, p);
   OUT_CHECK(kind == pkt::Kind::kL4 || kind == pkt::Kind::kIcmp,
@@ -328,12 +359,45 @@ void check_output(rte_mbuf* m) {
   }
 }
 
-// Checks and frees what a step transmitted. A frame ilb made in an mbuf of its own (a second
-// reset, a probe) carries whatever flag that mbuf's last use left: such frames must be valid
-// whatever went in, so a stale flag only weakens the check.
-void drain_tx(rte_mbuf** tx, uint16_t n) {
+// A TCP/UDP frame worker `j` sent on (not a reset: those are ilb's answers) must be the frame it
+// received, rewritten by the connection that tuple belongs to: the record its output tuple finds
+// is the one whose other side is the input tuple. Not found: its connection ended later in the
+// same step. And when any connection ended during the step, a frame sent to a client is not
+// checked: the client may have opened a new connection on the same tuple since (a SYN after a
+// reset), which the frame's output tuple then finds.
+void check_forwarded(rte_mbuf* m, uint16_t j, bool removals) {
+  const Priv& in = priv(m);
+  const auto* f = rte_pktmbuf_mtod(m, const uint8_t*);
+  const uint32_t len = rte_pktmbuf_data_len(m);
+  pkt::ParseOptions lax;
+  lax.verify_ip_checksum = lax.verify_l4_checksum = false;
+  pkt::Parsed p;
+  if (!in.has_key || pkt::parse(f, len, p, lax) != pkt::Kind::kL4) return;
+  if (p.proto == IPPROTO_TCP && (p.tcp_flags & RTE_TCP_RST_FLAG) != 0) return;
+  dp::FlowKey back{};  // the tuple of the output's replies
+  back.src_ip = p.dst_ip;
+  back.dst_ip = p.src_ip;
+  back.src_port = p.dst_port;
+  back.dst_port = p.src_port;
+  back.proto = p.proto;
+  const dp::ConnTable& t = g->w[j].conns;
+  uint32_t idx = 0;
+  dp::Dir dir = dp::Dir::kFromClient;
+  if (!t.lookup(back, idx, dir) || (removals && dir == dp::Dir::kFromClient)) return;
+  const dp::FlowKey expected =
+      dir == dp::Dir::kFromBackend ? dp::client_key(t.at(idx)) : dp::backend_key(t.at(idx));
+  OUT_CHECK(std::memcmp(&expected, &in.key, sizeof(expected)) == 0,
+            "a forwarded frame is its own connection's, rewritten (not another's)");
+}
+
+// Checks and frees what a step of worker `j` transmitted (`forwards`: frames it received may be
+// among them; `removals_before`: its table's removal count when the step began).
+void drain_tx(rte_mbuf** tx, uint16_t n, uint16_t j, bool forwards, uint64_t removals_before) {
+  const bool removals = g->w[j].conns.removals() != removals_before;
   for (uint16_t i = 0; i < n; ++i) {
     check_output(tx[i]);
+    if (forwards) check_forwarded(tx[i], j, removals);
+    priv(tx[i]) = Priv{true, false, {}};
     rte_pktmbuf_free(tx[i]);
   }
 }
@@ -557,7 +621,21 @@ void enqueue(uint16_t j, rte_mbuf* m, bool built_well, FuzzedDataProvider& in) {
                       ? g->rss.hash_v4_ports(p.src_ip, p.dst_ip, p.src_port, p.dst_port)
                       : in.ConsumeIntegral<uint32_t>();
   }
-  well_formed(m) = ok;
+  Priv& pv = priv(m);
+  pv.well_formed = ok;
+  pkt::Parsed p;
+  pkt::ParseOptions lax;
+  lax.verify_ip_checksum = lax.verify_l4_checksum = false;
+  pv.has_key = pkt::parse(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), p, lax) ==
+               pkt::Kind::kL4;
+  pv.key = dp::FlowKey{};
+  if (pv.has_key) {
+    pv.key.src_ip = p.src_ip;
+    pv.key.dst_ip = p.dst_ip;
+    pv.key.src_port = p.src_port;
+    pv.key.dst_port = p.dst_port;
+    pv.key.proto = p.proto;
+  }
   Pending& q = g_pending[j];
   q.m[q.n++] = m;
   if (q.n == kBurst) run_burst(j);
@@ -589,23 +667,25 @@ void run_burst(uint16_t j) {
   Pending& q = g_pending[j];
   rte_mbuf* tx[kTxRoom];
   uint16_t n_tx = 0;
+  const uint64_t removals = g->w[j].conns.removals();
   dp::process_burst(g->w[j], config(), q.m.data(), q.n, tx, &n_tx, g_now);
   q.n = 0;
-  drain_tx(tx, n_tx);
+  drain_tx(tx, n_tx, j, true, removals);
 }
 
 void run_handoffs(uint16_t j, uint16_t max) {
   rte_mbuf* tx[kTxRoom];
   uint16_t n_tx = 0;
+  const uint64_t removals = g->w[j].conns.removals();
   dp::process_handoffs(g->w[j], config(), max, tx, &n_tx, g_now);
-  drain_tx(tx, n_tx);
+  drain_tx(tx, n_tx, j, true, removals);
 }
 
 void run_sweep(uint16_t j, uint32_t budget, uint16_t probes) {
   rte_mbuf* tx[kTxRoom];
   uint16_t n_tx = 0;
   dp::sweep_step(g->w[j], config(), g_now, budget, tx, &n_tx, probes);
-  drain_tx(tx, n_tx);
+  drain_tx(tx, n_tx, j, false, 0);
 }
 
 // What the main lcore would do with the workers' rings: ARP frames and resolution requests.
@@ -659,6 +739,8 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FuzzedDataProvider in(data, size);
+  fresh_tables();
+  rte_mempool_obj_iter(g->pool, clear_priv, nullptr);
   g_now = 1;
   g_config = 0;
   reset_neighbours();
