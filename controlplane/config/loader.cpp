@@ -648,15 +648,22 @@ class ServiceParser {
                   std::to_string(line) + "); the dataplane drops packets from its own addresses");
       }
     }
+    if (const std::string owner = dataplane_owner(vip); !owner.empty()) {
+      node.fail("VIP " + dp::format_ipv4(vip) + " is " + owner);
+    }
+  }
+
+  // What in [dataplane] has `address` ("also a SNAT address in [dataplane]", "the address of
+  // port ..."), or "" when nothing does.
+  std::string dataplane_owner(uint32_t address) const {
     const auto& snat = dataplane_.snat_addresses;
-    if (std::find(snat.begin(), snat.end(), vip) != snat.end()) {
-      node.fail("VIP " + dp::format_ipv4(vip) + " is also a SNAT address in [dataplane]");
+    if (std::find(snat.begin(), snat.end(), address) != snat.end()) {
+      return "also a SNAT address in [dataplane]";
     }
     for (const auto& port : dataplane_.ports) {
-      if (port.address == vip) {
-        node.fail("VIP " + dp::format_ipv4(vip) + " is the address of port " + quoted(port.name));
-      }
+      if (port.address == address) return "the address of port " + quoted(port.name);
     }
+    return "";
   }
 
   // A backend at one of ilb's own addresses (a VIP, hairpinned back through a router; a SNAT or
@@ -672,12 +679,8 @@ class ServiceParser {
                   std::to_string(other.line) + "); list that service's backends here instead");
       }
     }
-    const auto& snat = dataplane_.snat_addresses;
-    if (std::find(snat.begin(), snat.end(), address) != snat.end()) {
-      node.fail(what + " is a SNAT address in [dataplane]");
-    }
-    for (const auto& port : dataplane_.ports) {
-      if (port.address == address) node.fail(what + " is the address of port " + quoted(port.name));
+    if (const std::string owner = dataplane_owner(address); !owner.empty()) {
+      node.fail(what + " is " + owner);
     }
   }
 

@@ -56,9 +56,8 @@ inline constexpr uint64_t kCtlMagic = 0x314C54432D424C49ULL;   // "ILB-CTL1" lit
 inline constexpr uint64_t kStatMagic = 0x3154415453424C49ULL;  // "ILBSTAT1" little-endian
 // Major 2: ServiceRecord grew to 128 bytes, with flags (ServiceFlag) and room for more;
 // StatHeader::untracked_resets and icmp_errors_translated. Minor 1: StatHeader::martian_drops.
-// (Major 1, minors 1-4, added
-// BackendRecord::flags, BackendStats::resets and cut_probes, the hand-over and steering counters,
-// StatHeader::tsc_hz and the wrr and wlc schedulers, all kept.)
+// (Major 1, minors 1-4, added BackendRecord::flags, BackendStats::resets and cut_probes, the
+// hand-over and steering counters, StatHeader::tsc_hz and the wrr and wlc schedulers, all kept.)
 inline constexpr uint16_t kAbiMajor = 2;
 inline constexpr uint16_t kAbiMinor = 1;
 

@@ -308,8 +308,7 @@ void mac_of(uint32_t host, uint8_t mac[6]) {
 void reset_neighbours() {
   uint8_t mac[6];
   for (const uint32_t host : g->resolved) {
-    mac_of(host, mac);
-    if (host == g->shared.port.gateway) std::memcpy(mac, kGatewayMac, 6);
+    mac_of(host, mac);  // the gateway's own address gives kGatewayMac
     g->shared.neighbours.update(host, mac);
   }
 }
