@@ -1,0 +1,225 @@
+#include "controlplane/api/http_server.h"
+
+#include <http_parser.h>
+
+#include <algorithm>
+#include <array>
+#include <asio/ip/tcp.hpp>
+#include <asio/local/stream_protocol.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/write.hpp>
+#include <string>
+#include <type_traits>
+
+namespace ilb::cp {
+
+namespace {
+
+std::string serialize(const HttpResponse& r) {
+  std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " + http_reason(r.status) + "\r\n";
+  out += "Content-Type: " + r.content_type + "\r\n";
+  out += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
+  out += "Connection: close\r\n\r\n";
+  out += r.body;
+  return out;
+}
+
+}  // namespace
+
+template <class Protocol>
+class HttpServer<Protocol>::Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(typename Protocol::socket socket, std::shared_ptr<const Handler> handler,
+          HttpLimits limits, std::shared_ptr<size_t> open_sessions)
+      : socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
+        handler_(std::move(handler)),
+        limits_(limits),
+        open_sessions_(std::move(open_sessions)) {
+    ++*open_sessions_;
+    http_parser_init(&parser_, HTTP_REQUEST);
+    parser_.data = this;
+  }
+  ~Session() { --*open_sessions_; }
+
+  void start() {
+    if (*open_sessions_ > limits_.max_connections) {
+      respond(error_response(503, "too many open API connections"));
+      return;
+    }
+    timer_.expires_after(limits_.idle_timeout);
+    timer_.async_wait([self = this->shared_from_this()](const std::error_code& ec) {
+      if (!ec && !self->responding_) self->respond(error_response(408, "request timeout"));
+    });
+    read();
+  }
+
+  void close() {
+    std::error_code ignored;
+    timer_.cancel();
+    socket_.shutdown(asio::socket_base::shutdown_both, ignored);
+    socket_.close(ignored);
+  }
+
+ private:
+  static int on_url(http_parser* p, const char* at, size_t len) {
+    static_cast<Session*>(p->data)->request_.target.append(at, len);
+    return 0;
+  }
+  static int on_body(http_parser* p, const char* at, size_t len) {
+    static_cast<Session*>(p->data)->request_.body.append(at, len);
+    return 0;
+  }
+  static int on_message_complete(http_parser* p) {
+    auto* self = static_cast<Session*>(p->data);
+    self->complete_ = true;
+    // Stop at the end of the first request; anything pipelined after it is ignored.
+    http_parser_pause(p, 1);
+    return 0;
+  }
+  static const http_parser_settings& settings() {
+    static const http_parser_settings s = [] {
+      http_parser_settings x{};
+      x.on_url = &Session::on_url;
+      x.on_body = &Session::on_body;
+      x.on_message_complete = &Session::on_message_complete;
+      return x;
+    }();
+    return s;
+  }
+
+  void read() {
+    socket_.async_read_some(asio::buffer(buf_),
+                            [self = this->shared_from_this()](const std::error_code& ec, size_t n) {
+                              self->on_read(ec, n);
+                            });
+  }
+
+  void on_read(const std::error_code& ec, size_t n) {
+    if (responding_) return;
+    if (ec) {
+      // The client closed or reset the connection before a complete request: nobody to answer.
+      close();
+      return;
+    }
+    received_ += n;
+    if (received_ > limits_.max_request_bytes) {
+      respond(error_response(
+          413, "request larger than " + std::to_string(limits_.max_request_bytes) + " bytes"));
+      return;
+    }
+    http_parser_execute(&parser_, &settings(), buf_.data(), n);
+    if (complete_) {
+      if (parser_.upgrade != 0) {
+        respond(error_response(400, "protocol upgrade is not supported"));
+        return;
+      }
+      request_.method = http_method_str(static_cast<http_method>(parser_.method));
+      dispatch();
+      return;
+    }
+    const auto err = HTTP_PARSER_ERRNO(&parser_);
+    if (err != HPE_OK) {
+      respond(error_response(
+          400, std::string("malformed HTTP request: ") + http_errno_description(err)));
+      return;
+    }
+    read();
+  }
+
+  void dispatch() {
+    HttpResponse response;
+    try {
+      response = (*handler_)(request_);
+    } catch (const std::exception& e) {
+      response = error_response(500, std::string("internal error: ") + e.what());
+    }
+    respond(response);
+  }
+
+  void respond(const HttpResponse& response) {
+    responding_ = true;
+    timer_.cancel();
+    out_ = serialize(response);
+    // A client that does not read its answer must not keep the session forever.
+    timer_.expires_after(limits_.idle_timeout);
+    timer_.async_wait([self = this->shared_from_this()](const std::error_code& ec) {
+      if (!ec) self->close();
+    });
+    asio::async_write(
+        socket_, asio::buffer(out_),
+        [self = this->shared_from_this()](const std::error_code&, size_t) { self->close(); });
+  }
+
+  typename Protocol::socket socket_;
+  asio::steady_timer timer_;
+  std::shared_ptr<const Handler> handler_;
+  HttpLimits limits_;
+  std::shared_ptr<size_t> open_sessions_;
+  http_parser parser_{};
+  std::array<char, 4096> buf_{};
+  size_t received_ = 0;
+  HttpRequest request_;
+  bool complete_ = false;
+  bool responding_ = false;
+  std::string out_;
+};
+
+template <class Protocol>
+HttpServer<Protocol>::HttpServer(asio::io_context& io, Handler handler, HttpLimits limits)
+    : handler_(std::make_shared<const Handler>(std::move(handler))),
+      limits_(limits),
+      acceptor_(io) {}
+
+template <class Protocol>
+HttpServer<Protocol>::~HttpServer() {
+  stop();
+}
+
+template <class Protocol>
+void HttpServer<Protocol>::listen(const Endpoint& endpoint) {
+  acceptor_.open(endpoint.protocol());
+  if constexpr (std::is_same_v<Protocol, asio::ip::tcp>) {
+    acceptor_.set_option(asio::socket_base::reuse_address(true));
+  }
+  acceptor_.bind(endpoint);
+  acceptor_.listen();
+  listening_ = true;
+  *stopped_ = false;
+  accept_next();
+}
+
+template <class Protocol>
+void HttpServer<Protocol>::accept_next() {
+  acceptor_.async_accept(
+      [this, stopped = stopped_](const std::error_code& ec, typename Protocol::socket socket) {
+        if (*stopped) return;
+        if (!ec) {
+          auto session =
+              std::make_shared<Session>(std::move(socket), handler_, limits_, open_sessions_);
+          sessions_.erase(std::remove_if(sessions_.begin(), sessions_.end(),
+                                         [](const auto& w) { return w.expired(); }),
+                          sessions_.end());
+          sessions_.push_back(session);
+          session->start();
+        }
+        if (acceptor_.is_open()) accept_next();
+      });
+}
+
+template <class Protocol>
+void HttpServer<Protocol>::stop() {
+  *stopped_ = true;
+  listening_ = false;
+  std::error_code ignored;
+  acceptor_.close(ignored);
+  for (auto& w : sessions_) {
+    if (auto s = w.lock()) s->close();
+  }
+  sessions_.clear();
+}
+
+template class HttpServer<asio::local::stream_protocol>;
+template class HttpServer<asio::ip::tcp>;
+
+}  // namespace ilb::cp
