@@ -12,6 +12,7 @@
 #include <set>
 #include <vector>
 
+#include "controlplane/api/metrics.h"
 #include "controlplane/api/views.h"
 #include "controlplane/config/loader.h"
 #include "controlplane/state/state_file.h"
@@ -65,6 +66,15 @@ Daemon::Daemon(Config config)
       router_(*this),
       api_(io_, socket_path_of(config_),
            [this](const HttpRequest& r) { return router_.handle(r); }),
+      metrics_(
+          io_,
+          [this](const HttpRequest& r) {
+            return metrics_response(r, [this] {
+              publisher_.stat().refresh();
+              return metrics_text(daemon_info(), state_, publisher_.stat());
+            });
+          },
+          HttpLimits{.max_request_bytes = 16 * 1024, .max_connections = 16}),
       signals_(io_, SIGINT, SIGTERM),
       retry_timer_(io_),
       stat_timer_(io_),
@@ -84,6 +94,7 @@ Daemon::Daemon(Config config)
 Daemon::~Daemon() = default;
 
 int Daemon::run() {
+  start_metrics();
   publisher_.open();
   if (publisher_.reused_existing()) {
     spdlog::info("{}: kept the existing region, last published generation {}",
@@ -142,11 +153,29 @@ void Daemon::shutdown() {
   lifecycle_timer_.cancel();
   save_timer_.cancel();
   api_.stop();
+  metrics_.stop();
   retry_timer_.cancel();
   stat_timer_.cancel();
   std::error_code ignored;
   signals_.cancel(ignored);
   io_.stop();
+}
+
+void Daemon::start_metrics() {
+  const auto& cp = config_.controlplane;
+  if (cp.metrics_listen.empty()) return;
+  const asio::ip::tcp::endpoint endpoint(asio::ip::address_v4(ntohl(cp.metrics_address)),
+                                         cp.metrics_port);
+  try {
+    metrics_.listen(endpoint);
+  } catch (const std::system_error& e) {
+    metrics_.stop();
+    throw std::runtime_error("controlplane.metrics_listen " + cp.metrics_listen + ": " +
+                             e.code().message());
+  }
+  metrics_port_.store(metrics_.local_endpoint().port(), std::memory_order_release);
+  spdlog::info("metrics for Prometheus on http://{}:{}/metrics", address_text(cp.metrics_address),
+               metrics_port());
 }
 
 void Daemon::request_publish() {
@@ -358,8 +387,7 @@ void Daemon::save_state_file() {
   }
 }
 
-nlohmann::json Daemon::status() {
-  publisher_.stat().refresh();
+DaemonInfo Daemon::daemon_info() const {
   DaemonInfo info;
   info.instance = config_.instance;
   std::error_code ec;
@@ -369,6 +397,7 @@ nlohmann::json Daemon::status() {
   info.uptime_s = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_)
           .count());
+  info.start_time_unix_s = std::chrono::duration<double>(started_wall_.time_since_epoch()).count();
   info.published_gen = publisher_.published_gen();
   info.probes = checker_.probes_completed();
   info.probes_failed = checker_.probes_failed();
@@ -379,7 +408,12 @@ nlohmann::json Daemon::status() {
   info.hooks_queued = hooks_.queued();
   info.state_file = config_.controlplane.state_file;
   info.state_file_errors = state_file_errors_;
-  return status_json(info, state_, publisher_.stat());
+  return info;
+}
+
+nlohmann::json Daemon::status() {
+  publisher_.stat().refresh();
+  return status_json(daemon_info(), state_, publisher_.stat());
 }
 
 nlohmann::json Daemon::services() {
@@ -446,6 +480,14 @@ ReloadResult Daemon::reload() {
     spdlog::warn("reload: controlplane.state_file changes only on restart; still writing {}",
                  config_.controlplane.state_file);
     next.controlplane.state_file = config_.controlplane.state_file;
+  }
+  if (next.controlplane.metrics_listen != config_.controlplane.metrics_listen) {
+    spdlog::warn("reload: controlplane.metrics_listen changes only on restart; still serving {}",
+                 config_.controlplane.metrics_listen.empty() ? std::string("no metrics")
+                                                             : config_.controlplane.metrics_listen);
+    next.controlplane.metrics_listen = config_.controlplane.metrics_listen;
+    next.controlplane.metrics_address = config_.controlplane.metrics_address;
+    next.controlplane.metrics_port = config_.controlplane.metrics_port;
   }
   if (socket_path_of(next) != api_.socket_path()) {
     spdlog::warn("reload: controlplane.api_socket changes only on restart; still serving {}",

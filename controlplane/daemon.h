@@ -9,8 +9,10 @@
 #pragma once
 
 #include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -18,7 +20,9 @@
 
 #include "controlplane/api/api_model.h"
 #include "controlplane/api/api_server.h"
+#include "controlplane/api/http_server.h"
 #include "controlplane/api/router.h"
+#include "controlplane/api/views.h"
 #include "controlplane/config/model.h"
 #include "controlplane/health/health_checker.h"
 #include "controlplane/process/hook_runner.h"
@@ -39,6 +43,9 @@ class Daemon : public ApiModel {
   int run();
   // Asks a running run() to shut down as on SIGTERM. Safe to call from any thread.
   void request_stop();
+  // The TCP port the metrics endpoint listens on once run() has bound it; 0 before, or when
+  // controlplane.metrics_listen is "". Safe to call from any thread.
+  uint16_t metrics_port() const { return metrics_port_.load(std::memory_order_acquire); }
 
   // ApiModel
   nlohmann::json status() override;
@@ -49,6 +56,9 @@ class Daemon : public ApiModel {
   ReloadResult reload() override;
 
  private:
+  DaemonInfo daemon_info() const;
+  // Binds controlplane.metrics_listen (if set). Throws std::runtime_error naming the address.
+  void start_metrics();
   void request_publish();
   void publish_now();
   // Keeps the state dirty and retries on a short timer (the dataplane is still reading).
@@ -74,6 +84,8 @@ class Daemon : public ApiModel {
   HealthChecker checker_;
   Router router_;
   ApiServer api_;
+  HttpServer<asio::ip::tcp> metrics_;
+  std::atomic<uint16_t> metrics_port_{0};
   asio::signal_set signals_;
   asio::steady_timer retry_timer_;
   asio::steady_timer stat_timer_;
@@ -85,6 +97,7 @@ class Daemon : public ApiModel {
   std::chrono::steady_clock::time_point save_error_logged_{};
   std::chrono::steady_clock::time_point lifecycle_due_{};
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::chrono::system_clock::time_point started_wall_ = std::chrono::system_clock::now();
   bool dirty_ = false;
   bool publish_posted_ = false;
   bool retry_armed_ = false;

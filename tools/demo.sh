@@ -34,6 +34,10 @@ echo
 echo "== ilbctl --instance lab backends web"
 ilbctl_lab backends web
 echo
+echo "== Prometheus metrics, http://$LAB_METRICS/metrics in the lb namespace (connection counters)"
+ip netns exec "${LAB_PREFIX}lb" curl -sf --max-time 5 "http://$LAB_METRICS/metrics" |
+  grep -E '^ilb_(backend|service)_connections_total' || echo "(metrics endpoint did not answer)"
+echo
 
 if ((failed > 0)); then
   echo "demo: $failed of $requests requests failed"

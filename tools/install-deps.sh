@@ -13,6 +13,7 @@ packages=(
   clang-format
   # lab and tests
   iproute2 ethtool nftables nginx-light curl jq tcpdump python3 python3-scapy procps psmisc
+  python3-prometheus-client
   redis-server memcached mariadb-server mariadb-client
   util-linux
   # the end-to-end benchmark (tools/bench/e2e): clients, the balancers ilb is compared with, chart

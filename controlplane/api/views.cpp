@@ -1,7 +1,6 @@
 #include "controlplane/api/views.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -9,12 +8,6 @@
 namespace ilb::cp {
 
 namespace {
-
-uint64_t relaxed(const uint64_t& counter) {
-  // The dataplane stores counters with relaxed atomic stores; read them the same way.
-  // A relaxed load only reads, so it is safe on the read-only mapping despite the const_cast.
-  return std::atomic_ref<uint64_t>(const_cast<uint64_t&>(counter)).load(std::memory_order_relaxed);
-}
 
 std::string bounded_string(const char* text, size_t capacity) {
   return std::string(text, strnlen(text, capacity));
@@ -61,41 +54,41 @@ nlohmann::json dataplane_json(const StatReader& stat) {
   for (uint32_t i = 0; i < abi::kMaxLcores; ++i) {
     const auto& l = stat.lcore(i);
     // Only lcores the dataplane runs have ever beaten or looped.
-    if (relaxed(l.heartbeat_ns) == 0 && relaxed(l.loops) == 0) continue;
+    if (load_counter(l.heartbeat_ns) == 0 && load_counter(l.loops) == 0) continue;
     lcores.push_back(json{{"lcore", l.lcore_id},
                           {"worker", l.is_worker != 0},
-                          {"loops", relaxed(l.loops)},
-                          {"busy_loops", relaxed(l.busy_loops)},
-                          {"busy_cycles", relaxed(l.busy_cycles)},
-                          {"rx_packets", relaxed(l.rx_packets)},
-                          {"tx_packets", relaxed(l.tx_packets)},
-                          {"active_conns", relaxed(l.active_conns)}});
+                          {"loops", load_counter(l.loops)},
+                          {"busy_loops", load_counter(l.busy_loops)},
+                          {"busy_cycles", load_counter(l.busy_cycles)},
+                          {"rx_packets", load_counter(l.rx_packets)},
+                          {"tx_packets", load_counter(l.tx_packets)},
+                          {"active_conns", load_counter(l.active_conns)}});
   }
   dp["lcores"] = std::move(lcores);
   // busy_cycles / tsc_hz: seconds spent on non-empty polls (0 from a dataplane before minor 3).
-  dp["tsc_hz"] = relaxed(h.tsc_hz);
+  dp["tsc_hz"] = load_counter(h.tsc_hz);
   json ports = json::array();
   for (uint32_t i = 0; i < std::min(h.port_count, abi::kMaxPorts); ++i) {
     const auto& p = stat.port(i);
     ports.push_back(json{{"name", bounded_string(p.name, sizeof(p.name))},
-                         {"rx_packets", relaxed(p.rx_packets)},
-                         {"tx_packets", relaxed(p.tx_packets)},
-                         {"rx_dropped", relaxed(p.rx_dropped)},
-                         {"tx_errors", relaxed(p.tx_errors)}});
+                         {"rx_packets", load_counter(p.rx_packets)},
+                         {"tx_packets", load_counter(p.tx_packets)},
+                         {"rx_dropped", load_counter(p.rx_dropped)},
+                         {"tx_errors", load_counter(p.tx_errors)}});
   }
   dp["ports"] = std::move(ports);
   json drops = json::object();
   for (size_t i = 0; i < static_cast<size_t>(abi::Drop::kCount); ++i) {
-    drops[abi::kDropNames[i]] = relaxed(h.drops[i]);
+    drops[abi::kDropNames[i]] = load_counter(h.drops[i]);
   }
-  drops["martian"] = relaxed(h.martian_drops);
+  drops["martian"] = load_counter(h.martian_drops);
   dp["drops"] = std::move(drops);
-  dp["handoff"] = json{{"packets", relaxed(h.handoff_packets)},
-                       {"drops", relaxed(h.handoff_drops)},
-                       {"steered_conns", relaxed(h.steered_conns)},
-                       {"unsteered_conns", relaxed(h.unsteered_conns)}};
-  dp["replies"] = json{{"untracked_resets", relaxed(h.untracked_resets)},
-                       {"icmp_errors_translated", relaxed(h.icmp_errors_translated)}};
+  dp["handoff"] = json{{"packets", load_counter(h.handoff_packets)},
+                       {"drops", load_counter(h.handoff_drops)},
+                       {"steered_conns", load_counter(h.steered_conns)},
+                       {"unsteered_conns", load_counter(h.unsteered_conns)}};
+  dp["replies"] = json{{"untracked_resets", load_counter(h.untracked_resets)},
+                       {"icmp_errors_translated", load_counter(h.icmp_errors_translated)}};
   return dp;
 }
 
@@ -129,7 +122,7 @@ nlohmann::json services_json(const State& state, const StatReader& stat) {
     const abi::ServiceStats* st =
         stat.valid() ? stat.find_service(c.vip, c.port, c.protocol) : nullptr;
     auto counter = [&](const uint64_t abi::ServiceStats::*field) -> uint64_t {
-      return st != nullptr ? relaxed(st->*field) : 0;
+      return st != nullptr ? load_counter(st->*field) : 0;
     };
     out.push_back(nlohmann::json{{"name", c.name},
                                  {"vip", address_text(c.vip)},
@@ -166,7 +159,7 @@ nlohmann::json backends_json(const ServiceState& service, const StatReader& stat
     }
     const abi::BackendStats* st = stat.valid() ? &stat.backend(b.id) : nullptr;
     auto counter = [&](const uint64_t abi::BackendStats::*field) -> uint64_t {
-      return st != nullptr ? relaxed(st->*field) : 0;
+      return st != nullptr ? load_counter(st->*field) : 0;
     };
     out.push_back(
         nlohmann::json{{"id", b.id},

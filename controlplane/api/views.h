@@ -16,6 +16,7 @@ struct DaemonInfo {
   std::string config_path;
   uint32_t pid = 0;
   uint64_t uptime_s = 0;
+  double start_time_unix_s = 0;  // when the daemon started, seconds since the Unix epoch
   uint64_t published_gen = 0;
   uint64_t probes = 0;         // health probes completed
   uint64_t probes_failed = 0;  // of which failed (refused, timed out, bad reply, ...)

@@ -6,7 +6,10 @@
 #include "controlplane/config/loader.h"
 
 #include <toml++/toml.h>
+
 #include <algorithm>
+#include <charconv>
+#include <string_view>
 
 #include "dataplane/config/toml_reader.h"
 
@@ -75,6 +78,21 @@ const char* check_type_name(CheckType type) {
   return "?";
 }
 
+// "127.0.0.1:9310" -> address and port; false on anything else.
+bool parse_listen_address(const std::string& text, uint32_t& address, uint16_t& port) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || !dp::parse_ipv4(text.substr(0, colon), address)) return false;
+  const std::string_view digits = std::string_view(text).substr(colon + 1);
+  unsigned value = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() ||
+      value > 65535) {
+    return false;
+  }
+  port = static_cast<uint16_t>(value);
+  return true;
+}
+
 ControlPlaneConfig parse_controlplane(const TomlTable& top, const std::string& instance) {
   ControlPlaneConfig cp;
   cp.api_socket = "/run/ilb/" + instance + ".sock";
@@ -82,7 +100,8 @@ ControlPlaneConfig parse_controlplane(const TomlTable& top, const std::string& i
   auto section = top.get("controlplane");
   if (!section) return cp;
   TomlTable t = section->as_table();
-  t.allow_only({"api_socket", "log_level", "zone", "state_file", "hook", "hook_timeout"});
+  t.allow_only(
+      {"api_socket", "metrics_listen", "log_level", "zone", "state_file", "hook", "hook_timeout"});
   if (auto n = t.get("zone")) {
     cp.zone = n->as_string();
     if (!dp::is_name(cp.zone, "_.-", 63, true)) {
@@ -121,6 +140,16 @@ ControlPlaneConfig parse_controlplane(const TomlTable& top, const std::string& i
               " bytes, got " + std::to_string(cp.api_socket.size()));
     }
     if (cp.api_socket.find('\0') != std::string::npos) n->fail("must not contain NUL bytes");
+  }
+  if (auto n = t.get("metrics_listen")) {
+    cp.metrics_listen = n->as_string();
+    if (!cp.metrics_listen.empty() &&
+        !parse_listen_address(cp.metrics_listen, cp.metrics_address, cp.metrics_port)) {
+      n->fail(
+          "expected \"IPV4:PORT\" (port 0..65535, 0 for any free port) or \"\" for no "
+          "metrics endpoint, got " +
+          quoted(cp.metrics_listen));
+    }
   }
   if (auto n = t.get("log_level")) {
     cp.log_level = n->as_string();

@@ -134,6 +134,11 @@ inline const HealthCheckConfig& check_of(const ServiceConfig& service,
 
 struct ControlPlaneConfig {
   std::string api_socket;  // default "/run/ilb/<instance>.sock"
+  // Prometheus endpoint "IPV4:PORT" as written; "" = none. Parsed into the two fields below
+  // (address in network order; port 0 = any free port).
+  std::string metrics_listen;
+  uint32_t metrics_address = 0;
+  uint16_t metrics_port = 0;
   std::string log_level = "info";
   std::string zone;        // this instance's zone, for zone_affinity
   std::string state_file;  // default "/var/lib/ilb/<instance>.state"; "" disables it

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -59,5 +60,12 @@ class StatReader {
 
 // CLOCK_MONOTONIC in nanoseconds, the clock of every heartbeat.
 uint64_t monotonic_ns();
+
+// Reads one of the region's counters. The dataplane stores them with relaxed atomic stores;
+// readers load them the same way. A relaxed load only reads, so it is safe on the read-only
+// mapping despite the const_cast.
+inline uint64_t load_counter(const uint64_t& counter) {
+  return std::atomic_ref<uint64_t>(const_cast<uint64_t&>(counter)).load(std::memory_order_relaxed);
+}
 
 }  // namespace ilb::cp

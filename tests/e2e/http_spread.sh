@@ -26,4 +26,23 @@ done
 lab_check "ilbctl reports all 3 backends up" \
   test "$(ilbctl_lab --json backends web | jq '[.[] | select(.health == "up")] | length')" -eq 3 ||
   ok=0
+
+# The same figures through the Prometheus endpoint, parsed by the Prometheus client library.
+metrics="$LAB_RUN_DIR/metrics.json"
+scrape() { lab_metrics >"$metrics"; }
+# Sum of the values of metric $1's samples for the service (0 when it has none).
+web_sum() {
+  jq "[.[] | select(.name == \"$1\" and .labels.service == \"web\") | .value] | add // 0 | floor" \
+    "$metrics"
+}
+# The dataplane exports its counters every few hundred milliseconds: scrape until they show them.
+connections_counted() { scrape && test "$(web_sum ilb_backend_connections_total)" -ge "$requests"; }
+lab_check "metrics: the backends' connections add up to the $requests requests" \
+  wait_for "the connections in the metrics" 15 connections_counted || ok=0
+lab_check "the metrics endpoint answers in Prometheus' text format" scrape || ok=0
+lab_check "metrics: the dataplane is up" \
+  test "$(jq '.[] | select(.name == "ilb_dataplane_up") | .value | floor' "$metrics")" -eq 1 || ok=0
+lab_check "metrics: all 3 backends up" test "$(web_sum ilb_backend_up)" -eq 3 || ok=0
+lab_check "metrics: the service counted its connections" \
+  test "$(web_sum ilb_service_connections_total)" -ge "$requests" || ok=0
 ((ok))

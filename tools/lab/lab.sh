@@ -87,6 +87,8 @@ readonly LAB_PREFIX=ilb-lab-
 readonly LAB_INSTANCE=lab
 readonly LAB_SOCKET=/run/ilb/lab.sock
 readonly LAB_STATE_FILE=/run/ilb/lab.state
+# The control plane's Prometheus endpoint (controlplane.metrics_listen), inside the lb namespace.
+readonly LAB_METRICS=127.0.0.1:9310
 readonly LAB_FILE_PREFIX=ilb-lab
 readonly LAB_SUBNET_PREFIX=24
 readonly LAB_VIP=10.99.0.100
@@ -159,6 +161,15 @@ ilbctl_lab() {
   local bin
   bin="$(lab_bin ilbctl)" || return 1
   "$bin" --instance "$LAB_INSTANCE" "$@"
+}
+
+# Scrapes the control plane's metrics and prints every sample as JSON (tools/lab/metrics.py parses
+# the text with the Prometheus client library, so a malformed scrape fails here).
+lab_metrics() {
+  local text
+  text="$(ip netns exec "${LAB_PREFIX}lb" curl -sf --max-time 5 "http://$LAB_METRICS/metrics")" ||
+    return 1
+  /usr/bin/python3 "$LAB_LIB_DIR/metrics.py" <<<"$text"
 }
 
 lab_status_field() {

@@ -2,12 +2,18 @@
 // a Unix socket and ilbctl's client. Health checks are off ("none") so no probe leaves the host.
 #include "controlplane/daemon.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -40,6 +46,50 @@ std::string config_text(const std::string& instance, const std::string& socket,
          extra_backend;
 }
 
+// A listening TCP socket on 127.0.0.1 and a free port; closed on destruction.
+struct TcpListener {
+  TcpListener() {
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), len) != 0 || ::listen(fd, 1) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      ADD_FAILURE() << "cannot listen on 127.0.0.1: " << std::strerror(errno);
+    }
+    port = ntohs(a.sin_port);
+  }
+  ~TcpListener() { ::close(fd); }
+  int fd = -1;
+  uint16_t port = 0;
+};
+
+// Sends "GET target" to 127.0.0.1:port and returns the whole answer ("" if nothing answers).
+std::string tcp_get(uint16_t port, const std::string& target) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  std::string answer;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
+    const std::string request = "GET " + target + " HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+        static_cast<ssize_t>(request.size())) {
+      char buf[4096];
+      pollfd pfd{fd, POLLIN, 0};
+      while (::poll(&pfd, 1, 5000) > 0) {
+        const ssize_t n = ::read(fd, buf, sizeof(buf));
+        if (n <= 0) break;
+        answer.append(buf, static_cast<size_t>(n));
+      }
+    }
+  }
+  ::close(fd);
+  return answer;
+}
+
 class DaemonTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -56,8 +106,8 @@ class DaemonTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
-  void write_config(const std::string& extra) {
-    std::ofstream(config_path_) << config_text(instance_, socket_, extra);
+  void write_config(const std::string& extra, const std::string& controlplane_extra = "") {
+    std::ofstream(config_path_) << config_text(instance_, socket_, extra, controlplane_extra);
   }
 
   void start() {
@@ -225,6 +275,44 @@ TEST_F(DaemonTest, HookRunsWithTheEventInItsEnvironment) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_NE(text.find("admin web 10.99.0.21:80 enabled disabled"), std::string::npos) << text;
+}
+
+TEST_F(DaemonTest, ServesPrometheusMetricsOnItsTcpPort) {
+  write_config("", "metrics_listen = \"127.0.0.1:0\"\n");
+  test::FakeDataplane dp(instance_);
+  dp.ack(0);
+  start();
+  // Bound before the API socket appears, so known by now.
+  const uint16_t port = daemon_->metrics_port();
+  ASSERT_NE(port, 0);
+  const std::string answer = tcp_get(port, "/metrics");
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << answer;
+  EXPECT_NE(answer.find("Content-Type: text/plain; version=0.0.4"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("\nilb_dataplane_up 1\n"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("\nilb_service_backends{service=\"web\",vip=\"10.99.0.100\",port=\"80\","
+                        "protocol=\"tcp\"} 2\n"),
+            std::string::npos)
+      << answer;
+  EXPECT_NE(answer.find("\nilb_published_generation 1\n"), std::string::npos) << answer;
+  EXPECT_EQ(tcp_get(port, "/v1/status").rfind("HTTP/1.1 404", 0), 0u)
+      << "the API is not served on the metrics port";
+}
+
+TEST_F(DaemonTest, MetricsAddressInUseStopsStartBeforeAnythingIsPublished) {
+  TcpListener taken;
+  write_config("", "metrics_listen = \"127.0.0.1:" + std::to_string(taken.port) + "\"\n");
+  Daemon daemon(load_config_file(config_path_));
+  try {
+    daemon.run();
+    FAIL() << "started on a port another socket listens on";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(
+                  "controlplane.metrics_listen 127.0.0.1:" + std::to_string(taken.port) + ": "),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(fs::exists(socket_));
+  EXPECT_FALSE(fs::exists("/dev/shm" + abi::ctl_shm_name(instance_))) << "nothing published";
 }
 
 TEST_F(DaemonTest, ReportsDataplaneFromStatRegion) {

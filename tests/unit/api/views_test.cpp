@@ -2,24 +2,14 @@
 
 #include <gtest/gtest.h>
 
-#include "fake_dataplane.h"
-#include "test_configs.h"
+#include "two_services_fixture.h"
 
 namespace ilb::cp {
 namespace {
 
-class ViewsTest : public ::testing::Test {
+class ViewsTest : public test::TwoServicesTest {
  protected:
-  void SetUp() override {
-    state_.apply_config(test::two_services());
-    web_ = state_.find_service("web");
-    ASSERT_NE(web_, nullptr);
-    ASSERT_TRUE(state_.set_health(web_->backends[0].id, abi::Health::kUp, "HTTP 200"));
-  }
-
-  std::string instance_ = test::unique_instance("views");
-  State state_;
-  const ServiceState* web_ = nullptr;
+  ViewsTest() : TwoServicesTest("views") {}
 };
 
 TEST_F(ViewsTest, WithoutStatRegionDataplaneIsNotRunningAndCountersAreZero) {

@@ -66,6 +66,9 @@ TEST(LoadConfig, ReadsEveryKeyOfAFullFile) {
   EXPECT_EQ(c.path, path);
   EXPECT_EQ(c.instance, "full");
   EXPECT_EQ(c.controlplane.api_socket, "/tmp/ilb-full.sock");
+  EXPECT_EQ(c.controlplane.metrics_listen, "127.0.0.1:9310");
+  EXPECT_EQ(c.controlplane.metrics_address, ip("127.0.0.1"));
+  EXPECT_EQ(c.controlplane.metrics_port, 9310);
   EXPECT_EQ(c.controlplane.log_level, "debug");
 
   EXPECT_EQ(c.dataplane.memory_mb, 128u);
@@ -155,6 +158,20 @@ TEST(LoadConfig, AppliesDefaults) {
   EXPECT_EQ(s.backends[0].port, 80);
   EXPECT_EQ(s.backends[0].weight, 100u);
   EXPECT_EQ(s.backends[0].line, line_of(kHead + kWeb, "[[service.backend]]"));
+}
+
+TEST(LoadConfig, MetricsEndpointIsOffByDefaultAndTakesIpv4AndPort) {
+  EXPECT_EQ(parse_config(kHead + kWeb, kFile).controlplane.metrics_listen, "");
+  Config c = parse_config(kHead + "[controlplane]\nmetrics_listen = \"0.0.0.0:0\"\n" + kWeb, kFile);
+  EXPECT_EQ(c.controlplane.metrics_address, 0u);
+  EXPECT_EQ(c.controlplane.metrics_port, 0) << "port 0: any free port";
+  for (const char* bad : {"127.0.0.1", "127.0.0.1:", ":9310", "localhost:9310", "127.0.0.1:65536",
+                          "127.0.0.1:-1", "127.0.0.1:93x", "[::1]:9310", "127.0.0.1:9310 "}) {
+    const std::string text = kHead + "[controlplane]\nmetrics_listen = \"" + bad + "\"\n" + kWeb;
+    EXPECT_TRUE(is_error_at(cp_error(text), text, "metrics_listen", "controlplane.metrics_listen",
+                            "expected \"IPV4:PORT\""))
+        << bad;
+  }
 }
 
 TEST(LoadConfig, DefaultsInstanceAndSocket) {

@@ -1,0 +1,28 @@
+#!/usr/bin/python3
+"""Reads a Prometheus scrape on stdin and prints its samples as a JSON array of
+{"name", "labels", "value", "type"}. The text is parsed by the Prometheus client library's own
+parser, so a scrape Prometheus could not read fails here (exit 1, the parser's message)."""
+import json
+import sys
+
+from prometheus_client.parser import text_string_to_metric_families
+
+
+def main():
+    text = sys.stdin.read()
+    if not text:
+        sys.exit("metrics.py: empty scrape")
+    samples = []
+    try:
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                samples.append({"name": s.name, "labels": s.labels, "value": s.value,
+                                "type": family.type})
+    except ValueError as e:
+        sys.exit(f"metrics.py: not valid Prometheus text: {e}")
+    json.dump(samples, sys.stdout)
+    print()
+
+
+if __name__ == "__main__":
+    main()
