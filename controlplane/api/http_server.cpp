@@ -1,7 +1,5 @@
 #include "controlplane/api/http_server.h"
 
-#include <http_parser.h>
-
 #include <algorithm>
 #include <array>
 #include <asio/ip/tcp.hpp>
@@ -10,6 +8,8 @@
 #include <asio/write.hpp>
 #include <string>
 #include <type_traits>
+
+#include "controlplane/api/http_request_parser.h"
 
 namespace ilb::cp {
 
@@ -35,10 +35,9 @@ class HttpServer<Protocol>::Session : public std::enable_shared_from_this<Sessio
         timer_(socket_.get_executor()),
         handler_(std::move(handler)),
         limits_(limits),
-        open_sessions_(std::move(open_sessions)) {
+        open_sessions_(std::move(open_sessions)),
+        parser_(limits_.max_request_bytes) {
     ++*open_sessions_;
-    http_parser_init(&parser_, HTTP_REQUEST);
-    parser_.data = this;
   }
   ~Session() { --*open_sessions_; }
 
@@ -62,32 +61,6 @@ class HttpServer<Protocol>::Session : public std::enable_shared_from_this<Sessio
   }
 
  private:
-  static int on_url(http_parser* p, const char* at, size_t len) {
-    static_cast<Session*>(p->data)->request_.target.append(at, len);
-    return 0;
-  }
-  static int on_body(http_parser* p, const char* at, size_t len) {
-    static_cast<Session*>(p->data)->request_.body.append(at, len);
-    return 0;
-  }
-  static int on_message_complete(http_parser* p) {
-    auto* self = static_cast<Session*>(p->data);
-    self->complete_ = true;
-    // Stop at the end of the first request; anything pipelined after it is ignored.
-    http_parser_pause(p, 1);
-    return 0;
-  }
-  static const http_parser_settings& settings() {
-    static const http_parser_settings s = [] {
-      http_parser_settings x{};
-      x.on_url = &Session::on_url;
-      x.on_body = &Session::on_body;
-      x.on_message_complete = &Session::on_message_complete;
-      return x;
-    }();
-    return s;
-  }
-
   void read() {
     socket_.async_read_some(asio::buffer(buf_),
                             [self = this->shared_from_this()](const std::error_code& ec, size_t n) {
@@ -102,35 +75,23 @@ class HttpServer<Protocol>::Session : public std::enable_shared_from_this<Sessio
       close();
       return;
     }
-    received_ += n;
-    if (received_ > limits_.max_request_bytes) {
-      respond(error_response(
-          413, "request larger than " + std::to_string(limits_.max_request_bytes) + " bytes"));
-      return;
-    }
-    http_parser_execute(&parser_, &settings(), buf_.data(), n);
-    if (complete_) {
-      if (parser_.upgrade != 0) {
-        respond(error_response(400, "protocol upgrade is not supported"));
+    switch (parser_.feed(buf_.data(), n)) {
+      case HttpRequestParser::Status::kComplete:
+        dispatch();
         return;
-      }
-      request_.method = http_method_str(static_cast<http_method>(parser_.method));
-      dispatch();
-      return;
+      case HttpRequestParser::Status::kError:
+        respond(parser_.error());
+        return;
+      case HttpRequestParser::Status::kNeedMore:
+        read();
+        return;
     }
-    const auto err = HTTP_PARSER_ERRNO(&parser_);
-    if (err != HPE_OK) {
-      respond(error_response(
-          400, std::string("malformed HTTP request: ") + http_errno_description(err)));
-      return;
-    }
-    read();
   }
 
   void dispatch() {
     HttpResponse response;
     try {
-      response = (*handler_)(request_);
+      response = (*handler_)(parser_.request());
     } catch (const std::exception& e) {
       response = error_response(500, std::string("internal error: ") + e.what());
     }
@@ -156,11 +117,8 @@ class HttpServer<Protocol>::Session : public std::enable_shared_from_this<Sessio
   std::shared_ptr<const Handler> handler_;
   HttpLimits limits_;
   std::shared_ptr<size_t> open_sessions_;
-  http_parser parser_{};
+  HttpRequestParser parser_;
   std::array<char, 4096> buf_{};
-  size_t received_ = 0;
-  HttpRequest request_;
-  bool complete_ = false;
   bool responding_ = false;
   std::string out_;
 };
