@@ -29,8 +29,12 @@ const char* http_reason(int status) {
   }
 }
 
+std::string json_body(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
 HttpResponse error_response(int status, const std::string& message) {
-  return HttpResponse{status, nlohmann::json{{"error", message}}.dump() + "\n", "application/json"};
+  return HttpResponse{status, json_body(nlohmann::json{{"error", message}}), "application/json"};
 }
 
 }  // namespace ilb::cp

@@ -40,7 +40,7 @@ bool split_path(const std::string& target, std::vector<std::string>& out) {
 }
 
 HttpResponse json_response(const nlohmann::json& body) {
-  return HttpResponse{200, body.dump() + "\n", "application/json"};
+  return HttpResponse{200, json_body(body), "application/json"};
 }
 
 HttpResponse method_not_allowed(const std::string& allowed) {

@@ -153,5 +153,19 @@ TEST_F(RouterTest, UnknownRouteIs404) {
   EXPECT_EQ(call("GET", "*").status, 400);
 }
 
+TEST_F(RouterTest, BytesThatAreNotUtf8InTheRequestAreEchoedAsValidJson) {
+  // The errors quote the target, the service name or the state; a JSON serializer refuses
+  // invalid UTF-8, which would have turned these answers into 500s (found by fuzz_http).
+  auto r = call("GET", "/v1\xda/status");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(error_of(r), "no such endpoint: /v1\xef\xbf\xbd/status") << "U+FFFD replaces the byte";
+  r = call("GET", "/v1/services/%ff/backends");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(error_of(r), "no such service: \xef\xbf\xbd");
+  r = call("POST", "/v1/services/web/backends/10.0.0.7:80/admin", "{\"state\":\"\xff\"}");
+  EXPECT_EQ(r.status, 400) << "nlohmann's parser rejects invalid UTF-8 in the body itself";
+  EXPECT_EQ(model_.admin_calls, 0);
+}
+
 }  // namespace
 }  // namespace ilb::cp
