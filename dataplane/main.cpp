@@ -138,6 +138,7 @@ int main(int argc, char** argv) {
     w->index = i;
     // Workers start their wrr sequences at different places, so they do not move in step.
     w->rr_cursor.fill(i * 7919);
+    w->replies.configure(cfg.reply_rate_limit, shared->tsc_hz);
     w->lcore = cfg.worker_lcores[i];
     w->shared = shared.get();
     w->pool = pool;

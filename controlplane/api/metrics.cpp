@@ -215,6 +215,9 @@ void dataplane_metrics(Exposition& e, const StatReader& stat) {
   e.single("ilb_icmp_errors_translated_total", "counter",
            "ICMP errors about tracked connections translated and sent on.",
            load_counter(h.icmp_errors_translated));
+  e.single("ilb_replies_limited_total", "counter",
+           "Refusals, resets for untracked TCP and echo replies not sent: over reply_rate_limit.",
+           load_counter(h.replies_limited));
 }
 
 void service_metrics(Exposition& e, const State& state, const StatReader& stat, TimePoint now) {

@@ -88,7 +88,8 @@ nlohmann::json dataplane_json(const StatReader& stat) {
                        {"steered_conns", load_counter(h.steered_conns)},
                        {"unsteered_conns", load_counter(h.unsteered_conns)}};
   dp["replies"] = json{{"untracked_resets", load_counter(h.untracked_resets)},
-                       {"icmp_errors_translated", load_counter(h.icmp_errors_translated)}};
+                       {"icmp_errors_translated", load_counter(h.icmp_errors_translated)},
+                       {"limited", load_counter(h.replies_limited)}};
   return dp;
 }
 

@@ -56,10 +56,11 @@ inline constexpr uint64_t kCtlMagic = 0x314C54432D424C49ULL;   // "ILB-CTL1" lit
 inline constexpr uint64_t kStatMagic = 0x3154415453424C49ULL;  // "ILBSTAT1" little-endian
 // Major 2: ServiceRecord grew to 128 bytes, with flags (ServiceFlag) and room for more;
 // StatHeader::untracked_resets and icmp_errors_translated. Minor 1: StatHeader::martian_drops.
+// Minor 2: StatHeader::replies_limited.
 // (Major 1, minors 1-4, added BackendRecord::flags, BackendStats::resets and cut_probes, the
 // hand-over and steering counters, StatHeader::tsc_hz and the wrr and wlc schedulers, all kept.)
 inline constexpr uint16_t kAbiMajor = 2;
-inline constexpr uint16_t kAbiMinor = 1;
+inline constexpr uint16_t kAbiMinor = 2;
 
 // Hard limits of this ABI version. Backend ids are in [1, kMaxBackends); id 0 means "none".
 inline constexpr uint32_t kMaxServices = 256;
@@ -226,10 +227,13 @@ struct alignas(64) StatHeader {
   // [496, 504) frames from a sender no host can be (group source MAC; source 0/8, 127/8,
   // multicast, class E, broadcast or one of ilb's own addresses), dropped (minor 1)
   uint64_t martian_drops;
-  uint64_t reserved;  // [504, 512)
+  // [504, 512) refusals, resets for untracked TCP and echo replies not sent because the worker's
+  // reply budget (reply_rate_limit) was spent; the packets they answered were dropped (minor 2)
+  uint64_t replies_limited;
 };
 static_assert(sizeof(StatHeader) == 512);
 static_assert(offsetof(StatHeader, martian_drops) == 496);
+static_assert(offsetof(StatHeader, replies_limited) == 504);
 
 struct alignas(64) LcoreStats {
   uint32_t lcore_id;      // [0, 4)

@@ -91,6 +91,7 @@ void StatsExport::export_counters(const std::vector<WorkerContext*>& workers,
   uint64_t untracked_resets = 0;
   uint64_t icmp_translated = 0;
   uint64_t martians = 0;
+  uint64_t replies_limited = 0;
   const uint64_t now = monotonic_ns();
   last_loops_.resize(workers.size(), 0);
   last_moved_ns_.resize(workers.size(), 0);
@@ -119,6 +120,7 @@ void StatsExport::export_counters(const std::vector<WorkerContext*>& workers,
     untracked_resets += c.untracked_resets.get();
     icmp_translated += c.icmp_errors_translated.get();
     martians += c.martians.get();
+    replies_limited += c.replies_limited.get();
   }
   for (size_t d = 0; d < std::size(drops); ++d) store(h.drops[d], drops[d]);
   store(h.handoff_packets, handoff_packets);
@@ -128,6 +130,7 @@ void StatsExport::export_counters(const std::vector<WorkerContext*>& workers,
   store(h.untracked_resets, untracked_resets);
   store(h.icmp_errors_translated, icmp_translated);
   store(h.martian_drops, martians);
+  store(h.replies_limited, replies_limited);
 
   rte_eth_stats st{};
   auto* ports = region_.at<abi::PortStats>(h.port_offset);

@@ -221,10 +221,26 @@ DataplaneConfig parse_dataplane_config(const toml::table& root, const std::strin
   auto section = top.get("dataplane");
   if (!section) top.fail_key("dataplane", "missing required section [dataplane]");
   TomlTable t = section->as_table();
-  t.allow_only({"main_lcore", "worker_lcores", "memory_mb", "no_huge", "file_prefix", "eal_args",
-                "conn_capacity", "mbuf_count", "rx_desc", "tx_desc", "snat_addresses",
-                "snat_port_min", "snat_port_max", "neighbour_refresh_s", "static_neighbours",
-                "worker_cpus", "idle_sleep_us", "verify_l4_checksums", "port"});
+  t.allow_only({"main_lcore",
+                "worker_lcores",
+                "memory_mb",
+                "no_huge",
+                "file_prefix",
+                "eal_args",
+                "conn_capacity",
+                "mbuf_count",
+                "rx_desc",
+                "tx_desc",
+                "snat_addresses",
+                "snat_port_min",
+                "snat_port_max",
+                "neighbour_refresh_s",
+                "static_neighbours",
+                "worker_cpus",
+                "idle_sleep_us",
+                "reply_rate_limit",
+                "verify_l4_checksums",
+                "port"});
   constexpr int64_t kMaxLcoreId = abi::kMaxLcores - 1;
   DataplaneConfig dp;
 
@@ -323,6 +339,9 @@ DataplaneConfig parse_dataplane_config(const toml::table& root, const std::strin
   }
   if (auto n = t.get("idle_sleep_us")) {
     dp.idle_sleep_us = static_cast<uint32_t>(n->as_integer(0, 10000));
+  }
+  if (auto n = t.get("reply_rate_limit")) {
+    dp.reply_rate_limit = static_cast<uint32_t>(n->as_integer(0, 100'000'000));
   }
   if (auto n = t.get("verify_l4_checksums")) {
     const std::string mode = n->as_string();

@@ -48,6 +48,10 @@ struct DataplaneConfig {
   // sleeps this many microseconds between polls, so an idle dataplane does not burn its cores,
   // at the price of that much extra latency for the first packet after a quiet spell.
   uint32_t idle_sleep_us = 0;
+  // Replies each worker makes up itself (refusals when a service has no backend, resets for
+  // untracked TCP, echo replies), at most this many a second on average, in bursts of up to a
+  // tenth of it; 0 = no limit. Beyond it the packets are dropped unanswered (replies_limited).
+  uint32_t reply_rate_limit = 10000;
   // verify_l4_checksums = "all": the TCP checksum of every segment is verified in software when
   // the NIC has not. The default, "tcp_control", verifies SYN, FIN and RST segments only (see
   // pkt::ParseOptions::verify_tcp_data_checksum); UDP and ICMP are always verified.

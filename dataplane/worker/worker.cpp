@@ -239,15 +239,24 @@ Verdict forward_tracked(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
   return Verdict::kSend;
 }
 
+// Whether the worker may make up one more reply of its own at `now` (see ReplyLimiter); counts
+// the ones it may not.
+bool may_reply(WorkerContext& w, uint64_t now) {
+  if (w.replies.allow(now)) return true;
+  w.counters->replies_limited.add();
+  return false;
+}
+
 // Turns TCP segment `m` to one of our addresses (a VIP, a SNAT address) into the reset a closed
 // port answers it with (RFC 9293, 3.10.7.1), back to its sender: a segment carrying an ACK gets a
 // reset with that sequence number, any other one a reset acknowledging it (its payload, SYN and
 // FIN). A reset is never answered. Returns whether `m` is to be sent.
-bool answer_with_reset(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p) {
+bool answer_with_reset(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p, uint64_t now) {
   if ((p.tcp_flags & kTcpRst) != 0) return false;
   const uint8_t* in = rte_pktmbuf_mtod(m, const uint8_t*);
   // Only to a sender that wrote to us alone (new_connection() turned martian senders away).
   if (std::memcmp(in, kBroadcast, 6) == 0) return false;
+  if (!may_reply(w, now)) return false;
   uint8_t sender_mac[6];
   std::memcpy(sender_mac, in + 6, 6);
   const pkt::Endpoint us{w.shared->port.mac, p.dst_ip, p.dst_port};
@@ -265,10 +274,11 @@ bool answer_with_reset(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p) {
 
 // Turns a new flow's first packet into its refusal: a TCP SYN gets RST|ACK from the VIP, a UDP
 // datagram an ICMP port unreachable. Returns whether `m` is to be sent.
-bool reject(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p) {
-  if (p.proto == IPPROTO_TCP) return answer_with_reset(w, m, p);
+bool reject(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p, uint64_t now) {
+  if (p.proto == IPPROTO_TCP) return answer_with_reset(w, m, p, now);
   // No ICMP error about a datagram sent to a link-layer broadcast (RFC 1122 3.2.2).
   if (std::memcmp(rte_pktmbuf_mtod(m, const uint8_t*), kBroadcast, 6) == 0) return false;
+  if (!may_reply(w, now)) return false;
   uint8_t frame[pkt::kMaxIcmpErrorLen];
   const uint32_t len = pkt::build_icmp_unreachable(frame, rte_pktmbuf_mtod(m, const uint8_t*), p,
                                                    w.shared->port.mac, p.dst_ip, 3);
@@ -352,7 +362,7 @@ Opened new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, co
   // backend's segment to a SNAT port: where the backend's service does).
   auto untracked = [&](bool reset) {
     w.counters->drop(abi::Drop::kNonSynMiss);
-    if (!reset || !answer_with_reset(w, m, p)) return Opened::kDropped;
+    if (!reset || !answer_with_reset(w, m, p, now)) return Opened::kDropped;
     w.counters->untracked_resets.add();
     return Opened::kAnswered;
   };
@@ -379,7 +389,7 @@ Opened new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, co
     // at once instead of retrying its SYN for seconds.
     w.counters->drop(abi::Drop::kNoBackend);
     w.counters->service_no_backend[si].add();
-    return reject(w, m, p) ? Opened::kAnswered : Opened::kDropped;
+    return reject(w, m, p, now) ? Opened::kAnswered : Opened::kDropped;
   }
   const uint32_t backend_id = pick_backend(w, cfg, svc, static_cast<uint32_t>(si), p);
   const BackendEntry& be = cfg.backend(backend_id);
@@ -597,8 +607,9 @@ void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, u
         continue;
       case pkt::Kind::kIcmp:
         if (p.icmp_type == RTE_IP_ICMP_ECHO_REQUEST && owns_address(w, cfg, p.dst_ip)) {
-          if (martian(w, cfg, frame, p.src_ip)) {
-            ctr.martians.add();
+          const bool from_martian = martian(w, cfg, frame, p.src_ip);
+          if (from_martian) ctr.martians.add();
+          if (from_martian || !may_reply(w, now)) {
             rte_pktmbuf_free(m);
             pkts[i] = nullptr;
             continue;

@@ -24,6 +24,7 @@
 #include "dataplane/conntrack/conn_table.h"
 #include "dataplane/conntrack/snat_ports.h"
 #include "dataplane/worker/counters.h"
+#include "dataplane/worker/reply_limiter.h"
 
 struct rte_mbuf;
 namespace ilb::dp {
@@ -85,6 +86,9 @@ struct WorkerContext {
   // Per service index: where this worker is in the service's wrr sequence, and where its wlc
   // scan starts (so that ties rotate). Worker-private, like everything the scheduler counts.
   std::array<uint32_t, abi::kMaxServices> rr_cursor{};
+  // The budget for replies the worker makes up itself (DataplaneConfig::reply_rate_limit);
+  // unlimited until configured.
+  ReplyLimiter replies;
 };
 
 // The worker that owns the SNAT port `port_be` (network order): the one whose share it is in.

@@ -48,15 +48,18 @@ EXIT_DEADLINE_S = 20
 
 
 class Case:
-    """Input frames, the frames expected out (in order), the drop counters expected, and the
-    reply counters (`ilbctl status`'s dataplane.replies) expected."""
+    """Input frames, the frames expected out (in order), the drop counters expected, the reply
+    counters (`ilbctl status`'s dataplane.replies) expected, and `dataplane`: lines added to the
+    config's [dataplane] section for this case."""
 
-    def __init__(self, inputs, outputs, drops=None, notes=None, replies=None):
+    def __init__(self, inputs, outputs, drops=None, notes=None, replies=None, dataplane=""):
+        self.dataplane = dataplane
         self.inputs = inputs
         self.outputs = outputs
         self.drops = drops or {}
         self.notes = notes or []
-        self.replies = {"untracked_resets": 0, "icmp_errors_translated": 0, **(replies or {})}
+        self.replies = {"untracked_resets": 0, "icmp_errors_translated": 0, "limited": 0,
+                        **(replies or {})}
 
 
 def eth_in(src_mac=CLIENT_MAC, dst_mac=LB_MAC):
@@ -387,6 +390,15 @@ def case_reject_without_backend():
     return Case([syn82, udp55], [rst, unreachable], {"no_backend": 2})
 
 
+def case_replies_over_the_limit():
+    """With reply_rate_limit = 1 (bursts of one), only the first of the refusals ilb would make
+    up goes out; the next SYN's and the datagram's are not sent, and are counted."""
+    first = case_reject_without_backend()
+    syn82, udp55 = first.inputs
+    return Case([syn82, syn(sport=40001, dport=82), udp55], [first.outputs[0]],
+                {"no_backend": 3}, replies={"limited": 2}, dataplane="reply_rate_limit = 1")
+
+
 def datagram(frame):
     """The IPv4 datagram of an Ethernet frame: no Ethernet header, no padding."""
     return frame[14:14 + struct.unpack("!H", frame[16:18])[0]]
@@ -434,6 +446,7 @@ CASES = {
     "syn_to_vip": case_syn_to_vip,
     "icmp_errors": case_icmp_errors,
     "reject_without_backend": case_reject_without_backend,
+    "replies_over_the_limit": case_replies_over_the_limit,
     "udp_flow": case_udp_flow,
     "arp_request_for_vip": case_arp_request_for_vip,
     "ping_vip": case_ping_vip,
@@ -491,7 +504,7 @@ def find_binary(build_dir, rel):
     return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
 
 
-def config_text(instance, tmp, in_pcap, out_pcap):
+def config_text(instance, tmp, in_pcap, out_pcap, dataplane_extra=""):
     return f"""instance = "{instance}"
 
 [controlplane]
@@ -508,6 +521,7 @@ file_prefix = "{instance}"
 conn_capacity = 1024
 snat_addresses = ["{SNAT}"]
 snat_port_min = {SNAT_PORT_MIN}
+{dataplane_extra}
 static_neighbours = [
   {{ address = "{BACKEND}", mac = "{BACKEND_MAC}" }},
   {{ address = "{UDP_BACKEND}", mac = "{UDP_BACKEND_MAC}" }},
@@ -773,7 +787,7 @@ def run_case(name, keep):
     write_pcap(os.path.join(tmp, "expected.pcap"), case.outputs)
     cfg_path = os.path.join(tmp, "ilb.toml")
     with open(cfg_path, "w") as f:
-        f.write(config_text(instance, tmp, in_pcap, out_pcap))
+        f.write(config_text(instance, tmp, in_pcap, out_pcap, case.dataplane))
 
     def log(msg):
         print(f"[{name}] {msg}", flush=True)

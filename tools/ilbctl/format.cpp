@@ -129,7 +129,8 @@ std::string format_status(const json& s) {
   if (dp.contains("replies") && dp["replies"].is_object()) {
     const json& r = dp["replies"];
     kv("replies", field(r, "untracked_resets") + " resets to untracked TCP, " +
-                      field(r, "icmp_errors_translated") + " ICMP errors translated");
+                      field(r, "icmp_errors_translated") + " ICMP errors translated, " +
+                      field(r, "limited") + " not sent (over reply_rate_limit)");
   }
 
   if (dp.contains("lcores") && dp["lcores"].is_array() && !dp["lcores"].empty()) {

@@ -127,7 +127,7 @@ TEST(IlbctlFormat, StatusWithDataplaneShowsLcoresPortsAndNonZeroDrops) {
                                       {"rx_dropped", 0},
                                       {"tx_errors", 0}}})},
           {"drops", {{"no_service", 3}, {"fragment", 0}}},
-          {"replies", {{"untracked_resets", 4}, {"icmp_errors_translated", 1}}}};
+          {"replies", {{"untracked_resets", 4}, {"icmp_errors_translated", 1}, {"limited", 2}}}};
   json st{{"instance", "lab"}, {"dataplane", dp}};
   const std::string out = format_status(st);
   EXPECT_NE(out.find("running, pid 99, boot 00000000000000aa, 1 worker(s)"), std::string::npos)
@@ -139,7 +139,8 @@ TEST(IlbctlFormat, StatusWithDataplaneShowsLcoresPortsAndNonZeroDrops) {
   EXPECT_NE(out.find("lan"), std::string::npos);
   EXPECT_NE(out.find("no_service"), std::string::npos);
   EXPECT_EQ(out.find("fragment"), std::string::npos) << "zero drop counters are left out";
-  EXPECT_NE(out.find("4 resets to untracked TCP, 1 ICMP errors translated"), std::string::npos)
+  EXPECT_NE(out.find("4 resets to untracked TCP, 1 ICMP errors translated, 2 not sent"),
+            std::string::npos)
       << out;
 }
 

@@ -68,6 +68,7 @@ TEST_F(ViewsTest, CountersComeFromMatchingStatEntries) {
   h->unsteered_conns = 2;
   h->untracked_resets = 5;
   h->icmp_errors_translated = 6;
+  h->replies_limited = 9;
   h->martian_drops = 7;
   h->tsc_hz = 2'000'000'000;
   auto* lcores = dp.section<abi::LcoreStats>(h->lcore_offset);
@@ -109,7 +110,9 @@ TEST_F(ViewsTest, CountersComeFromMatchingStatEntries) {
   EXPECT_EQ(d["handoff"],
             (nlohmann::json{
                 {"packets", 12}, {"drops", 1}, {"steered_conns", 13}, {"unsteered_conns", 2}}));
-  EXPECT_EQ(d["replies"], (nlohmann::json{{"untracked_resets", 5}, {"icmp_errors_translated", 6}}));
+  EXPECT_EQ(
+      d["replies"],
+      (nlohmann::json{{"untracked_resets", 5}, {"icmp_errors_translated", 6}, {"limited", 9}}));
   EXPECT_EQ(d["lcores"][0]["busy_cycles"], 0);
   EXPECT_EQ(d["tsc_hz"], 2'000'000'000u);
   EXPECT_LT(d["heartbeat_age_ms"].get<uint64_t>(), 2000u);

@@ -348,6 +348,17 @@ TEST(DataplaneConfig, ReadsWorkerCpusAndIdleSleep) {
   EXPECT_EQ(dp.idle_sleep_us, 50u);
 }
 
+TEST(DataplaneConfig, ReadsTheReplyRateLimit) {
+  EXPECT_EQ(parse_dataplane_text(with_section_key(""), kFile).dataplane.reply_rate_limit, 10000u);
+  EXPECT_EQ(parse_dataplane_text(with_section_key("reply_rate_limit = 0"), kFile)
+                .dataplane.reply_rate_limit,
+            0u)
+      << "0: no limit";
+  const std::string text = with_section_key("reply_rate_limit = -1");
+  EXPECT_TRUE(is_error_at(dp_error(text), text, "reply_rate_limit", "dataplane.reply_rate_limit",
+                          "must be between 0 and 100000000"));
+}
+
 TEST(DataplaneConfig, ReadsWhichChecksumsToVerify) {
   EXPECT_FALSE(parse_dataplane_text(with_section_key(""), kFile).dataplane.verify_all_l4_checksums);
   EXPECT_FALSE(

@@ -365,6 +365,33 @@ TEST_F(WorkerTest, NoRefusalGoesToAMartianOrAboutABroadcastFrame) {
   EXPECT_EQ(drops(abi::Drop::kNoBackend), 2u);
 }
 
+// The replies a worker makes up itself are capped (ReplyLimiter): refusals beyond the budget are
+// dropped unanswered and counted, and the budget comes back with time.
+TEST_F(WorkerTest, RefusalsBeyondTheReplyBudgetAreDroppedAndCounted) {
+  cp::Snapshot s = two_backends();
+  s.services[0].table.clear();
+  apply(s, 2);
+  w_.replies.configure(20, shared_.tsc_hz);  // 20 a "second" of 1000 ticks: bursts of 2
+  auto refusals = [this](uint64_t now, int syns) {
+    int out = 0;
+    for (int i = 0; i < syns; ++i) {
+      rte_mbuf* in[1] = {test::make_frame(pool_, from_client(static_cast<uint16_t>(41000 + i)))};
+      rte_mbuf* tx[2];
+      uint16_t n_tx = 0;
+      process_burst(w_, *cfg_, in, 1, tx, &n_tx, now);
+      out += n_tx;
+      rte_pktmbuf_free_bulk(tx, n_tx);
+    }
+    return out;
+  };
+  EXPECT_EQ(refusals(1, 5), 2);
+  EXPECT_EQ(w_.counters->replies_limited.get(), 3u);
+  EXPECT_EQ(drops(abi::Drop::kNoBackend), 5u) << "every SYN is still counted for what it was";
+  EXPECT_EQ(refusals(51, 2), 1) << "one reply's worth of credit after 50 ticks";
+  EXPECT_EQ(refusals(5000, 5), 2) << "credit saves up to the burst only";
+  EXPECT_EQ(w_.counters->replies_limited.get(), 7u);
+}
+
 // A backend's segment to a SNAT port no connection holds (the dataplane restarted under it): reset
 // from the SNAT address where the backend's service resets untracked segments.
 TEST_F(WorkerTest, UntrackedSegmentFromABackendIsResetOnlyWhereItsServiceAsks) {
