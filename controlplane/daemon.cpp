@@ -27,6 +27,9 @@ constexpr auto kStatInterval = std::chrono::seconds(1);
 constexpr auto kPendingWarnAfter = std::chrono::seconds(3);
 constexpr auto kPendingWarnEvery = std::chrono::seconds(10);
 constexpr auto kSaveDelay = std::chrono::milliseconds(200);
+// A scrape renders every service and backend (tens of milliseconds at the ABI's limits, on the
+// thread that runs the health checks): scrapes less than this apart get the same text.
+constexpr auto kMetricsMaxAge = std::chrono::seconds(1);
 
 std::string socket_path_of(const Config& c) {
   if (!c.controlplane.api_socket.empty()) return c.controlplane.api_socket;
@@ -69,10 +72,7 @@ Daemon::Daemon(Config config)
       metrics_(
           io_,
           [this](const HttpRequest& r) {
-            return metrics_response(r, [this] {
-              publisher_.stat().refresh();
-              return metrics_text(daemon_info(), state_, publisher_.stat());
-            });
+            return metrics_response(r, [this] { return render_metrics(); });
           },
           HttpLimits{.max_request_bytes = 16 * 1024, .max_connections = 16}),
       signals_(io_, SIGINT, SIGTERM),
@@ -176,6 +176,17 @@ void Daemon::start_metrics() {
   metrics_port_.store(metrics_.local_endpoint().port(), std::memory_order_release);
   spdlog::info("metrics for Prometheus on http://{}:{}/metrics", address_text(cp.metrics_address),
                metrics_port());
+}
+
+std::string Daemon::render_metrics() {
+  const auto now = std::chrono::steady_clock::now();
+  if (metrics_rendered_ == std::chrono::steady_clock::time_point{} ||
+      now - metrics_rendered_ >= kMetricsMaxAge) {
+    publisher_.stat().refresh();
+    metrics_cache_ = metrics_text(daemon_info(), state_, publisher_.stat());
+    metrics_rendered_ = now;
+  }
+  return metrics_cache_;
 }
 
 void Daemon::request_publish() {

@@ -57,6 +57,8 @@ class Daemon : public ApiModel {
 
  private:
   DaemonInfo daemon_info() const;
+  // The metrics text, rendered again only when the last rendering is a second old.
+  std::string render_metrics();
   // Binds controlplane.metrics_listen (if set). Throws std::runtime_error naming the address.
   void start_metrics();
   void request_publish();
@@ -86,6 +88,8 @@ class Daemon : public ApiModel {
   ApiServer api_;
   HttpServer<asio::ip::tcp> metrics_;
   std::atomic<uint16_t> metrics_port_{0};
+  std::string metrics_cache_;
+  std::chrono::steady_clock::time_point metrics_rendered_{};
   asio::signal_set signals_;
   asio::steady_timer retry_timer_;
   asio::steady_timer stat_timer_;

@@ -15,6 +15,8 @@ namespace ilb::cp {
 
 namespace {
 
+constexpr auto kAcceptRetry = std::chrono::milliseconds(100);
+
 std::string serialize(const HttpResponse& r) {
   std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " + http_reason(r.status) + "\r\n";
   out += "Content-Type: " + r.content_type + "\r\n";
@@ -43,7 +45,7 @@ class HttpServer<Protocol>::Session : public std::enable_shared_from_this<Sessio
 
   void start() {
     if (*open_sessions_ > limits_.max_connections) {
-      respond(error_response(503, "too many open API connections"));
+      respond(error_response(503, "too many open connections"));
       return;
     }
     timer_.expires_after(limits_.idle_timeout);
@@ -127,7 +129,8 @@ template <class Protocol>
 HttpServer<Protocol>::HttpServer(asio::io_context& io, Handler handler, HttpLimits limits)
     : handler_(std::make_shared<const Handler>(std::move(handler))),
       limits_(limits),
-      acceptor_(io) {}
+      acceptor_(io),
+      retry_(io) {}
 
 template <class Protocol>
 HttpServer<Protocol>::~HttpServer() {
@@ -136,14 +139,21 @@ HttpServer<Protocol>::~HttpServer() {
 
 template <class Protocol>
 void HttpServer<Protocol>::listen(const Endpoint& endpoint) {
-  acceptor_.open(endpoint.protocol());
-  if constexpr (std::is_same_v<Protocol, asio::ip::tcp>) {
-    acceptor_.set_option(asio::socket_base::reuse_address(true));
+  try {
+    acceptor_.open(endpoint.protocol());
+    if constexpr (std::is_same_v<Protocol, asio::ip::tcp>) {
+      acceptor_.set_option(asio::socket_base::reuse_address(true));
+    }
+    acceptor_.bind(endpoint);
+    acceptor_.listen();
+  } catch (...) {
+    std::error_code ignored;
+    acceptor_.close(ignored);
+    throw;
   }
-  acceptor_.bind(endpoint);
-  acceptor_.listen();
   listening_ = true;
-  *stopped_ = false;
+  // A fresh flag: handlers of an earlier listen() still hold the old one, set by stop().
+  stopped_ = std::make_shared<bool>(false);
   accept_next();
 }
 
@@ -160,6 +170,14 @@ void HttpServer<Protocol>::accept_next() {
                           sessions_.end());
           sessions_.push_back(session);
           session->start();
+        } else if (ec != asio::error::operation_aborted && acceptor_.is_open()) {
+          // Out of descriptors, or another error that would fail again at once: try again
+          // later instead of spinning the event loop.
+          retry_.expires_after(kAcceptRetry);
+          retry_.async_wait([this, stopped](const std::error_code& e) {
+            if (!e && !*stopped && acceptor_.is_open()) accept_next();
+          });
+          return;
         }
         if (acceptor_.is_open()) accept_next();
       });
@@ -171,6 +189,7 @@ void HttpServer<Protocol>::stop() {
   listening_ = false;
   std::error_code ignored;
   acceptor_.close(ignored);
+  retry_.cancel();
   for (auto& w : sessions_) {
     if (auto s = w.lock()) s->close();
   }

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -53,6 +54,7 @@ class HttpServer {
   std::shared_ptr<const Handler> handler_;
   HttpLimits limits_;
   typename Protocol::acceptor acceptor_;
+  asio::steady_timer retry_;  // re-arms accepting after an accept error
   std::shared_ptr<size_t> open_sessions_ = std::make_shared<size_t>(0);
   std::vector<std::weak_ptr<Session>> sessions_;
   std::shared_ptr<bool> stopped_ = std::make_shared<bool>(false);

@@ -96,7 +96,8 @@ class Exposition {
 
 void controlplane_metrics(Exposition& e, const DaemonInfo& info) {
   e.family("ilb_controlplane_info", "gauge", "The control plane's instance name and config file.");
-  e.sample(labels({{"instance", info.instance}, {"config", info.config_path}}), uint64_t{1});
+  // Not "instance": Prometheus gives every target that label itself.
+  e.sample(labels({{"ilb_instance", info.instance}, {"config", info.config_path}}), uint64_t{1});
   e.single("ilb_controlplane_start_time_seconds", "gauge",
            "When the control plane started, in seconds since the Unix epoch.",
            info.start_time_unix_s);
@@ -258,13 +259,13 @@ void service_metrics(Exposition& e, const State& state, const StatReader& stat, 
               &abi::ServiceStats::active_conns);
   per_service("ilb_service_connections_total", "counter", "Connections opened.",
               &abi::ServiceStats::new_conns);
-  per_service("ilb_service_packets_in_total", "counter", "Packets from clients to backends.",
+  per_service("ilb_service_in_packets_total", "counter", "Packets from clients to backends.",
               &abi::ServiceStats::packets_in);
-  per_service("ilb_service_packets_out_total", "counter", "Packets from backends to clients.",
+  per_service("ilb_service_out_packets_total", "counter", "Packets from backends to clients.",
               &abi::ServiceStats::packets_out);
-  per_service("ilb_service_bytes_in_total", "counter", "Bytes from clients to backends.",
+  per_service("ilb_service_in_bytes_total", "counter", "Bytes from clients to backends.",
               &abi::ServiceStats::bytes_in);
-  per_service("ilb_service_bytes_out_total", "counter", "Bytes from backends to clients.",
+  per_service("ilb_service_out_bytes_total", "counter", "Bytes from backends to clients.",
               &abi::ServiceStats::bytes_out);
   per_service("ilb_service_no_backend_drops_total", "counter",
               "New connections dropped or refused because no backend could take them.",
@@ -317,13 +318,13 @@ void service_metrics(Exposition& e, const State& state, const StatReader& stat, 
               &abi::BackendStats::active_conns);
   per_backend("ilb_backend_connections_total", "counter", "Connections opened.",
               &abi::BackendStats::new_conns);
-  per_backend("ilb_backend_packets_in_total", "counter", "Packets from clients to the backend.",
+  per_backend("ilb_backend_in_packets_total", "counter", "Packets from clients to the backend.",
               &abi::BackendStats::packets_in);
-  per_backend("ilb_backend_packets_out_total", "counter", "Packets from the backend to clients.",
+  per_backend("ilb_backend_out_packets_total", "counter", "Packets from the backend to clients.",
               &abi::BackendStats::packets_out);
-  per_backend("ilb_backend_bytes_in_total", "counter", "Bytes from clients to the backend.",
+  per_backend("ilb_backend_in_bytes_total", "counter", "Bytes from clients to the backend.",
               &abi::BackendStats::bytes_in);
-  per_backend("ilb_backend_bytes_out_total", "counter", "Bytes from the backend to clients.",
+  per_backend("ilb_backend_out_bytes_total", "counter", "Bytes from the backend to clients.",
               &abi::BackendStats::bytes_out);
   per_backend("ilb_backend_resets_total", "counter",
               "Connections cut with a reset to both sides (drain timeout, backend down).",

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Reads a Prometheus scrape on stdin and prints its samples as a JSON array of
-{"name", "labels", "value", "type"}. The text is parsed by the Prometheus client library's own
-parser, so a scrape Prometheus could not read fails here (exit 1, the parser's message)."""
+{"name", "labels", "value", "type"}. The text is parsed by the Prometheus client library's
+parser, so a scrape that parser cannot read fails here (exit 1, the parser's message). (It is
+more lenient than the server's: duplicate series, for one, are checked by the unit tests.)"""
 import json
 import sys
 

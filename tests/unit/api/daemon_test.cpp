@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -302,15 +303,27 @@ TEST_F(DaemonTest, MetricsAddressInUseStopsStartBeforeAnythingIsPublished) {
   TcpListener taken;
   write_config("", "metrics_listen = \"127.0.0.1:" + std::to_string(taken.port) + "\"\n");
   Daemon daemon(load_config_file(config_path_));
-  try {
-    daemon.run();
-    FAIL() << "started on a port another socket listens on";
-  } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find(
-                  "controlplane.metrics_listen 127.0.0.1:" + std::to_string(taken.port) + ": "),
-              std::string::npos)
-        << e.what();
+  // On a thread, so that a daemon that does start is stopped instead of hanging the test.
+  std::string error;
+  std::atomic<bool> ended{false};
+  std::thread runner([&] {
+    try {
+      daemon.run();
+    } catch (const std::runtime_error& e) {
+      error = e.what();
+    }
+    ended = true;
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!ended && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  if (!ended) daemon.request_stop();
+  runner.join();
+  EXPECT_NE(
+      error.find("controlplane.metrics_listen 127.0.0.1:" + std::to_string(taken.port) + ": "),
+      std::string::npos)
+      << "started on a port another socket listens on; error: " << error;
   EXPECT_FALSE(fs::exists(socket_));
   EXPECT_FALSE(fs::exists("/dev/shm" + abi::ctl_shm_name(instance_))) << "nothing published";
 }

@@ -15,7 +15,8 @@ namespace {
 
 // Checks the text against the exposition format 0.0.4 as Prometheus parses it: every family has
 // one HELP and one TYPE line before its samples, appears once, and holds only samples of its own
-// name; names and labels are well formed; counters end in _total; values are numbers. Returns ""
+// name, each series once; names and labels are well formed; counters end in _total; values are
+// numbers. Returns ""
 // or the first problem.
 std::string format_problem(const std::string& text) {
   static const std::regex kHelp(R"(# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) [^\n]+)");
@@ -24,6 +25,7 @@ std::string format_problem(const std::string& text) {
       R"(([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\[\\"n])*")(,[a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\[\\"n])*")*\})? (-?[0-9]+(\.[0-9]+)?(e[-+]?[0-9]+)?))");
   if (text.empty() || text.back() != '\n') return "does not end with a newline";
   std::set<std::string> seen;
+  std::set<std::string> series;
   std::string help;
   std::string family;
   std::istringstream in(text);
@@ -40,6 +42,7 @@ std::string format_problem(const std::string& text) {
       family = m[1];
     } else if (std::regex_match(line, m, kSample)) {
       if (m[1] != family) return "sample outside its family: " + line;
+      if (!series.insert(line.substr(0, line.rfind(' '))).second) return "series twice: " + line;
     } else {
       return "malformed line: " + line;
     }
@@ -81,8 +84,9 @@ TEST_F(MetricsTest, WithoutDataplaneExportsTheControlPlaneAndConfiguredState) {
   const std::string text = metrics_text(info_, state_, stat);
   EXPECT_EQ(format_problem(text), "") << text;
   EXPECT_EQ(value_of(text, "ilb_dataplane_up"), 0);
-  EXPECT_EQ(value_of(text, R"(ilb_controlplane_info{instance="test",config="/etc/ilb/ilb.toml"})"),
-            1);
+  EXPECT_EQ(
+      value_of(text, R"(ilb_controlplane_info{ilb_instance="test",config="/etc/ilb/ilb.toml"})"),
+      1);
   EXPECT_EQ(value_of(text, "ilb_controlplane_start_time_seconds"), 1795000000.5);
   EXPECT_EQ(value_of(text, "ilb_published_generation"), 5);
   EXPECT_EQ(value_of(text, "ilb_health_probes_total"), 40);
@@ -147,8 +151,8 @@ TEST_F(MetricsTest, CountersComeFromTheStatRegion) {
   const std::string web = "{" + std::string(kWeb) + "}";
   EXPECT_EQ(value_of(text, "ilb_service_active_connections" + web), 30);
   EXPECT_EQ(value_of(text, "ilb_service_connections_total" + web), 31);
-  EXPECT_EQ(value_of(text, "ilb_service_packets_in_total" + web), 32);
-  EXPECT_EQ(value_of(text, "ilb_service_bytes_out_total" + web), 35);
+  EXPECT_EQ(value_of(text, "ilb_service_in_packets_total" + web), 32);
+  EXPECT_EQ(value_of(text, "ilb_service_out_bytes_total" + web), 35);
   EXPECT_EQ(value_of(text, "ilb_service_no_backend_drops_total" + web), 36);
   EXPECT_EQ(
       value_of(
@@ -159,7 +163,7 @@ TEST_F(MetricsTest, CountersComeFromTheStatRegion) {
   const std::string b = R"({service="web",backend="10.0.1.2:80"})";
   EXPECT_EQ(value_of(text, "ilb_backend_connections_total" + b), 41);
   EXPECT_EQ(value_of(text, "ilb_backend_active_connections" + b), 40);
-  EXPECT_EQ(value_of(text, "ilb_backend_bytes_out_total" + b), 45);
+  EXPECT_EQ(value_of(text, "ilb_backend_out_bytes_total" + b), 45);
   EXPECT_EQ(value_of(text, "ilb_backend_resets_total" + b), 2);
   EXPECT_EQ(value_of(text, "ilb_backend_cut_probes_total" + b), 1);
   EXPECT_EQ(value_of(text, R"(ilb_backend_connections_total{service="web",backend="10.0.1.1:80"})"),
@@ -189,6 +193,7 @@ TEST(MetricsFormatCheck, CatchesBrokenText) {
   EXPECT_NE(format_problem(family + family), "");
   EXPECT_NE(format_problem("# HELP a A.\n# TYPE a counter\na 1\n"), "");
   EXPECT_NE(format_problem(family + "a_total 1"), "");
+  EXPECT_NE(format_problem(family + "a_total{x=\"1\"} 2\na_total{x=\"1\"} 3\n"), "");
 }
 
 TEST(MetricsEndpoint, ServesOnlyGetMetrics) {
