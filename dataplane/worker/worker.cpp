@@ -494,14 +494,21 @@ uint32_t client_side_owner(const WorkerContext& w, const pkt::IcmpQuote& q) {
 // path-MTU discovery depends on; unreachable; time exceeded) goes on to the other side, rewritten
 // as that side's own datagram having met it: a backend-side error reaches the client about its
 // packet to the VIP, a client-side error reaches the backend about its packet to the SNAT address.
-// The type, code and MTU are kept: ilb's rewrite changes no datagram's size. Returns whether `m`
-// was taken (sent, or handed to the worker that owns the connection).
-bool forward_icmp_error(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p, rte_mbuf** tx,
-                        uint16_t* n_tx) {
+// The type, code and MTU are kept: ilb's rewrite changes no datagram's size. An error to one of
+// our addresses from a martian sender (no router can be one) is dropped and counted as such.
+// Returns whether `m` was taken (sent, handed to the worker that owns the connection, or freed
+// as a martian's).
+bool forward_icmp_error(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
+                        const pkt::Parsed& p, rte_mbuf** tx, uint16_t* n_tx) {
   uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
   pkt::IcmpQuote q;
   // An error goes to the quoted datagram's sender: here one of our VIPs or SNAT addresses.
   if (!pkt::parse_icmp_error(frame, p, q) || q.src_ip != p.dst_ip) return false;
+  if (owns_address(w, cfg, p.dst_ip) && martian(w, cfg, frame, p.src_ip)) {
+    w.counters->martians.add();
+    rte_pktmbuf_free(m);
+    return true;
+  }
   // A backend-side error (to a SNAT address) belongs to the owner of the quoted SNAT port.
   const uint32_t owner = is_snat_address(w, p.dst_ip)
                              ? reachable(w, snat_port_owner(*w.shared, q.src_port))
@@ -692,7 +699,7 @@ void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, u
 
   for (uint32_t j = 0; j < n_icmp; ++j) {
     rte_mbuf* m = pkts[icmp_pkt[j]];
-    if (!forward_icmp_error(w, m, parsed[icmp_pkt[j]], tx, n_tx)) {
+    if (!forward_icmp_error(w, cfg, m, parsed[icmp_pkt[j]], tx, n_tx)) {
       ctr.drop(abi::Drop::kUnsupported);
       rte_pktmbuf_free(m);
     }

@@ -408,7 +408,8 @@ def case_icmp_errors():
     """ICMP errors about a tracked connection reach its other side quoting that side's own
     datagram, every byte of it (checksums included): fragmentation needed on the backend's path
     reaches the client, as path-MTU discovery needs; an unreachable on the client's path reaches
-    the backend. The outer header keeps its TTL and id; type, code and MTU are kept."""
+    the backend. The outer header keeps its TTL and id; type, code and MTU are kept. Errors from
+    martian senders are not sent on."""
     router = "10.0.0.1"
     s = syn()
     fwd = to_backend(s, SNAT_PORT_MIN)
@@ -416,9 +417,9 @@ def case_icmp_errors():
                       TCP(sport=80, dport=SNAT_PORT_MIN, flags="SA", seq=5000, ack=2))
     back = to_client(synack, CLIENT, 40000, CLIENT_MAC, 80)
 
-    def icmp(eth_src, dst, type_, code, mtu, quote, ttl=250, ident=0x77):
+    def icmp(eth_src, dst, type_, code, mtu, quote, ttl=250, ident=0x77, src=router):
         return finalize(Ether(src=eth_src, dst=LB_MAC) /
-                        IP(src=router, dst=dst, ttl=ttl, id=ident) /
+                        IP(src=src, dst=dst, ttl=ttl, id=ident) /
                         ICMP(type=type_, code=code, nexthopmtu=mtu) / Raw(quote))
 
     def out(eth_dst, src, dst, type_, code, mtu, quote, ttl=250, ident=0x77):
@@ -433,13 +434,17 @@ def case_icmp_errors():
         icmp(CLIENT_MAC, VIP, 3, 1, 0, datagram(back)),
         # an error about a flow ilb does not track: counted and dropped
         icmp(BACKEND_MAC, SNAT, 3, 4, 1400, datagram(to_backend(syn(sport=40999), 1100))),
+        # from senders no router can be (loopback; ilb's own VIP): martians, not sent on
+        icmp(BACKEND_MAC, SNAT, 3, 4, 576, datagram(fwd), src="127.0.0.1"),
+        icmp(CLIENT_MAC, VIP, 3, 4, 576, datagram(back), src=VIP),
     ]
     outputs = [
         fwd,
         out(CLIENT_MAC, VIP, CLIENT, 3, 4, 1400, datagram(s)),
         out(BACKEND_MAC, SNAT, BACKEND, 3, 1, 0, datagram(synack)),
     ]
-    return Case(inputs, outputs, {"unsupported": 1}, replies={"icmp_errors_translated": 2})
+    return Case(inputs, outputs, {"unsupported": 1, "martian": 2},
+                replies={"icmp_errors_translated": 2})
 
 
 CASES = {
