@@ -758,6 +758,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   g->shared.rss = steer ? &g->rss : nullptr;
   g->shared.rss_tcp_ports = steer;
   g->shared.rss_udp_ports = steer && in.ConsumeBool();
+  // Replies the workers make up themselves unlimited, or a budget of a few a second (so that
+  // the paths that drop them run too; the end of the input checks that every mbuf came back).
+  for (dp::WorkerContext& w : g->w) w.replies.configure(in.ConsumeBool() ? 0 : 20, kHz);
   for (int step = 0; step < 1024 && in.remaining_bytes() > 0; ++step) {
     const uint16_t j = in.ConsumeIntegralInRange<uint16_t>(0, kWorkers - 1);
     const uint8_t op = in.ConsumeIntegralInRange<uint8_t>(0, 12);
