@@ -1,9 +1,8 @@
 #include "controlplane/api/router.h"
 
-#include <arpa/inet.h>
-
-#include <charconv>
 #include <vector>
+
+#include "dataplane/config/dp_config.h"
 
 namespace ilb::cp {
 
@@ -50,21 +49,7 @@ HttpResponse method_not_allowed(const std::string& allowed) {
 }  // namespace
 
 bool parse_address_port(const std::string& text, uint32_t& address, uint16_t& port) {
-  const auto colon = text.rfind(':');
-  if (colon == std::string::npos) return false;
-  const std::string host = text.substr(0, colon);
-  const std::string port_text = text.substr(colon + 1);
-  in_addr a{};
-  if (inet_pton(AF_INET, host.c_str(), &a) != 1) return false;
-  unsigned value = 0;
-  auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
-  if (ec != std::errc() || ptr != port_text.data() + port_text.size() || port_text.empty() ||
-      value == 0 || value > 65535) {
-    return false;
-  }
-  address = a.s_addr;
-  port = static_cast<uint16_t>(value);
-  return true;
+  return dp::parse_ipv4_port(text, address, port) && port != 0;
 }
 
 std::optional<abi::AdminState> parse_admin_state(const std::string& text) {

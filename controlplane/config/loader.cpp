@@ -8,8 +8,6 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
-#include <charconv>
-#include <string_view>
 
 #include "dataplane/config/toml_reader.h"
 
@@ -78,21 +76,6 @@ const char* check_type_name(CheckType type) {
   return "?";
 }
 
-// "127.0.0.1:9310" -> address and port; false on anything else.
-bool parse_listen_address(const std::string& text, uint32_t& address, uint16_t& port) {
-  const auto colon = text.rfind(':');
-  if (colon == std::string::npos || !dp::parse_ipv4(text.substr(0, colon), address)) return false;
-  const std::string_view digits = std::string_view(text).substr(colon + 1);
-  unsigned value = 0;
-  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() ||
-      value > 65535) {
-    return false;
-  }
-  port = static_cast<uint16_t>(value);
-  return true;
-}
-
 ControlPlaneConfig parse_controlplane(const TomlTable& top, const std::string& instance) {
   ControlPlaneConfig cp;
   cp.api_socket = "/run/ilb/" + instance + ".sock";
@@ -144,7 +127,7 @@ ControlPlaneConfig parse_controlplane(const TomlTable& top, const std::string& i
   if (auto n = t.get("metrics_listen")) {
     cp.metrics_listen = n->as_string();
     if (!cp.metrics_listen.empty() &&
-        !parse_listen_address(cp.metrics_listen, cp.metrics_address, cp.metrics_port)) {
+        !dp::parse_ipv4_port(cp.metrics_listen, cp.metrics_address, cp.metrics_port)) {
       n->fail(
           "expected \"IPV4:PORT\" (port 0..65535, 0 for any free port) or \"\" for no "
           "metrics endpoint, got " +

@@ -6,8 +6,10 @@
 
 #include <toml++/toml.h>
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <string_view>
 
 #include "dataplane/abi/ilb_abi.h"
 #include "dataplane/config/toml_reader.h"
@@ -150,6 +152,22 @@ bool parse_ipv4(const std::string& text, uint32_t& out_network_order) {
   }
   if (pos != text.size()) return false;
   std::memcpy(&out_network_order, bytes.data(), 4);
+  return true;
+}
+
+bool parse_ipv4_port(const std::string& text, uint32_t& out_network_order, uint16_t& out_port) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string::npos || !parse_ipv4(text.substr(0, colon), out_network_order)) {
+    return false;
+  }
+  const std::string_view digits = std::string_view(text).substr(colon + 1);
+  unsigned value = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() ||
+      value > 65535) {
+    return false;
+  }
+  out_port = static_cast<uint16_t>(value);
   return true;
 }
 

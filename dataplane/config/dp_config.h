@@ -101,6 +101,8 @@ std::string parse_instance(const toml::table& root, const std::string& path);
 // load_dataplane_file() on text already in memory; `path` is used in messages only.
 DataplaneFile parse_dataplane_text(std::string_view text, const std::string& path);
 
+// "a.b.c.d:port" with port 0..65535 (callers check the range they accept). False on bad input.
+bool parse_ipv4_port(const std::string& text, uint32_t& out_network_order, uint16_t& out_port);
 // "a.b.c.d/n" with n in 0..32 (callers check the range they accept). Returns false on bad input.
 bool parse_ipv4_prefix(const std::string& text, uint32_t& out_network_order,
                        uint8_t& out_prefix_len);

@@ -86,6 +86,20 @@ TEST(ParseIpv4Prefix, SplitsAddressAndLength) {
   }
 }
 
+TEST(ParseIpv4Port, SplitsAddressAndPort) {
+  uint32_t address = 0;
+  uint16_t port = 1;
+  ASSERT_TRUE(parse_ipv4_port("10.99.0.2:3306", address, port));
+  EXPECT_EQ(address, ip("10.99.0.2"));
+  EXPECT_EQ(port, 3306);
+  ASSERT_TRUE(parse_ipv4_port("127.0.0.1:0", address, port)) << "callers check the range";
+  EXPECT_EQ(port, 0);
+  for (const char* bad : {"10.99.0.2", "10.99.0.2:", ":80", "host:80", "10.99.0.2:65536",
+                          "10.99.0.2:-1", "10.99.0.2:8x", "10.99.0:80", "[::1]:80"}) {
+    EXPECT_FALSE(parse_ipv4_port(bad, address, port)) << bad;
+  }
+}
+
 TEST(ParseMac, AcceptsColonSeparatedHexPairs) {
   std::array<uint8_t, 6> mac{};
   ASSERT_TRUE(parse_mac("02:00:0A:ff:00:21", mac));
