@@ -169,7 +169,6 @@ void Daemon::start_metrics() {
   try {
     metrics_.listen(endpoint);
   } catch (const std::system_error& e) {
-    metrics_.stop();
     throw std::runtime_error("controlplane.metrics_listen " + cp.metrics_listen + ": " +
                              e.code().message());
   }

@@ -94,6 +94,26 @@ class Exposition {
   std::string header_;  // the current family's HELP and TYPE, until its first sample
 };
 
+// A label set and the stat-region record its counters come from (nullptr where the dataplane has
+// none yet: before its first export, or without a dataplane).
+template <typename Stats>
+struct Series {
+  std::string labels;
+  const Stats* stats;
+};
+
+// One family of a stat-region counter: a sample of `field` per row (a Series, or a struct
+// derived from one) that has a record.
+template <typename Row, typename Stats>
+void counter_family(Exposition& e, std::string_view name, std::string_view type,
+                    std::string_view help, const std::vector<Row>& rows,
+                    const uint64_t Stats::*field) {
+  e.family(name, type, help);
+  for (const Row& r : rows) {
+    if (r.stats != nullptr) e.sample(r.labels, load_counter(r.stats->*field));
+  }
+}
+
 void controlplane_metrics(Exposition& e, const DaemonInfo& info) {
   e.family("ilb_controlplane_info", "gauge", "The control plane's instance name and config file.");
   // Not "instance": Prometheus gives every target that label itself.
@@ -137,11 +157,7 @@ void dataplane_metrics(Exposition& e, const StatReader& stat) {
            h.rejected_gen.load(std::memory_order_acquire));
   e.single("ilb_dataplane_workers", "gauge", "Worker lcores.", uint64_t{h.worker_count});
 
-  struct Lcore {
-    std::string labels;
-    const abi::LcoreStats* s;
-  };
-  std::vector<Lcore> lcores;
+  std::vector<Series<abi::LcoreStats>> lcores;
   for (uint32_t i = 0; i < abi::kMaxLcores; ++i) {
     const auto& l = stat.lcore(i);
     // Only lcores the dataplane runs have ever beaten or looped.
@@ -150,48 +166,41 @@ void dataplane_metrics(Exposition& e, const StatReader& stat) {
                               {"role", l.is_worker != 0 ? "worker" : "main"}}),
                       &l});
   }
-  auto per_lcore = [&](std::string_view name, std::string_view type, std::string_view help,
-                       const uint64_t abi::LcoreStats::*field) {
-    e.family(name, type, help);
-    for (const auto& l : lcores) e.sample(l.labels, load_counter(l.s->*field));
-  };
-  per_lcore("ilb_lcore_loops_total", "counter", "Poll-loop iterations.", &abi::LcoreStats::loops);
-  per_lcore("ilb_lcore_busy_loops_total", "counter", "Poll-loop iterations that found packets.",
-            &abi::LcoreStats::busy_loops);
+  counter_family(e, "ilb_lcore_loops_total", "counter", "Poll-loop iterations.", lcores,
+                 &abi::LcoreStats::loops);
+  counter_family(e, "ilb_lcore_busy_loops_total", "counter",
+                 "Poll-loop iterations that found packets.", lcores, &abi::LcoreStats::busy_loops);
   const uint64_t tsc_hz = load_counter(h.tsc_hz);
   if (tsc_hz != 0) {
     e.family("ilb_lcore_busy_seconds_total", "counter",
              "Time spent in poll-loop iterations that found packets (the lcore's real load).");
     for (const auto& l : lcores) {
-      e.sample(l.labels,
-               static_cast<double>(load_counter(l.s->busy_cycles)) / static_cast<double>(tsc_hz));
+      e.sample(l.labels, static_cast<double>(load_counter(l.stats->busy_cycles)) /
+                             static_cast<double>(tsc_hz));
     }
   }
-  per_lcore("ilb_lcore_rx_packets_total", "counter", "Packets received.",
-            &abi::LcoreStats::rx_packets);
-  per_lcore("ilb_lcore_tx_packets_total", "counter", "Packets sent.", &abi::LcoreStats::tx_packets);
-  per_lcore("ilb_lcore_active_connections", "gauge", "Connections in the lcore's table.",
-            &abi::LcoreStats::active_conns);
+  counter_family(e, "ilb_lcore_rx_packets_total", "counter", "Packets received.", lcores,
+                 &abi::LcoreStats::rx_packets);
+  counter_family(e, "ilb_lcore_tx_packets_total", "counter", "Packets sent.", lcores,
+                 &abi::LcoreStats::tx_packets);
+  counter_family(e, "ilb_lcore_active_connections", "gauge", "Connections in the lcore's table.",
+                 lcores, &abi::LcoreStats::active_conns);
 
-  std::vector<std::string> port_labels;
-  const uint32_t ports = std::min(h.port_count, abi::kMaxPorts);
-  for (uint32_t i = 0; i < ports; ++i) {
+  std::vector<Series<abi::PortStats>> ports;
+  for (uint32_t i = 0; i < std::min(h.port_count, abi::kMaxPorts); ++i) {
     const auto& p = stat.port(i);
-    port_labels.push_back(
-        labels({{"port", std::string_view(p.name, strnlen(p.name, sizeof(p.name)))}}));
+    ports.push_back(
+        {labels({{"port", std::string_view(p.name, strnlen(p.name, sizeof(p.name)))}}), &p});
   }
-  auto per_port = [&](std::string_view name, std::string_view help,
-                      const uint64_t abi::PortStats::*field) {
-    e.family(name, "counter", help);
-    for (uint32_t i = 0; i < ports; ++i)
-      e.sample(port_labels[i], load_counter(stat.port(i).*field));
-  };
-  per_port("ilb_port_rx_packets_total", "Packets the port received.", &abi::PortStats::rx_packets);
-  per_port("ilb_port_tx_packets_total", "Packets the port sent.", &abi::PortStats::tx_packets);
-  per_port("ilb_port_rx_dropped_total", "Packets the port dropped on receive (queue full).",
-           &abi::PortStats::rx_dropped);
-  per_port("ilb_port_tx_errors_total", "Packets the port failed to send.",
-           &abi::PortStats::tx_errors);
+  counter_family(e, "ilb_port_rx_packets_total", "counter", "Packets the port received.", ports,
+                 &abi::PortStats::rx_packets);
+  counter_family(e, "ilb_port_tx_packets_total", "counter", "Packets the port sent.", ports,
+                 &abi::PortStats::tx_packets);
+  counter_family(e, "ilb_port_rx_dropped_total", "counter",
+                 "Packets the port dropped on receive (queue full).", ports,
+                 &abi::PortStats::rx_dropped);
+  counter_family(e, "ilb_port_tx_errors_total", "counter", "Packets the port failed to send.",
+                 ports, &abi::PortStats::tx_errors);
 
   e.family("ilb_drops_total", "counter", "Packets dropped by the dataplane, by reason.");
   for (size_t i = 0; i < static_cast<size_t>(abi::Drop::kCount); ++i) {
@@ -222,68 +231,56 @@ void dataplane_metrics(Exposition& e, const StatReader& stat) {
 }
 
 void service_metrics(Exposition& e, const State& state, const StatReader& stat, TimePoint now) {
-  struct Row {
+  struct Row : Series<abi::ServiceStats> {
     const ServiceState* s;
-    std::string labels;
-    const abi::ServiceStats* stats;  // nullptr without a dataplane or before its first export
-    size_t up = 0;
   };
   std::vector<Row> rows;
   for (const auto& s : state.services()) {
     const auto& c = s.config;
-    Row r{&s,
-          labels({{"service", c.name},
-                  {"vip", address_text(c.vip)},
-                  {"port", std::to_string(c.port)},
-                  {"protocol", protocol_name(c.protocol)}}),
-          stat.valid() ? stat.find_service(c.vip, c.port, c.protocol) : nullptr};
-    for (const auto& b : s.backends) r.up += b.health == abi::Health::kUp ? 1 : 0;
-    rows.push_back(std::move(r));
+    rows.push_back({{labels({{"service", c.name},
+                             {"vip", address_text(c.vip)},
+                             {"port", std::to_string(c.port)},
+                             {"protocol", protocol_name(c.protocol)}}),
+                     stat.valid() ? stat.find_service(c.vip, c.port, c.protocol) : nullptr},
+                    &s});
   }
   e.family("ilb_service_backends", "gauge", "Backends configured.");
   for (const auto& r : rows) e.sample(r.labels, uint64_t{r.s->backends.size()});
   e.family("ilb_service_backends_up", "gauge", "Backends whose health checks pass.");
-  for (const auto& r : rows) e.sample(r.labels, uint64_t{r.up});
+  for (const auto& r : rows) e.sample(r.labels, uint64_t{backends_up(*r.s)});
   e.family("ilb_service_mode", "gauge",
            "1 for the backends taking new connections: primaries, backups, fail_open or none.");
-  for (const auto& r : rows)
+  for (const auto& r : rows) {
     e.sample(labels({{"mode", service_mode_name(r.s->mode)}}, r.labels), uint64_t{1});
-  auto per_service = [&](std::string_view name, std::string_view type, std::string_view help,
-                         const uint64_t abi::ServiceStats::*field) {
-    e.family(name, type, help);
-    for (const auto& r : rows) {
-      if (r.stats != nullptr) e.sample(r.labels, load_counter(r.stats->*field));
-    }
-  };
-  per_service("ilb_service_active_connections", "gauge", "Tracked connections.",
-              &abi::ServiceStats::active_conns);
-  per_service("ilb_service_connections_total", "counter", "Connections opened.",
-              &abi::ServiceStats::new_conns);
-  per_service("ilb_service_in_packets_total", "counter", "Packets from clients to backends.",
-              &abi::ServiceStats::packets_in);
-  per_service("ilb_service_out_packets_total", "counter", "Packets from backends to clients.",
-              &abi::ServiceStats::packets_out);
-  per_service("ilb_service_in_bytes_total", "counter", "Bytes from clients to backends.",
-              &abi::ServiceStats::bytes_in);
-  per_service("ilb_service_out_bytes_total", "counter", "Bytes from backends to clients.",
-              &abi::ServiceStats::bytes_out);
-  per_service("ilb_service_no_backend_drops_total", "counter",
-              "New connections dropped or refused because no backend could take them.",
-              &abi::ServiceStats::no_backend_drops);
+  }
+  counter_family(e, "ilb_service_active_connections", "gauge", "Tracked connections.", rows,
+                 &abi::ServiceStats::active_conns);
+  counter_family(e, "ilb_service_connections_total", "counter", "Connections opened.", rows,
+                 &abi::ServiceStats::new_conns);
+  counter_family(e, "ilb_service_in_packets_total", "counter", "Packets from clients to backends.",
+                 rows, &abi::ServiceStats::packets_in);
+  counter_family(e, "ilb_service_out_packets_total", "counter", "Packets from backends to clients.",
+                 rows, &abi::ServiceStats::packets_out);
+  counter_family(e, "ilb_service_in_bytes_total", "counter", "Bytes from clients to backends.",
+                 rows, &abi::ServiceStats::bytes_in);
+  counter_family(e, "ilb_service_out_bytes_total", "counter", "Bytes from backends to clients.",
+                 rows, &abi::ServiceStats::bytes_out);
+  counter_family(e, "ilb_service_no_backend_drops_total", "counter",
+                 "New connections dropped or refused because no backend could take them.", rows,
+                 &abi::ServiceStats::no_backend_drops);
 
-  struct BackendRow {
+  struct BackendRow : Series<abi::BackendStats> {
     const ServiceState* s;
     const BackendState* b;
-    std::string labels;
-    const abi::BackendStats* stats;
   };
   std::vector<BackendRow> backends;
   for (const auto& s : state.services()) {
     for (const auto& b : s.backends) {
-      backends.push_back({&s, &b,
-                          labels({{"service", s.config.name},
-                                  {"backend", backend_name(b.config.address, b.config.port)}}),
-                          stat.valid() ? &stat.backend(b.id) : nullptr});
+      backends.push_back({{labels({{"service", s.config.name},
+                                   {"backend", backend_name(b.config.address, b.config.port)}}),
+                           stat.valid() ? &stat.backend(b.id) : nullptr},
+                          &s,
+                          &b});
     }
   }
   e.family("ilb_backend_info", "gauge", "A backend's zone and whether it is a backup.");
@@ -307,31 +304,24 @@ void service_metrics(Exposition& e, const State& state, const StatReader& stat, 
   e.family("ilb_backend_serving_weight", "gauge",
            "Weight in the scheduling tables (0: takes no new connections).");
   for (const auto& r : backends) e.sample(r.labels, uint64_t{r.b->selected_weight});
-  auto per_backend = [&](std::string_view name, std::string_view type, std::string_view help,
-                         const uint64_t abi::BackendStats::*field) {
-    e.family(name, type, help);
-    for (const auto& r : backends) {
-      if (r.stats != nullptr) e.sample(r.labels, load_counter(r.stats->*field));
-    }
-  };
-  per_backend("ilb_backend_active_connections", "gauge", "Tracked connections.",
-              &abi::BackendStats::active_conns);
-  per_backend("ilb_backend_connections_total", "counter", "Connections opened.",
-              &abi::BackendStats::new_conns);
-  per_backend("ilb_backend_in_packets_total", "counter", "Packets from clients to the backend.",
-              &abi::BackendStats::packets_in);
-  per_backend("ilb_backend_out_packets_total", "counter", "Packets from the backend to clients.",
-              &abi::BackendStats::packets_out);
-  per_backend("ilb_backend_in_bytes_total", "counter", "Bytes from clients to the backend.",
-              &abi::BackendStats::bytes_in);
-  per_backend("ilb_backend_out_bytes_total", "counter", "Bytes from the backend to clients.",
-              &abi::BackendStats::bytes_out);
-  per_backend("ilb_backend_resets_total", "counter",
-              "Connections cut with a reset to both sides (drain timeout, backend down).",
-              &abi::BackendStats::resets);
-  per_backend("ilb_backend_cut_probes_total", "counter",
-              "ACKs sent to ask whether the peer of an idle cut connection is still there.",
-              &abi::BackendStats::cut_probes);
+  counter_family(e, "ilb_backend_active_connections", "gauge", "Tracked connections.", backends,
+                 &abi::BackendStats::active_conns);
+  counter_family(e, "ilb_backend_connections_total", "counter", "Connections opened.", backends,
+                 &abi::BackendStats::new_conns);
+  counter_family(e, "ilb_backend_in_packets_total", "counter",
+                 "Packets from clients to the backend.", backends, &abi::BackendStats::packets_in);
+  counter_family(e, "ilb_backend_out_packets_total", "counter",
+                 "Packets from the backend to clients.", backends, &abi::BackendStats::packets_out);
+  counter_family(e, "ilb_backend_in_bytes_total", "counter", "Bytes from clients to the backend.",
+                 backends, &abi::BackendStats::bytes_in);
+  counter_family(e, "ilb_backend_out_bytes_total", "counter", "Bytes from the backend to clients.",
+                 backends, &abi::BackendStats::bytes_out);
+  counter_family(e, "ilb_backend_resets_total", "counter",
+                 "Connections cut with a reset to both sides (drain timeout, backend down).",
+                 backends, &abi::BackendStats::resets);
+  counter_family(e, "ilb_backend_cut_probes_total", "counter",
+                 "ACKs sent to ask whether the peer of an idle cut connection is still there.",
+                 backends, &abi::BackendStats::cut_probes);
 }
 
 }  // namespace

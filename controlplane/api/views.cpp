@@ -118,8 +118,6 @@ nlohmann::json services_json(const State& state, const StatReader& stat) {
   auto out = nlohmann::json::array();
   for (const auto& s : state.services()) {
     const auto& c = s.config;
-    size_t up = 0;
-    for (const auto& b : s.backends) up += b.health == abi::Health::kUp ? 1 : 0;
     const abi::ServiceStats* st =
         stat.valid() ? stat.find_service(c.vip, c.port, c.protocol) : nullptr;
     auto counter = [&](const uint64_t abi::ServiceStats::*field) -> uint64_t {
@@ -131,7 +129,7 @@ nlohmann::json services_json(const State& state, const StatReader& stat) {
                                  {"protocol", protocol_name(c.protocol)},
                                  {"scheduler", scheduler_name(c.scheduler)},
                                  {"backends", s.backends.size()},
-                                 {"backends_up", up},
+                                 {"backends_up", backends_up(s)},
                                  {"mode", service_mode_name(s.mode)},
                                  {"active_conns", counter(&abi::ServiceStats::active_conns)},
                                  {"new_conns", counter(&abi::ServiceStats::new_conns)},

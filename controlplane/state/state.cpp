@@ -471,11 +471,15 @@ size_t State::backend_count() const {
   return n;
 }
 
+size_t backends_up(const ServiceState& s) {
+  return static_cast<size_t>(std::count_if(s.backends.begin(), s.backends.end(), [](const auto& b) {
+    return b.health == abi::Health::kUp;
+  }));
+}
+
 size_t State::backends_up() const {
   size_t n = 0;
-  for (const auto& s : services_) {
-    for (const auto& b : s.backends) n += b.health == abi::Health::kUp ? 1 : 0;
-  }
+  for (const auto& s : services_) n += cp::backends_up(s);
   return n;
 }
 

@@ -152,6 +152,8 @@ bool draining(const BackendState& b);
 // (slow start), "standby" (up, but a backup or another zone's while others serve), "held"
 // (dampening), "draining", "disabled", "down", "unknown".
 const char* lifecycle_name(const ServiceState& s, const BackendState& b, TimePoint now);
+// How many of the service's backends pass their health checks.
+size_t backends_up(const ServiceState& s);
 // Enabled, up, not held down by dampening, not drained by its agent, with a weight.
 bool eligible(const BackendState& b, TimePoint now = SteadyClock::now());
 std::string address_text(uint32_t network_order);           // "10.0.0.1"
