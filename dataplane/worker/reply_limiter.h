@@ -18,11 +18,8 @@ class ReplyLimiter {
   // `per_second` replies a second on average, with bursts of up to a tenth of that (at least one)
   // after a quiet spell; 0 = unlimited (the default, until configured).
   void configure(uint32_t per_second, uint64_t tsc_hz) {
-    per_second_ = per_second;
-    if (per_second == 0 || tsc_hz == 0) {
-      per_second_ = 0;
-      return;
-    }
+    cost_ = 0;
+    if (per_second == 0 || tsc_hz == 0) return;
     cost_ = std::max<uint64_t>(tsc_hz / per_second, 1);
     capacity_ = cost_ * std::max<uint32_t>(per_second / 10, 1);
     credit_ = capacity_;
@@ -31,7 +28,7 @@ class ReplyLimiter {
 
   // Whether a reply may be sent at `now_tsc`; if so, it is counted against the budget.
   bool allow(uint64_t now_tsc) {
-    if (per_second_ == 0) return true;
+    if (cost_ == 0) return true;
     if (now_tsc > last_) {
       const uint64_t gained = now_tsc - last_;
       credit_ = gained >= capacity_ - credit_ ? capacity_ : credit_ + gained;
@@ -43,8 +40,7 @@ class ReplyLimiter {
   }
 
  private:
-  uint32_t per_second_ = 0;
-  uint64_t cost_ = 0;      // cycles of credit one reply takes
+  uint64_t cost_ = 0;      // cycles of credit one reply takes; 0 = unlimited
   uint64_t capacity_ = 0;  // the most credit that accumulates: the burst
   uint64_t credit_ = 0;
   uint64_t last_ = 0;  // when credit_ was last topped up
