@@ -201,6 +201,28 @@ void dataplane_metrics(Exposition& e, const StatReader& stat) {
                  &abi::PortStats::rx_dropped);
   counter_family(e, "ilb_port_tx_errors_total", "counter", "Packets the port failed to send.",
                  ports, &abi::PortStats::tx_errors);
+  counter_family(e, "ilb_port_rx_bytes_total", "counter", "Bytes the port received.", ports,
+                 &abi::PortStats::rx_bytes);
+  counter_family(e, "ilb_port_tx_bytes_total", "counter", "Bytes the port sent.", ports,
+                 &abi::PortStats::tx_bytes);
+  counter_family(e, "ilb_port_rx_errors_total", "counter",
+                 "Frames the port received and found bad.", ports, &abi::PortStats::rx_errors);
+  counter_family(e, "ilb_port_link_changes_total", "counter",
+                 "Times the port's link went down or came up since the dataplane started.", ports,
+                 &abi::PortStats::link_changes);
+  // Only what the driver reports: no sample for a link state or speed it does not know.
+  e.family("ilb_port_up", "gauge", "1 while the port's link is up, 0 while it is down.");
+  for (const auto& p : ports) {
+    const auto link = static_cast<abi::Link>(load_counter(p.stats->link));
+    if (link != abi::Link::kUnknown) e.sample(p.labels, uint64_t{link == abi::Link::kUp});
+  }
+  e.family("ilb_port_speed_bytes", "gauge",
+           "The link's speed in bytes per second, as the driver reports it (virtual devices "
+           "report a nominal figure).");
+  for (const auto& p : ports) {
+    const uint64_t mbps = load_counter(p.stats->link_speed_mbps);
+    if (mbps != 0) e.sample(p.labels, mbps * 125000);
+  }
 
   e.family("ilb_drops_total", "counter", "Packets dropped by the dataplane, by reason.");
   for (size_t i = 0; i < static_cast<size_t>(abi::Drop::kCount); ++i) {

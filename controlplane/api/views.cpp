@@ -74,7 +74,14 @@ nlohmann::json dataplane_json(const StatReader& stat) {
                          {"rx_packets", load_counter(p.rx_packets)},
                          {"tx_packets", load_counter(p.tx_packets)},
                          {"rx_dropped", load_counter(p.rx_dropped)},
-                         {"tx_errors", load_counter(p.tx_errors)}});
+                         {"tx_errors", load_counter(p.tx_errors)},
+                         {"rx_bytes", load_counter(p.rx_bytes)},
+                         {"tx_bytes", load_counter(p.tx_bytes)},
+                         {"rx_errors", load_counter(p.rx_errors)},
+                         {"link", link_name(load_counter(p.link))},
+                         {"speed_mbps", load_counter(p.link_speed_mbps)},
+                         {"full_duplex", load_counter(p.link_full_duplex) == 1},
+                         {"link_changes", load_counter(p.link_changes)}});
   }
   dp["ports"] = std::move(ports);
   json drops = json::object();

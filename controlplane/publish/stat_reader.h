@@ -64,8 +64,21 @@ uint64_t monotonic_ns();
 // Reads one of the region's counters. The dataplane stores them with relaxed atomic stores;
 // readers load them the same way. A relaxed load only reads, so it is safe on the read-only
 // mapping despite the const_cast.
-inline uint64_t load_counter(const uint64_t& counter) {
-  return std::atomic_ref<uint64_t>(const_cast<uint64_t&>(counter)).load(std::memory_order_relaxed);
+template <typename T>
+inline uint64_t load_counter(const T& counter) {
+  return std::atomic_ref<T>(const_cast<T&>(counter)).load(std::memory_order_relaxed);
+}
+
+// A port's link state as the API and ilbctl name it: "up", "down" or "unknown".
+inline const char* link_name(uint64_t link) {
+  switch (static_cast<abi::Link>(link)) {
+    case abi::Link::kUp:
+      return "up";
+    case abi::Link::kDown:
+      return "down";
+    default:
+      return "unknown";
+  }
 }
 
 }  // namespace ilb::cp

@@ -54,13 +54,14 @@ namespace ilb::abi {
 
 inline constexpr uint64_t kCtlMagic = 0x314C54432D424C49ULL;   // "ILB-CTL1" little-endian
 inline constexpr uint64_t kStatMagic = 0x3154415453424C49ULL;  // "ILBSTAT1" little-endian
-// Major 2: ServiceRecord grew to 128 bytes, with flags (ServiceFlag) and room for more;
-// StatHeader::untracked_resets and icmp_errors_translated. Minor 1: StatHeader::martian_drops.
-// Minor 2: StatHeader::replies_limited.
+// Major 3: PortStats grew to 128 bytes, with the port's link state, bytes and receive errors.
+// (Major 2: ServiceRecord grew to 128 bytes, with flags (ServiceFlag) and room for more;
+// StatHeader::untracked_resets and icmp_errors_translated; minor 1: StatHeader::martian_drops;
+// minor 2: StatHeader::replies_limited.)
 // (Major 1, minors 1-4, added BackendRecord::flags, BackendStats::resets and cut_probes, the
 // hand-over and steering counters, StatHeader::tsc_hz and the wrr and wlc schedulers, all kept.)
-inline constexpr uint16_t kAbiMajor = 2;
-inline constexpr uint16_t kAbiMinor = 2;
+inline constexpr uint16_t kAbiMajor = 3;
+inline constexpr uint16_t kAbiMinor = 0;
 
 // Hard limits of this ABI version. Backend ids are in [1, kMaxBackends); id 0 means "none".
 inline constexpr uint32_t kMaxServices = 256;
@@ -94,7 +95,7 @@ enum class Drop : uint32_t {
   kNoNeighbour,      // next hop MAC unknown (resolution requested)
   kBackendDisabled,  // flow of a backend that is disabled or gone
   kUnsupported,      // other EtherTypes, IP protocols, ICMP types
-  kTxFull,           // TX queue full
+  kTxFull,           // TX queue full (or, as the port's link state shows, its link down)
   kNoConfig,         // no snapshot applied yet
   kCount
 };
@@ -248,14 +249,27 @@ struct alignas(64) LcoreStats {
 };
 static_assert(sizeof(LcoreStats) == 64);
 
+// PortStats::link, as the port's driver reports it (rte_eth_link_get_nowait).
+enum class Link : uint8_t { kUnknown = 0, kDown = 1, kUp = 2 };
+
 struct alignas(64) PortStats {
-  char name[kNameLen];  // [0, 32)
-  uint64_t rx_packets;  // [32, 40)  from rte_eth_stats
-  uint64_t tx_packets;  // [40, 48)
-  uint64_t rx_dropped;  // [48, 56)  imissed + rx_nombuf
-  uint64_t tx_errors;   // [56, 64)
+  char name[kNameLen];       // [0, 32)
+  uint64_t rx_packets;       // [32, 40)   from rte_eth_stats
+  uint64_t tx_packets;       // [40, 48)
+  uint64_t rx_dropped;       // [48, 56)   imissed + rx_nombuf
+  uint64_t tx_errors;        // [56, 64)   oerrors
+  uint64_t rx_bytes;         // [64, 72)   (major 3)
+  uint64_t tx_bytes;         // [72, 80)
+  uint64_t rx_errors;        // [80, 88)   ierrors: frames the device received and found bad
+  uint64_t link_changes;     // [88, 96)   times the link went down or came up since start
+  uint32_t link_speed_mbps;  // [96, 100)  0 = unknown; virtual devices report a nominal figure
+  uint8_t link;              // [100, 101) Link
+  uint8_t link_full_duplex;  // [101, 102) 1 = full duplex
+  uint8_t pad[2];            // [102, 104) zero
+  uint64_t reserved[3];      // [104, 128) zero
 };
-static_assert(sizeof(PortStats) == 64);
+static_assert(sizeof(PortStats) == 128);
+static_assert(offsetof(PortStats, link) == 100);
 
 struct alignas(64) ServiceStats {
   uint32_t vip;               // [0, 4)   identifies the service these counters belong to

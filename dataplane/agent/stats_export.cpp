@@ -3,6 +3,7 @@
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
+#include <rte_log.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -78,6 +79,35 @@ void StatsExport::stopped() {
   header().heartbeat_ns.store(0, std::memory_order_release);
 }
 
+void StatsExport::export_link(abi::PortStats& out, const std::string& port_name, uint16_t port_id) {
+  rte_eth_link link{};
+  auto state = abi::Link::kUnknown;
+  if (rte_eth_link_get_nowait(port_id, &link) == 0) {
+    state = link.link_status == RTE_ETH_LINK_UP ? abi::Link::kUp : abi::Link::kDown;
+  }
+  const bool up = state == abi::Link::kUp;
+  const uint32_t speed = up && link.link_speed != RTE_ETH_SPEED_NUM_UNKNOWN ? link.link_speed : 0;
+  const bool full_duplex = up && link.link_duplex == RTE_ETH_LINK_FULL_DUPLEX;
+  // A transmit that fails while the link is down is counted as tx_full by the workers: this log
+  // line and the port's link state say which it was.
+  if (state != last_link_) {
+    if (state == abi::Link::kUp) {
+      RTE_LOG(INFO, USER1, "port %s: link up, %u Mbit/s, %s duplex\n", port_name.c_str(), speed,
+              full_duplex ? "full" : "half");
+    } else if (state == abi::Link::kDown) {
+      RTE_LOG(WARNING, USER1, "port %s: link down\n", port_name.c_str());
+    }
+    // The first state seen is where the count starts, not a change.
+    if (link_seen_) ++link_changes_;
+    link_seen_ = true;
+    last_link_ = state;
+  }
+  store(out.link, static_cast<uint64_t>(state));
+  store(out.link_speed_mbps, speed);
+  store(out.link_full_duplex, full_duplex ? 1 : 0);
+  store(out.link_changes, link_changes_);
+}
+
 void StatsExport::export_counters(const std::vector<WorkerContext*>& workers,
                                   const ActiveConfig* cfg, const std::string& port_name,
                                   uint16_t port_id) {
@@ -134,13 +164,17 @@ void StatsExport::export_counters(const std::vector<WorkerContext*>& workers,
 
   rte_eth_stats st{};
   auto* ports = region_.at<abi::PortStats>(h.port_offset);
+  std::strncpy(ports[0].name, port_name.c_str(), abi::kNameLen - 1);
   if (rte_eth_stats_get(port_id, &st) == 0) {
-    std::strncpy(ports[0].name, port_name.c_str(), abi::kNameLen - 1);
     store(ports[0].rx_packets, st.ipackets);
     store(ports[0].tx_packets, st.opackets);
     store(ports[0].rx_dropped, st.imissed + st.rx_nombuf);
     store(ports[0].tx_errors, st.oerrors);
+    store(ports[0].rx_bytes, st.ibytes);
+    store(ports[0].tx_bytes, st.obytes);
+    store(ports[0].rx_errors, st.ierrors);
   }
+  export_link(ports[0], port_name, port_id);
 
   auto* backends = region_.at<abi::BackendStats>(h.backend_offset);
   auto* services = region_.at<abi::ServiceStats>(h.service_offset);

@@ -30,7 +30,13 @@ class StatsExport {
   void stopped();
 
  private:
+  // The port's link state into `out`, logging every change.
+  void export_link(abi::PortStats& out, const std::string& port_name, uint16_t port_id);
+
   abi::ShmRegion region_;
+  abi::Link last_link_ = abi::Link::kUnknown;
+  bool link_seen_ = false;
+  uint64_t link_changes_ = 0;
   // A worker's heartbeat is derived here, off the hot path: the time its loop counter was last
   // seen moving.
   std::vector<uint64_t> last_loops_;

@@ -42,6 +42,8 @@ lab_check "metrics: the backends' connections add up to the $requests requests" 
 lab_check "the metrics endpoint answers in Prometheus' text format" scrape || ok=0
 lab_check "metrics: the dataplane is up" \
   test "$(jq '.[] | select(.name == "ilb_dataplane_up") | .value | floor' "$metrics")" -eq 1 || ok=0
+lab_check "metrics: the dataplane's port reports its link up" \
+  test "$(jq '[.[] | select(.name == "ilb_port_up") | .value] | add // 0 | floor' "$metrics")" -eq 1 || ok=0
 lab_check "metrics: all 3 backends up" test "$(web_sum ilb_backend_up)" -eq 3 || ok=0
 lab_check "metrics: the service counted its connections" \
   test "$(web_sum ilb_service_connections_total)" -ge "$requests" || ok=0

@@ -107,6 +107,10 @@ RUNS = [
 ]
 
 
+def port(dp):
+    return dp["ports"][0]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--keep", action="store_true")
@@ -170,6 +174,10 @@ def main():
             procs = [("ilb-controlplane", cp), ("ilb-dataplane", dp)]
             wait_for("the dataplane to apply a snapshot", STARTUP_DEADLINE_S,
                      lambda: applied_by(dp.pid), procs)
+            # No peer on the memif socket yet: the port reports its link down.
+            wait_for("the port's link reported down before the generator connects",
+                     STARTUP_DEADLINE_S, lambda: port(status.get()["dataplane"])["link"] == "down",
+                     procs)
             with open(gen_out, "w") as so, open(gen_err, "w") as se:
                 gen = subprocess.Popen([bins["pktgen"]] + common + run_args + ["--json", out,
                                                                               "--hold"],
@@ -179,7 +187,13 @@ def main():
                     with open(gen_err) as f:
                         return gen.poll() is not None or "holding the port" in f.read()
                 wait_for(f"run {i} to finish", RUN_DEADLINE_S, finished, procs)
+                # The generator is connected: the link came up, one change since the start.
+                wait_for("the port's link reported up", 30,
+                         lambda: port(status.get()["dataplane"])["link"] == "up", procs)
                 d = status.get()["dataplane"]
+                if port(d)["link_changes"] != 1:
+                    errors.append(f"run {i} ({name}): link changes {port(d)['link_changes']}, "
+                                  "expected 1 (down, then up)")
                 drops = {k: v for k, v in d["drops"].items() if v}
                 log(f"after run {i}: dataplane drops {drops}, worker {worker(d)}")
                 if drops:

@@ -145,10 +145,15 @@ std::string format_status(const json& s) {
   if (dp.contains("ports") && dp["ports"].is_array() && !dp["ports"].empty()) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& p : dp["ports"]) {
-      rows.push_back({field(p, "name"), field(p, "rx_packets"), field(p, "tx_packets"),
-                      field(p, "rx_dropped"), field(p, "tx_errors")});
+      std::string link = p.value("link", "-");
+      if (link == "up" && p.value("speed_mbps", 0) != 0) {
+        link += " " + field(p, "speed_mbps") + " Mbit/s";
+      }
+      rows.push_back({field(p, "name"), link, field(p, "rx_packets"), field(p, "tx_packets"),
+                      field(p, "rx_dropped"), field(p, "rx_errors"), field(p, "tx_errors")});
     }
-    out += "\n" + format_table({"PORT", "RX", "TX", "RX_DROPPED", "TX_ERRORS"}, rows);
+    out += "\n" +
+           format_table({"PORT", "LINK", "RX", "TX", "RX_DROPPED", "RX_ERRORS", "TX_ERRORS"}, rows);
   }
   if (dp.contains("drops") && dp["drops"].is_object()) {
     std::vector<std::vector<std::string>> rows;

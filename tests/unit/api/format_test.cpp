@@ -122,10 +122,21 @@ TEST(IlbctlFormat, StatusWithDataplaneShowsLcoresPortsAndNonZeroDrops) {
                                        {"tx_packets", 5},
                                        {"active_conns", 2}}})},
           {"ports", json::array({json{{"name", "lan"},
+                                      {"link", "up"},
+                                      {"speed_mbps", 10000},
                                       {"rx_packets", 5},
                                       {"tx_packets", 6},
                                       {"rx_dropped", 0},
-                                      {"tx_errors", 0}}})},
+                                      {"rx_errors", 0},
+                                      {"tx_errors", 0}},
+                                 json{{"name", "wan"},
+                                      {"link", "down"},
+                                      {"speed_mbps", 0},
+                                      {"rx_packets", 0},
+                                      {"tx_packets", 0},
+                                      {"rx_dropped", 0},
+                                      {"rx_errors", 0},
+                                      {"tx_errors", 9}}})},
           {"drops", {{"no_service", 3}, {"fragment", 0}}},
           {"replies", {{"untracked_resets", 4}, {"icmp_errors_translated", 1}, {"limited", 2}}}};
   json st{{"instance", "lab"}, {"dataplane", dp}};
@@ -136,7 +147,8 @@ TEST(IlbctlFormat, StatusWithDataplaneShowsLcoresPortsAndNonZeroDrops) {
   EXPECT_NE(out.find("last reject:   table entry 3 names backend 999"), std::string::npos) << out;
   EXPECT_NE(out.find("heartbeat:     12 ms ago"), std::string::npos) << out;
   EXPECT_NE(out.find("worker"), std::string::npos);
-  EXPECT_NE(out.find("lan"), std::string::npos);
+  EXPECT_NE(out.find("lan   up 10000 Mbit/s"), std::string::npos) << out;
+  EXPECT_NE(out.find("wan   down"), std::string::npos) << out;
   EXPECT_NE(out.find("no_service"), std::string::npos);
   EXPECT_EQ(out.find("fragment"), std::string::npos) << "zero drop counters are left out";
   EXPECT_NE(out.find("4 resets to untracked TCP, 1 ICMP errors translated, 2 not sent"),

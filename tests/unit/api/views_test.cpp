@@ -60,7 +60,7 @@ TEST_F(ViewsTest, CountersComeFromMatchingStatEntries) {
   h->rejected_gen.store(3);
   std::strcpy(h->reject_reason, "bad table");
   h->worker_count = 1;
-  h->port_count = 1;
+  h->port_count = 2;
   h->drops[static_cast<size_t>(abi::Drop::kNoService)] = 11;
   h->handoff_packets = 12;
   h->handoff_drops = 1;
@@ -76,6 +76,13 @@ TEST_F(ViewsTest, CountersComeFromMatchingStatEntries) {
   auto* ports = dp.section<abi::PortStats>(h->port_offset);
   std::strcpy(ports[0].name, "lan");
   ports[0].rx_packets = 8;
+  ports[0].rx_bytes = 800;
+  ports[0].rx_errors = 3;
+  ports[0].link = static_cast<uint8_t>(abi::Link::kUp);
+  ports[0].link_speed_mbps = 25000;
+  ports[0].link_full_duplex = 1;
+  ports[0].link_changes = 2;
+  std::strcpy(ports[1].name, "wan");
   auto* svc = dp.section<abi::ServiceStats>(h->service_offset);
   // Entry 0 is a stale one for another port, entry 1 is db's with valid unset; entry 2 is web's.
   svc[0] = abi::ServiceStats{web_->config.vip, 81, 6, 1, 100, 0, 0, 0, 0, 0, 100};
@@ -101,9 +108,17 @@ TEST_F(ViewsTest, CountersComeFromMatchingStatEntries) {
   EXPECT_EQ(d["lcores"][0]["worker"], true);
   EXPECT_EQ(d["lcores"][0]["loops"], 100);
   EXPECT_EQ(d["lcores"][0]["active_conns"], 2);
-  ASSERT_EQ(d["ports"].size(), 1u);
+  ASSERT_EQ(d["ports"].size(), 2u);
   EXPECT_EQ(d["ports"][0]["name"], "lan");
   EXPECT_EQ(d["ports"][0]["rx_packets"], 8);
+  EXPECT_EQ(d["ports"][0]["rx_bytes"], 800);
+  EXPECT_EQ(d["ports"][0]["rx_errors"], 3);
+  EXPECT_EQ(d["ports"][0]["link"], "up");
+  EXPECT_EQ(d["ports"][0]["speed_mbps"], 25000);
+  EXPECT_EQ(d["ports"][0]["full_duplex"], true);
+  EXPECT_EQ(d["ports"][0]["link_changes"], 2);
+  EXPECT_EQ(d["ports"][1]["link"], "unknown") << "a driver that reports no link state";
+  EXPECT_EQ(d["ports"][1]["speed_mbps"], 0);
   EXPECT_EQ(d["drops"]["no_service"], 11);
   EXPECT_EQ(d["drops"]["martian"], 7);
   EXPECT_EQ(d["drops"].size(), static_cast<size_t>(abi::Drop::kCount) + 1);
