@@ -4,6 +4,8 @@
 #include <charconv>
 #include <cstring>
 #include <initializer_list>
+#include <set>
+#include <string>
 #include <string_view>
 #include <utility>
 
@@ -102,6 +104,15 @@ struct Series {
   const Stats* stats;
 };
 
+// Drops every row whose label set an earlier row has. Lcore ids and port names come from the
+// stat region, another process's memory: one series twice would make Prometheus refuse the whole
+// scrape, so a broken or hostile region costs only its own repeated rows.
+template <typename Stats>
+void drop_repeated(std::vector<Series<Stats>>& rows) {
+  std::set<std::string> seen;
+  std::erase_if(rows, [&seen](const Series<Stats>& r) { return !seen.insert(r.labels).second; });
+}
+
 // One family of a stat-region counter: a sample of `field` per row (a Series, or a struct
 // derived from one) that has a record.
 template <typename Row, typename Stats>
@@ -166,6 +177,7 @@ void dataplane_metrics(Exposition& e, const StatReader& stat) {
                               {"role", l.is_worker != 0 ? "worker" : "main"}}),
                       &l});
   }
+  drop_repeated(lcores);
   counter_family(e, "ilb_lcore_loops_total", "counter", "Poll-loop iterations.", lcores,
                  &abi::LcoreStats::loops);
   counter_family(e, "ilb_lcore_busy_loops_total", "counter",
@@ -192,6 +204,7 @@ void dataplane_metrics(Exposition& e, const StatReader& stat) {
     ports.push_back(
         {labels({{"port", std::string_view(p.name, strnlen(p.name, sizeof(p.name)))}}), &p});
   }
+  drop_repeated(ports);
   counter_family(e, "ilb_port_rx_packets_total", "counter", "Packets the port received.", ports,
                  &abi::PortStats::rx_packets);
   counter_family(e, "ilb_port_tx_packets_total", "counter", "Packets the port sent.", ports,

@@ -2,102 +2,16 @@
 
 #include <gtest/gtest.h>
 
-#include <cctype>
-#include <charconv>
 #include <cstring>
-#include <set>
-#include <sstream>
-#include <string_view>
+#include <string>
 
+#include "tests/unit/common/prometheus_text.h"
 #include "two_services_fixture.h"
 
 namespace ilb::cp {
 namespace {
 
-// Consumes a metric name (`colon`: ':' allowed) or a label name from the front of `s`; returns
-// it, or "" if `s` does not start with one.
-std::string_view take_name(std::string_view& s, bool colon) {
-  auto first = [&](char c) {
-    return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || (colon && c == ':');
-  };
-  if (s.empty() || !first(s[0])) return {};
-  size_t n = 1;
-  while (n < s.size() && (first(s[n]) || std::isdigit(static_cast<unsigned char>(s[n])))) ++n;
-  const std::string_view name = s.substr(0, n);
-  s.remove_prefix(n);
-  return name;
-}
-
-// Consumes `{name="value",...}` (values with only \\, \" and \n escapes); false if malformed.
-bool take_labels(std::string_view& s) {
-  if (s.empty() || s[0] != '{') return true;
-  s.remove_prefix(1);
-  for (;;) {
-    if (take_name(s, false).empty() || s.substr(0, 2) != "=\"") return false;
-    s.remove_prefix(2);
-    for (;;) {
-      if (s.empty()) return false;
-      const char c = s[0];
-      s.remove_prefix(1);
-      if (c == '"') break;
-      if (c == '\\') {
-        if (s.empty() || (s[0] != '\\' && s[0] != '"' && s[0] != 'n')) return false;
-        s.remove_prefix(1);
-      }
-    }
-    if (!s.empty() && s[0] == ',') {
-      s.remove_prefix(1);
-      continue;
-    }
-    if (s.empty() || s[0] != '}') return false;
-    s.remove_prefix(1);
-    return true;
-  }
-}
-
-// Checks the text against the exposition format 0.0.4 as Prometheus parses it: every family has
-// one HELP and one TYPE line before its samples, appears once, and holds only samples of its own
-// name, each series once; names and labels are well formed; counters end in _total; values are
-// numbers. Returns "" or the first problem. (By hand: std::regex trips a false GCC 12 warning
-// in the sanitizer build.)
-std::string format_problem(const std::string& text) {
-  if (text.empty() || text.back() != '\n') return "does not end with a newline";
-  std::set<std::string> seen;
-  std::set<std::string> series;
-  std::string help;
-  std::string family;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::string_view rest = line;
-    if (rest.starts_with("# HELP ")) {
-      rest.remove_prefix(7);
-      const std::string name(take_name(rest, true));
-      if (name.empty() || rest.size() < 2 || rest[0] != ' ') return "malformed HELP: " + line;
-      if (!seen.insert(name).second) return "family twice: " + line;
-      help = name;
-      family.clear();
-    } else if (rest.starts_with("# TYPE ")) {
-      rest.remove_prefix(7);
-      const std::string name(take_name(rest, true));
-      if (name != help) return "TYPE without its HELP: " + line;
-      if (rest != " counter" && rest != " gauge") return "bad TYPE: " + line;
-      if (rest == " counter" && !name.ends_with("_total")) return "counter without _total: " + line;
-      family = name;
-    } else {
-      const std::string name(take_name(rest, true));
-      if (name.empty() || !take_labels(rest) || rest.size() < 2 || rest[0] != ' ') {
-        return "malformed line: " + line;
-      }
-      double value = 0;
-      const auto r = std::from_chars(rest.data() + 1, rest.data() + rest.size(), value);
-      if (r.ec != std::errc() || r.ptr != rest.data() + rest.size()) return "bad value: " + line;
-      if (name != family) return "sample outside its family: " + line;
-      if (!series.insert(line.substr(0, line.rfind(' '))).second) return "series twice: " + line;
-    }
-  }
-  return "";
-}
+using ilb::test::format_problem;
 
 // The value of the sample written exactly as `series` (name and label set), or -1.
 double value_of(const std::string& text, const std::string& series) {
@@ -248,6 +162,29 @@ TEST_F(MetricsTest, LabelValuesFromSharedMemoryAreEscaped) {
   EXPECT_EQ(format_problem(text), "") << text;
   EXPECT_NE(text.find(R"(ilb_port_rx_packets_total{port="a\"b\\c\nd?"} 0)"), std::string::npos)
       << text;
+}
+
+TEST_F(MetricsTest, RepeatedLcoresAndPortsInSharedMemoryAreExportedOnce) {
+  // Found by fuzz_stat: a stat region claiming more ports than it names gave the empty name
+  // twice, and Prometheus refuses a whole scrape for one series written twice.
+  test::FakeDataplane dp(instance_);
+  auto* h = dp.header();
+  h->port_count = 3;
+  auto* ports = dp.section<abi::PortStats>(h->port_offset);
+  std::strcpy(ports[0].name, "lan");
+  ports[0].rx_packets = 1;
+  std::strcpy(ports[1].name, "lan");
+  ports[1].rx_packets = 2;
+  auto* lcores = dp.section<abi::LcoreStats>(h->lcore_offset);
+  lcores[1] = abi::LcoreStats{1, 1, 5, 100, 40, 0, 8, 9, 2};
+  lcores[2] = abi::LcoreStats{1, 1, 5, 200, 40, 0, 8, 9, 2};
+  StatReader stat(instance_);
+  ASSERT_TRUE(stat.refresh());
+  const std::string text = metrics_text(info_, state_, stat);
+  EXPECT_EQ(format_problem(text), "") << text;
+  EXPECT_EQ(value_of(text, R"(ilb_port_rx_packets_total{port="lan"})"), 1) << "the first one";
+  EXPECT_EQ(value_of(text, R"(ilb_port_rx_packets_total{port=""})"), 0);
+  EXPECT_EQ(value_of(text, R"(ilb_lcore_loops_total{lcore="1",role="worker"})"), 100);
 }
 
 TEST(MetricsFormatCheck, CatchesBrokenText) {

@@ -12,7 +12,9 @@ namespace ilb::cp::test {
 // GCC 12 reports a false -Wmaybe-uninitialized for HealthCheckConfig's default expect_status
 // (an initializer_list member initializer) when these helpers are inlined at -O2.
 #pragma GCC diagnostic push
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 inline BackendConfig backend(const char* address, uint16_t port, uint32_t weight = 100) {
   BackendConfig b;
