@@ -181,6 +181,7 @@ int main(int argc, char** argv) {
 
   StatsExport stats;
   if (!stats.init(file.instance, workers_n, cfg.conn_capacity, error)) return fail(error);
+  stats.watch_kernel_link(kernel_interface(cfg.ports[0].device));
   ConfigAgent agent(file.instance, *shared, stats);
   ArpAgent arp(*shared, workers, pool, cfg);
   arp.init();

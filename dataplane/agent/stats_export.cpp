@@ -1,14 +1,21 @@
 #include "dataplane/agent/stats_export.h"
 
+#include <net/if.h>
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_log.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <string>
 
 #include "dataplane/agent/active_config.h"
 #include "dataplane/worker/worker.h"
@@ -25,6 +32,29 @@ uint64_t realtime_ns() {
 template <typename T>
 void store(T& field, uint64_t v) {
   std::atomic_ref<T>(field).store(static_cast<T>(v), std::memory_order_relaxed);
+}
+
+// Interface `name`'s state in this network namespace: up when administratively up and running
+// (carrier on), down otherwise, unknown when it cannot be asked.
+abi::Link kernel_link(const std::string& name) {
+  ifreq ifr{};
+  if (name.size() >= sizeof(ifr.ifr_name)) return abi::Link::kUnknown;
+  std::memcpy(ifr.ifr_name, name.c_str(), name.size());
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return abi::Link::kUnknown;
+  const int rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
+  close(fd);
+  if (rc != 0) return abi::Link::kUnknown;
+  const auto up = static_cast<unsigned>(IFF_UP | IFF_RUNNING);
+  return (static_cast<unsigned>(ifr.ifr_flags) & up) == up ? abi::Link::kUp : abi::Link::kDown;
+}
+
+// A line of /sys/class/net/<name>/<attribute>, or "" (absent, or the device does not say).
+std::string sysfs_net(const std::string& name, const char* attribute) {
+  std::ifstream in("/sys/class/net/" + name + "/" + attribute);
+  std::string line;
+  if (!in || !std::getline(in, line)) return "";
+  return line;
 }
 
 }  // namespace
@@ -82,16 +112,34 @@ void StatsExport::stopped() {
 void StatsExport::export_link(abi::PortStats& out, const std::string& port_name, uint16_t port_id) {
   rte_eth_link link{};
   auto state = abi::Link::kUnknown;
-  if (rte_eth_link_get_nowait(port_id, &link) == 0) {
+  uint32_t speed = 0;
+  bool full_duplex = false;
+  if (!kernel_iface_.empty()) {
+    // The driver's link is fixed; the kernel's interface has the real one. Its speed is read
+    // only when the link comes up (a file read; the state itself is one ioctl per export).
+    state = kernel_link(kernel_iface_);
+    if (state == abi::Link::kUp && last_link_ != abi::Link::kUp) {
+      const long mbps = std::strtol(sysfs_net(kernel_iface_, "speed").c_str(), nullptr, 10);
+      kernel_speed_mbps_ = mbps > 0 && mbps < INT32_MAX ? static_cast<uint32_t>(mbps) : 0;
+      kernel_full_duplex_ = sysfs_net(kernel_iface_, "duplex") == "full";
+    }
+    if (state == abi::Link::kUp) {
+      speed = kernel_speed_mbps_;
+      full_duplex = kernel_full_duplex_;
+    }
+  } else if (rte_eth_link_get_nowait(port_id, &link) == 0) {
     state = link.link_status == RTE_ETH_LINK_UP ? abi::Link::kUp : abi::Link::kDown;
+    if (state == abi::Link::kUp) {
+      speed = link.link_speed != RTE_ETH_SPEED_NUM_UNKNOWN ? link.link_speed : 0;
+      full_duplex = link.link_duplex == RTE_ETH_LINK_FULL_DUPLEX;
+    }
   }
-  const bool up = state == abi::Link::kUp;
-  const uint32_t speed = up && link.link_speed != RTE_ETH_SPEED_NUM_UNKNOWN ? link.link_speed : 0;
-  const bool full_duplex = up && link.link_duplex == RTE_ETH_LINK_FULL_DUPLEX;
   // A transmit that fails while the link is down is counted as tx_full by the workers: this log
   // line and the port's link state say which it was.
   if (state != last_link_) {
-    if (state == abi::Link::kUp) {
+    if (state == abi::Link::kUp && speed == 0) {
+      RTE_LOG(INFO, USER1, "port %s: link up\n", port_name.c_str());
+    } else if (state == abi::Link::kUp) {
       RTE_LOG(INFO, USER1, "port %s: link up, %u Mbit/s, %s duplex\n", port_name.c_str(), speed,
               full_duplex ? "full" : "half");
     } else if (state == abi::Link::kDown) {

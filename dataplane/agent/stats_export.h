@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dataplane/abi/ilb_abi.h"
@@ -28,13 +29,19 @@ class StatsExport {
                        const std::string& port_name, uint16_t port_id);
   // Marks the dataplane as stopped for readers (heartbeat 0).
   void stopped();
+  // Takes the port's link state from kernel interface `iface` (see kernel_interface()) instead
+  // of from its driver.
+  void watch_kernel_link(std::string iface) { kernel_iface_ = std::move(iface); }
 
  private:
   // The port's link state into `out`, logging every change.
   void export_link(abi::PortStats& out, const std::string& port_name, uint16_t port_id);
 
   abi::ShmRegion region_;
+  std::string kernel_iface_;
   abi::Link last_link_ = abi::Link::kUnknown;
+  uint32_t kernel_speed_mbps_ = 0;  // read when the kernel interface's link comes up
+  bool kernel_full_duplex_ = false;
   bool link_seen_ = false;
   uint64_t link_changes_ = 0;
   // A worker's heartbeat is derived here, off the hot path: the time its loop counter was last

@@ -7,6 +7,8 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <string>
+#include <string_view>
 
 #include "dataplane/port/rss.h"
 #include "dataplane/worker/worker.h"
@@ -55,6 +57,24 @@ std::vector<std::string> eal_arguments(const DataplaneConfig& cfg, const std::st
   if (!any_pci) args.push_back("--no-pci");
   args.insert(args.end(), cfg.eal_args.begin(), cfg.eal_args.end());
   return args;
+}
+
+std::string kernel_interface(const std::string& device) {
+  const size_t comma = device.find(',');
+  const std::string_view driver = std::string_view(device).substr(0, comma);
+  if (comma == std::string::npos ||
+      !(driver.starts_with("net_af_xdp") || driver.starts_with("net_af_packet"))) {
+    return "";
+  }
+  size_t at = comma;
+  while (at != std::string::npos) {
+    const size_t next = device.find(',', at + 1);
+    const std::string_view arg = std::string_view(device).substr(
+        at + 1, next == std::string::npos ? std::string::npos : next - at - 1);
+    if (arg.starts_with("iface=")) return std::string(arg.substr(6));
+    at = next;
+  }
+  return "";
 }
 
 bool start_port(const PortConfig& port, uint16_t queues, uint16_t rx_desc, uint16_t tx_desc,

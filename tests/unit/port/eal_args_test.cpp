@@ -42,5 +42,17 @@ TEST(EalArguments, WorkerCpusMapLcoresOntoCpus) {
   EXPECT_EQ(after(args, "--main-lcore"), "0");
 }
 
+TEST(KernelInterface, IsTheIfaceOfDevicesThatLeaveTheNicToTheKernel) {
+  EXPECT_EQ(kernel_interface("net_af_xdp0,iface=dp0"), "dp0");
+  EXPECT_EQ(kernel_interface("net_af_xdp0,start_queue=0,iface=ens5,queue_count=2"), "ens5");
+  EXPECT_EQ(kernel_interface("net_af_packet1,qpairs=2,iface=eth1"), "eth1");
+  EXPECT_EQ(kernel_interface("net_af_xdp0"), "");
+  EXPECT_EQ(kernel_interface("net_af_xdp0,queue_count=2"), "");
+  EXPECT_EQ(kernel_interface("net_memif0,role=server,iface=x"), "") << "not a kernel NIC";
+  EXPECT_EQ(kernel_interface("net_pcap0,iface=eth0"), "") << "net_pcap reports its own link";
+  EXPECT_EQ(kernel_interface("0000:00:05.0"), "");
+  EXPECT_EQ(kernel_interface("net_af_xdp0,myiface=dp0,iface="), "");
+}
+
 }  // namespace
 }  // namespace ilb::dp
