@@ -16,6 +16,8 @@ namespace ilb::cp {
 namespace {
 
 constexpr auto kAcceptRetry = std::chrono::milliseconds(100);
+// How long a session keeps reading (and discarding) what a client still sends after its answer.
+constexpr auto kLingerTime = std::chrono::milliseconds(2000);
 
 std::string serialize(const HttpResponse& r) {
   std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " + http_reason(r.status) + "\r\n";
@@ -64,6 +66,7 @@ class HttpServer<Protocol>::Session : public std::enable_shared_from_this<Sessio
 
  private:
   void read() {
+    reading_ = true;
     socket_.async_read_some(asio::buffer(buf_),
                             [self = this->shared_from_this()](const std::error_code& ec, size_t n) {
                               self->on_read(ec, n);
@@ -71,6 +74,16 @@ class HttpServer<Protocol>::Session : public std::enable_shared_from_this<Sessio
   }
 
   void on_read(const std::error_code& ec, size_t n) {
+    reading_ = false;
+    if (lingering_) {
+      // Discarding what the client still sends, until it closes.
+      if (ec) {
+        close();
+      } else {
+        read();
+      }
+      return;
+    }
     if (responding_) return;
     if (ec) {
       // The client closed or reset the connection before a complete request: nobody to answer.
@@ -109,9 +122,29 @@ class HttpServer<Protocol>::Session : public std::enable_shared_from_this<Sessio
     timer_.async_wait([self = this->shared_from_this()](const std::error_code& ec) {
       if (!ec) self->close();
     });
-    asio::async_write(
-        socket_, asio::buffer(out_),
-        [self = this->shared_from_this()](const std::error_code&, size_t) { self->close(); });
+    asio::async_write(socket_, asio::buffer(out_),
+                      [self = this->shared_from_this()](const std::error_code& ec, size_t) {
+                        if (ec) {
+                          self->close();
+                        } else {
+                          self->linger();
+                        }
+                      });
+  }
+
+  // After the answer: send FIN and read what the client still sends until it closes (or
+  // kLingerTime passes). Closing with unread bytes would make the kernel send a reset instead,
+  // and a client still sending, say, a request too large for the server would see that reset
+  // rather than the 413 waiting for it (what web servers call a lingering close).
+  void linger() {
+    lingering_ = true;
+    std::error_code ignored;
+    socket_.shutdown(asio::socket_base::shutdown_send, ignored);
+    timer_.expires_after(std::min<std::chrono::milliseconds>(kLingerTime, limits_.idle_timeout));
+    timer_.async_wait([self = this->shared_from_this()](const std::error_code& ec) {
+      if (!ec) self->close();
+    });
+    if (!reading_) read();
   }
 
   typename Protocol::socket socket_;
@@ -122,6 +155,8 @@ class HttpServer<Protocol>::Session : public std::enable_shared_from_this<Sessio
   HttpRequestParser parser_;
   std::array<char, 4096> buf_{};
   bool responding_ = false;
+  bool reading_ = false;    // a read is outstanding
+  bool lingering_ = false;  // answered: what is read now is discarded
   std::string out_;
 };
 

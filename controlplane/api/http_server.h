@@ -3,8 +3,9 @@
 // answered with "Connection: close": clients are short-lived CLI calls and scrapes, and this
 // keeps the server free of pipelining state. Requests are parsed with http-parser and bounded in
 // size, time and number of connections; whatever a client sends, the worst it gets is an error
-// response, never a stalled or crashed daemon. Everything runs on the caller's io_context
-// thread, like the rest of the control plane.
+// response, never a stalled or crashed daemon. After its answer a session reads and discards what
+// the client still sends until it closes (at most 2 s), so the answer is not lost to a reset.
+// Everything runs on the caller's io_context thread, like the rest of the control plane.
 #pragma once
 
 #include <asio/io_context.hpp>
