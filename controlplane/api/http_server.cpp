@@ -47,7 +47,8 @@ class HttpServer<Protocol>::Session : public std::enable_shared_from_this<Sessio
 
   void start() {
     if (*open_sessions_ > limits_.max_connections) {
-      respond(error_response(503, "too many open connections"));
+      // Under a flood of connections, each of these closes at once instead of lingering.
+      respond(error_response(503, "too many open connections"), false);
       return;
     }
     timer_.expires_after(limits_.idle_timeout);
@@ -113,7 +114,7 @@ class HttpServer<Protocol>::Session : public std::enable_shared_from_this<Sessio
     respond(response);
   }
 
-  void respond(const HttpResponse& response) {
+  void respond(const HttpResponse& response, bool then_linger = true) {
     responding_ = true;
     timer_.cancel();
     out_ = serialize(response);
@@ -122,14 +123,15 @@ class HttpServer<Protocol>::Session : public std::enable_shared_from_this<Sessio
     timer_.async_wait([self = this->shared_from_this()](const std::error_code& ec) {
       if (!ec) self->close();
     });
-    asio::async_write(socket_, asio::buffer(out_),
-                      [self = this->shared_from_this()](const std::error_code& ec, size_t) {
-                        if (ec) {
-                          self->close();
-                        } else {
-                          self->linger();
-                        }
-                      });
+    asio::async_write(
+        socket_, asio::buffer(out_),
+        [self = this->shared_from_this(), then_linger](const std::error_code& ec, size_t) {
+          if (ec || !then_linger) {
+            self->close();
+          } else {
+            self->linger();
+          }
+        });
   }
 
   // After the answer: send FIN and read what the client still sends until it closes (or
