@@ -390,16 +390,21 @@ std::array<PhaseResult, 2> measure(Pipeline& p, uint32_t rounds, uint32_t packet
           summarize(per_round[1], total, forwarded[1], preempted[1])};
 }
 
-// Established flows: ACKs of flows picked at random, each from the client's or the backend's side
-// with equal chance.
+// Which side the established flows' packets come from: both (each packet's side at random, as
+// a one-armed balancer's queue delivers them), or one side only (to see what each direction's
+// lookup costs: the clients' goes through the hash, the backends' through the SNAT port map).
+enum class Sides { kBoth, kClients, kBackends };
+
+// Established flows: ACKs of flows picked at random, each from the side `sides` says.
 std::array<PhaseResult, 2> measure_established(Pipeline& p, rte_mempool* pool,
                                                const std::vector<Flow>& flows, uint32_t rounds,
-                                               uint32_t packets, std::mt19937_64& rng) {
+                                               uint32_t packets, Sides sides,
+                                               std::mt19937_64& rng) {
   const auto fill = [&](std::vector<rte_mbuf*>& in, bool offload) {
     for (uint32_t i = 0; i < packets; ++i) {
       const uint64_t x = rng();
       const Flow& f = flows[x % flows.size()];
-      const bool from_backend = (x >> 63) != 0;
+      const bool from_backend = sides == Sides::kBoth ? (x >> 63) != 0 : sides == Sides::kBackends;
       in.push_back(make_frame(pool, from_backend ? kBackendMac : kClientMac,
                               from_backend ? f.from_backend : f.from_client, RTE_TCP_ACK_FLAG,
                               offload));
@@ -594,6 +599,7 @@ int main(int argc, char** argv) {
   uint64_t seed = 1;
   double headroom = 1.0;
   bool verify_all_l4 = false;
+  std::string sides_name = "both";
   std::string json_path;
   app.add_option("--flows", flow_counts, "established flows to spread packets over (a list)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{50000000}));
@@ -613,8 +619,14 @@ int main(int argc, char** argv) {
   app.add_flag("--verify-all-l4", verify_all_l4,
                "verify every TCP segment's checksum in software, as verify_l4_checksums = \"all\" "
                "(default: SYN, FIN and RST segments only)");
+  app.add_option("--sides", sides_name,
+                 "where established flows' packets come from: both (at random), clients, backends")
+      ->check(CLI::IsMember({"both", "clients", "backends"}));
   app.add_option("--json", json_path, "also write the result as JSON to this file");
   CLI11_PARSE(app, argc, argv);
+  const Sides sides = sides_name == "clients"    ? Sides::kClients
+                      : sides_name == "backends" ? Sides::kBackends
+                                                 : Sides::kBoth;
 
   const ilb::bench::MachineInfo machine = ilb::bench::machine_info();
   const uint32_t packets = bursts * kBurst;
@@ -697,7 +709,7 @@ int main(int argc, char** argv) {
                           {"hash_fill", fill},
                           {"snat_addresses", p->worker().shared->snat_addresses.size()}});
     const std::array<PhaseResult, 2> est =
-        measure_established(*p, pool, flows, rounds, packets, rng);
+        measure_established(*p, pool, flows, rounds, packets, sides, rng);
     const std::array<PhaseResult, 2> nc = measure_new(*p, pool, f, rounds, packets, err);
     if (!err.empty()) {
       std::cerr << "ilb-bench-pipeline: " << f << " flows: " << err << "\n";
@@ -767,7 +779,11 @@ int main(int argc, char** argv) {
             << ", lcore 0 on CPU " << cpu << "\n"
             << "machine: " << ilb::bench::machine_line(machine) << "\n";
   std::vector<std::pair<std::string, std::string>> rows;
-  rows.push_back({"Established flows: TSC cycles per packet, median (min-max; ns)", ""});
+  rows.push_back(
+      {"Established flows" +
+           std::string(sides == Sides::kBoth ? "" : ", from the " + sides_name + " only") +
+           ": TSC cycles per packet, median (min-max; ns)",
+       ""});
   rows.insert(rows.end(), est_rows.begin(), est_rows.end());
   rows.push_back({"New connections: TSC cycles per SYN of a fresh tuple, insert included", ""});
   rows.insert(rows.end(), new_rows.begin(), new_rows.end());
@@ -801,6 +817,7 @@ int main(int argc, char** argv) {
         {"frames_timed", false},
         {"mem_conns", mem_conns},
         {"headroom", headroom},
+        {"sides", sides_name},
         {"verify_all_l4_checksums", verify_all_l4},
         {"hugepages", huge},
         {"eal_mb", fixed_memory ? eal_mb : 0},
