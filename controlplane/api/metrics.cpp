@@ -223,15 +223,19 @@ void dataplane_metrics(Exposition& e, const StatReader& stat) {
   counter_family(e, "ilb_port_link_changes_total", "counter",
                  "Times the port's link went down or came up since the dataplane started.", ports,
                  &abi::PortStats::link_changes);
-  // Only what the driver reports: no sample for a link state or speed it does not know.
+  // The driver's link, or the kernel interface's for net_af_xdp and net_af_packet: no sample
+  // for a state or speed the dataplane does not know.
   e.family("ilb_port_up", "gauge", "1 while the port's link is up, 0 while it is down.");
   for (const auto& p : ports) {
     const auto link = static_cast<abi::Link>(load_counter(p.stats->link));
-    if (link != abi::Link::kUnknown) e.sample(p.labels, uint64_t{link == abi::Link::kUp});
+    if (link == abi::Link::kUp || link == abi::Link::kDown) {
+      e.sample(p.labels, uint64_t{link == abi::Link::kUp});
+    }
   }
   e.family("ilb_port_speed_bytes", "gauge",
-           "The link's speed in bytes per second, as the driver reports it (virtual devices "
-           "report a nominal figure).");
+           "The link's speed in bytes per second, as the driver (or, for net_af_xdp and "
+           "net_af_packet, the kernel interface) reports it; virtual devices report a nominal "
+           "figure.");
   for (const auto& p : ports) {
     const uint64_t mbps = load_counter(p.stats->link_speed_mbps);
     if (mbps != 0) e.sample(p.labels, mbps * 125000);

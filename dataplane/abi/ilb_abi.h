@@ -95,7 +95,7 @@ enum class Drop : uint32_t {
   kNoNeighbour,      // next hop MAC unknown (resolution requested)
   kBackendDisabled,  // flow of a backend that is disabled or gone
   kUnsupported,      // other EtherTypes, IP protocols, ICMP types
-  kTxFull,           // TX queue full (or, as the port's link state shows, its link down)
+  kTxFull,           // TX queue full (or, where the driver's queue stalls then, link down)
   kNoConfig,         // no snapshot applied yet
   kCount
 };
@@ -249,7 +249,8 @@ struct alignas(64) LcoreStats {
 };
 static_assert(sizeof(LcoreStats) == 64);
 
-// PortStats::link, as the port's driver reports it (rte_eth_link_get_nowait).
+// PortStats::link: as the port's driver reports it (rte_eth_link_get_nowait), or for net_af_xdp
+// and net_af_packet, whose drivers report a fixed link, as the kernel interface has it.
 enum class Link : uint8_t { kUnknown = 0, kDown = 1, kUp = 2 };
 
 struct alignas(64) PortStats {

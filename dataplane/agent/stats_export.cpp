@@ -118,7 +118,8 @@ void StatsExport::export_link(abi::PortStats& out, const std::string& port_name,
     // The driver's link is fixed; the kernel's interface has the real one. Its speed is read
     // only when the link comes up (a file read; the state itself is one ioctl per export).
     state = kernel_link(kernel_iface_);
-    if (state == abi::Link::kUp && last_link_ != abi::Link::kUp) {
+    // Also while the speed is unknown: a NIC may report it a moment after its carrier.
+    if (state == abi::Link::kUp && (last_known_ != abi::Link::kUp || kernel_speed_mbps_ == 0)) {
       const long mbps = std::strtol(sysfs_net(kernel_iface_, "speed").c_str(), nullptr, 10);
       kernel_speed_mbps_ = mbps > 0 && mbps < INT32_MAX ? static_cast<uint32_t>(mbps) : 0;
       kernel_full_duplex_ = sysfs_net(kernel_iface_, "duplex") == "full";
@@ -134,9 +135,11 @@ void StatsExport::export_link(abi::PortStats& out, const std::string& port_name,
       full_duplex = link.link_duplex == RTE_ETH_LINK_FULL_DUPLEX;
     }
   }
-  // A transmit that fails while the link is down is counted as tx_full by the workers: this log
-  // line and the port's link state say which it was.
-  if (state != last_link_) {
+  // Frames sent while the link is down are lost: counted as tx_full where the driver's queue
+  // stalls (memif, most NICs), as sent where the kernel drops them (net_af_xdp, net_af_packet).
+  // This log line and the port's link state say when. Only moves between up and down count; a
+  // moment when the state cannot be read (unknown) is exported as such and changes nothing.
+  if (state != abi::Link::kUnknown && state != last_known_) {
     if (state == abi::Link::kUp && speed == 0) {
       RTE_LOG(INFO, USER1, "port %s: link up\n", port_name.c_str());
     } else if (state == abi::Link::kUp) {
@@ -146,9 +149,8 @@ void StatsExport::export_link(abi::PortStats& out, const std::string& port_name,
       RTE_LOG(WARNING, USER1, "port %s: link down\n", port_name.c_str());
     }
     // The first state seen is where the count starts, not a change.
-    if (link_seen_) ++link_changes_;
-    link_seen_ = true;
-    last_link_ = state;
+    if (last_known_ != abi::Link::kUnknown) ++link_changes_;
+    last_known_ = state;
   }
   store(out.link, static_cast<uint64_t>(state));
   store(out.link_speed_mbps, speed);

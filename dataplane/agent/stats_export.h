@@ -39,10 +39,9 @@ class StatsExport {
 
   abi::ShmRegion region_;
   std::string kernel_iface_;
-  abi::Link last_link_ = abi::Link::kUnknown;
-  uint32_t kernel_speed_mbps_ = 0;  // read when the kernel interface's link comes up
+  abi::Link last_known_ = abi::Link::kUnknown;  // last up or down seen: changes are counted from it
+  uint32_t kernel_speed_mbps_ = 0;              // read when the kernel interface's link comes up
   bool kernel_full_duplex_ = false;
-  bool link_seen_ = false;
   uint64_t link_changes_ = 0;
   // A worker's heartbeat is derived here, off the hot path: the time its loop counter was last
   // seen moving.

@@ -63,7 +63,8 @@ std::string kernel_interface(const std::string& device) {
   const size_t comma = device.find(',');
   const std::string_view driver = std::string_view(device).substr(0, comma);
   if (comma == std::string::npos ||
-      !(driver.starts_with("net_af_xdp") || driver.starts_with("net_af_packet"))) {
+      !(driver.starts_with("net_af_xdp") || driver.starts_with("net_af_packet") ||
+        driver.starts_with("eth_af_packet"))) {
     return "";
   }
   size_t at = comma;

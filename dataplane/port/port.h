@@ -19,9 +19,9 @@ class Rss;
 bool is_pci_address(const std::string& device);
 
 // The kernel interface behind a device that keeps its NIC with the kernel (net_af_xdp and
-// net_af_packet, their `iface=` argument), or "" for any other device. Such drivers report a
-// fixed link (up once started, a nominal speed), so the interface's own state is what tells
-// whether the link is up.
+// net_af_packet or its alias eth_af_packet, their `iface=` argument), or "" for any other device.
+// Such drivers report a fixed link (up once started, a nominal speed), so the interface's own state
+// is what tells whether the link is up.
 std::string kernel_interface(const std::string& device);
 
 // The EAL arguments (argv[0] included) for this configuration.

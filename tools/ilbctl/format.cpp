@@ -145,8 +145,8 @@ std::string format_status(const json& s) {
   if (dp.contains("ports") && dp["ports"].is_array() && !dp["ports"].empty()) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& p : dp["ports"]) {
-      std::string link = p.value("link", "-");
-      if (link == "up" && p.value("speed_mbps", 0) != 0) {
+      std::string link = field(p, "link");
+      if (link == "up" && number(p, "speed_mbps") != 0) {
         link += " " + field(p, "speed_mbps") + " Mbit/s";
       }
       rows.push_back({field(p, "name"), link, field(p, "rx_packets"), field(p, "tx_packets"),

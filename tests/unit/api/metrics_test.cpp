@@ -95,6 +95,7 @@ TEST_F(MetricsTest, CountersComeFromTheStatRegion) {
   std::strcpy(ports[1].name, "wan");
   ports[1].link = static_cast<uint8_t>(abi::Link::kDown);
   std::strcpy(ports[2].name, "odd");
+  ports[2].link = 7;  // not a Link value: no claim either way
   auto* svc = dp.section<abi::ServiceStats>(h->service_offset);
   svc[2] = abi::ServiceStats{web_->config.vip, 80, 6, 1, 31, 32, 33, 34, 35, 36, 30};
   auto* be = dp.section<abi::BackendStats>(h->backend_offset);
@@ -120,7 +121,7 @@ TEST_F(MetricsTest, CountersComeFromTheStatRegion) {
   EXPECT_EQ(value_of(text, R"(ilb_port_speed_bytes{port="lan"})"), 1.25e9);
   EXPECT_EQ(value_of(text, R"(ilb_port_up{port="wan"})"), 0);
   EXPECT_EQ(value_of(text, R"(ilb_port_speed_bytes{port="wan"})"), -1) << "no speed, no sample";
-  EXPECT_EQ(value_of(text, R"(ilb_port_up{port="odd"})"), -1) << "link state unknown";
+  EXPECT_EQ(value_of(text, R"(ilb_port_up{port="odd"})"), -1) << "link state not known";
   EXPECT_EQ(value_of(text, R"(ilb_port_rx_packets_total{port="odd"})"), 0);
   EXPECT_EQ(value_of(text, R"(ilb_drops_total{reason="no_service"})"), 11);
   EXPECT_EQ(value_of(text, R"(ilb_drops_total{reason="martian"})"), 7);

@@ -46,6 +46,7 @@ TEST(KernelInterface, IsTheIfaceOfDevicesThatLeaveTheNicToTheKernel) {
   EXPECT_EQ(kernel_interface("net_af_xdp0,iface=dp0"), "dp0");
   EXPECT_EQ(kernel_interface("net_af_xdp0,start_queue=0,iface=ens5,queue_count=2"), "ens5");
   EXPECT_EQ(kernel_interface("net_af_packet1,qpairs=2,iface=eth1"), "eth1");
+  EXPECT_EQ(kernel_interface("eth_af_packet0,iface=eth2"), "eth2") << "DPDK's alias";
   EXPECT_EQ(kernel_interface("net_af_xdp0"), "");
   EXPECT_EQ(kernel_interface("net_af_xdp0,queue_count=2"), "");
   EXPECT_EQ(kernel_interface("net_memif0,role=server,iface=x"), "") << "not a kernel NIC";
