@@ -1,5 +1,5 @@
 // ilb-dataplane: the DPDK primary process. The main lcore runs the config agent, ARP and the
-// stats export; each worker lcore polls one queue of the port. Everything is allocated before the
+// stats export; each worker lcore polls one queue of every port. Everything is allocated before the
 // workers start; shutdown on SIGINT/SIGTERM stops the workers, then the port (which flushes and
 // closes pcap files), then the EAL.
 #include <rte_eal.h>
@@ -114,20 +114,40 @@ int main(int argc, char** argv) {
     return fail("RCU QSBR initialisation failed");
   }
 
-  if (!start_port(cfg.ports[0], static_cast<uint16_t>(workers_n), cfg.rx_desc, cfg.tx_desc, pool,
-                  shared->port, error)) {
-    return fail(error);
-  }
+  // Ports started so far, stopped on every way out.
+  shared->n_ports = 0;
+  auto stop_ports = [&] {
+    for (uint32_t i = 0; i < shared->n_ports; ++i) stop_port(shared->ports[i].port_id);
+  };
   // With several workers, steer replies by RSS where the port tells us how it hashes; the
   // hand-over rings cover whatever still lands elsewhere.
-  auto rss = std::make_unique<Rss>();
-  if (workers_n > 1) {
-    std::string why;
-    if (read_rss(shared->port.port_id, *rss, shared->rss_tcp_ports, shared->rss_udp_ports, why)) {
-      shared->rss = rss.get();
-    } else {
-      std::printf("ilb-dataplane: replies are not steered by RSS (%s); workers hand them over\n",
-                  why.c_str());
+  std::vector<std::unique_ptr<Rss>> rss;
+  for (const PortConfig& pc : cfg.ports) {
+    PortInfo& pi = shared->ports[shared->n_ports];
+    if (!start_port(pc, static_cast<uint16_t>(workers_n), cfg.rx_desc, cfg.tx_desc, pool, pi,
+                    error)) {
+      stop_ports();
+      return fail(error);
+    }
+    ++shared->n_ports;
+    if (pi.port_id >= kPortIdSlots) {
+      stop_ports();
+      return fail("port " + pc.name + ": DPDK port id " + std::to_string(pi.port_id) +
+                  " is beyond the " + std::to_string(kPortIdSlots) + " ilb handles");
+    }
+    shared->port_index[pi.port_id] = static_cast<uint8_t>(shared->n_ports - 1);
+    if (workers_n > 1) {
+      std::string why;
+      auto r = std::make_unique<Rss>();
+      if (read_rss(pi.port_id, *r, pi.rss_tcp_ports, pi.rss_udp_ports, why)) {
+        pi.rss = r.get();
+        rss.push_back(std::move(r));
+      } else {
+        std::printf(
+            "ilb-dataplane: port %s: replies are not steered by RSS (%s); workers hand "
+            "them over\n",
+            pc.name.c_str(), why.c_str());
+      }
     }
   }
 
@@ -154,11 +174,13 @@ int main(int argc, char** argv) {
         rte_zmalloc_socket("ilb_counters", sizeof(WorkerCounters), 64, wsock));
     if (w->to_main == nullptr || w->resolve == nullptr || w->from_main == nullptr ||
         w->counters == nullptr) {
+      stop_ports();
       return fail("out of memory for worker " + n);
     }
     if (!w->conns.init("ilb_conn" + n, cfg.conn_capacity, cfg.snat_addresses, wsock, error) ||
         !w->snat.init(cfg.snat_addresses, cfg.snat_port_min, cfg.snat_port_max, i, workers_n, wsock,
                       error)) {
+      stop_ports();
       return fail(error);
     }
     workers.push_back(w.get());
@@ -173,15 +195,24 @@ int main(int argc, char** argv) {
       rte_ring* ring = rte_ring_create(name.c_str(), kHandoffRingSize,
                                        static_cast<int>(rte_lcore_to_socket_id(to->lcore)),
                                        RING_F_SP_ENQ | RING_F_SC_DEQ);
-      if (ring == nullptr) return fail("out of memory for hand-over ring " + name);
+      if (ring == nullptr) {
+        stop_ports();
+        return fail("out of memory for hand-over ring " + name);
+      }
       from->handoff_to[to->index] = ring;
       to->handoff_from[from->index] = ring;
     }
   }
 
   StatsExport stats;
-  if (!stats.init(file.instance, workers_n, cfg.conn_capacity, error)) return fail(error);
-  stats.watch_kernel_link(kernel_interface(cfg.ports[0].device));
+  if (!stats.init(file.instance, workers_n, cfg.conn_capacity, error)) {
+    stop_ports();
+    return fail(error);
+  }
+  for (uint32_t i = 0; i < shared->n_ports; ++i) {
+    stats.add_port(cfg.ports[i].name, shared->ports[i].port_id,
+                   kernel_interface(cfg.ports[i].device));
+  }
   ConfigAgent agent(file.instance, *shared, stats);
   ArpAgent arp(*shared, workers, pool, cfg);
   arp.init();
@@ -191,16 +222,18 @@ int main(int argc, char** argv) {
       // Workers already running use memory freed on return: stop them first.
       shared->stop.store(true, std::memory_order_relaxed);
       rte_eal_mp_wait_lcore();
-      stop_port(shared->port.port_id);
+      stop_ports();
       return fail("cannot launch worker on lcore " + std::to_string(w->lcore));
     }
   }
-  const PortInfo& pi = shared->port;
-  RTE_LOG(INFO, USER1,
-          "ilb-dataplane instance %s: port %s (%02x:%02x:%02x:%02x:%02x:%02x), %u worker(s); "
-          "waiting for the control plane\n",
-          file.instance.c_str(), cfg.ports[0].name.c_str(), pi.mac[0], pi.mac[1], pi.mac[2],
-          pi.mac[3], pi.mac[4], pi.mac[5], workers_n);
+  for (uint32_t i = 0; i < shared->n_ports; ++i) {
+    const PortInfo& pi = shared->ports[i];
+    RTE_LOG(INFO, USER1, "ilb-dataplane instance %s: port %s (%02x:%02x:%02x:%02x:%02x:%02x)\n",
+            file.instance.c_str(), cfg.ports[i].name.c_str(), pi.mac[0], pi.mac[1], pi.mac[2],
+            pi.mac[3], pi.mac[4], pi.mac[5]);
+  }
+  RTE_LOG(INFO, USER1, "%u port(s), %u worker(s); waiting for the control plane\n", shared->n_ports,
+          workers_n);
 
   uint64_t last_export = 0;
   while (g_signal == 0) {
@@ -210,8 +243,7 @@ int main(int argc, char** argv) {
     arp.poll(now, shared->config.load(std::memory_order_acquire));
     if (now - last_export >= kExportIntervalNs) {
       last_export = now;
-      stats.export_counters(workers, shared->config.load(std::memory_order_acquire),
-                            cfg.ports[0].name, pi.port_id);
+      stats.export_counters(workers, shared->config.load(std::memory_order_acquire));
     }
     // The main lcore does housekeeping only; it need not spin.
     usleep(1000);
@@ -220,11 +252,10 @@ int main(int argc, char** argv) {
   RTE_LOG(INFO, USER1, "signal %d: stopping\n", static_cast<int>(g_signal));
   shared->stop.store(true, std::memory_order_relaxed);
   rte_eal_mp_wait_lcore();
-  stats.export_counters(workers, shared->config.load(std::memory_order_acquire), cfg.ports[0].name,
-                        pi.port_id);
+  stats.export_counters(workers, shared->config.load(std::memory_order_acquire));
   stats.stopped();
   agent.shutdown();
-  stop_port(pi.port_id);
+  stop_ports();
   contexts.clear();
   rte_free(shared->qsbr);
   shared.reset();

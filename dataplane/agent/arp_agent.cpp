@@ -31,7 +31,13 @@ void ArpAgent::init() {
     shared_.neighbours.update(n.address, n.mac.data());
     static_ips_.insert(n.address);
   }
-  if (shared_.port.gateway != 0) want(shared_.port.gateway);
+  want_gateways();
+}
+
+void ArpAgent::want_gateways() {
+  for (uint32_t i = 0; i < shared_.n_ports; ++i) {
+    if (shared_.ports[i].gateway != 0) want(shared_.ports[i].gateway);
+  }
 }
 
 void ArpAgent::want(uint32_t ip) {
@@ -39,13 +45,30 @@ void ArpAgent::want(uint32_t ip) {
 }
 
 bool ArpAgent::owned(uint32_t ip, const ActiveConfig* cfg) const {
-  return ip == shared_.port.address ||
-         std::binary_search(shared_.snat_addresses.begin(), shared_.snat_addresses.end(), ip) ||
+  for (uint32_t i = 0; i < shared_.n_ports; ++i) {
+    if (ip == shared_.ports[i].address) return true;
+  }
+  return std::binary_search(shared_.snat_addresses.begin(), shared_.snat_addresses.end(), ip) ||
          (cfg != nullptr && cfg->is_vip(ip));
+}
+
+bool ArpAgent::answers_on(uint32_t ip, uint32_t port) const {
+  const auto on_link = [&](uint32_t i) {
+    const PortInfo& p = shared_.ports[i];
+    return (ip & p.netmask) == (p.address & p.netmask);
+  };
+  if (on_link(port)) return true;
+  for (uint32_t i = 0; i < shared_.n_ports; ++i) {
+    if (on_link(i)) return false;
+  }
+  return true;
 }
 
 void ArpAgent::send_request(uint32_t ip, uint64_t now_ns) {
   wanted_[ip].last_request_ns = now_ns;
+  Route r;
+  if (!route(shared_, ip, r) || r.next_hop != ip) return;  // not on any port's link
+  const PortInfo& port = shared_.ports[r.port];
   rte_mbuf* m = rte_pktmbuf_alloc(pool_);
   if (m == nullptr) return;
   auto* buf = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, pkt::kMinFrameLen));
@@ -53,7 +76,8 @@ void ArpAgent::send_request(uint32_t ip, uint64_t now_ns) {
     rte_pktmbuf_free(m);
     return;
   }
-  pkt::build_arp_request(buf, shared_.port.mac, shared_.port.address, ip);
+  pkt::build_arp_request(buf, port.mac, port.address, ip);
+  m->port = port.port_id;
   if (rte_ring_sp_enqueue(workers_[0]->from_main, m) != 0) rte_pktmbuf_free(m);
 }
 
@@ -63,16 +87,11 @@ void ArpAgent::poll(uint64_t now_ns, const ActiveConfig* cfg) {
     // Next hops of backends that left the config are no longer refreshed.
     std::unordered_map<uint32_t, Entry> previous;
     previous.swap(wanted_);
-    if (shared_.port.gateway != 0) want(shared_.port.gateway);
+    want_gateways();
     for (uint32_t id = 1; id < abi::kMaxBackends; ++id) {
       const BackendEntry& b = cfg->backend(id);
-      if (b.admin == 0) continue;
-      const PortInfo& port = shared_.port;
-      if ((b.address & port.netmask) == (port.address & port.netmask)) {
-        want(b.address);
-      } else if (port.gateway != 0) {
-        want(port.gateway);
-      }
+      Route r;
+      if (b.admin != 0 && route(shared_, b.address, r)) want(r.next_hop);
     }
     for (auto& [ip, e] : wanted_) {
       if (auto it = previous.find(ip); it != previous.end()) e = it->second;
@@ -96,7 +115,8 @@ void ArpAgent::poll(uint64_t now_ns, const ActiveConfig* cfg) {
       auto* m = static_cast<rte_mbuf*>(objs[i]);
       uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
       const pkt::ArpInfo info = pkt::arp_info(frame);
-      const bool for_us = owned(info.target_ip, cfg);
+      const uint32_t in = port_index_of(shared_, m->port);
+      const bool for_us = owned(info.target_ip, cfg) && answers_on(info.target_ip, in);
       // Only next hops ilb needs are learnt (clients are answered at the MAC their packets came
       // from), so hosts that merely ARP for a VIP cannot fill the table.
       if (auto it = wanted_.find(info.sender_ip); it != wanted_.end()) {
@@ -108,7 +128,7 @@ void ArpAgent::poll(uint64_t now_ns, const ActiveConfig* cfg) {
         }
       }
       if (info.op == 1 && for_us) {
-        pkt::make_arp_reply(frame, shared_.port.mac);
+        pkt::make_arp_reply(frame, shared_.ports[in].mac);
         if (rte_ring_sp_enqueue(w->from_main, m) == 0) continue;
       }
       rte_pktmbuf_free(m);

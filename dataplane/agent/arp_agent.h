@@ -1,8 +1,9 @@
 // ARP on the main lcore. Workers hand every ARP frame to the main lcore through a ring; the agent
-// answers requests for addresses ilb owns (port address, SNAT addresses, VIPs), learns senders'
+// answers requests for addresses ilb owns (port addresses, SNAT addresses, VIPs), learns senders'
 // MAC addresses into the neighbour table, and resolves the next hops the config needs (backends
-// on the port's subnet, the gateway for the rest) ahead of traffic, refreshing them on a timer.
-// Frames it sends are handed to a worker, which owns the TX queues.
+// on a port's subnet, the gateway for the rest) ahead of traffic, refreshing them on a timer.
+// Frames it sends are handed to a worker, which owns the TX queues. With several ports, an owned
+// address is answered for on the port whose subnet holds it, or on every port when none does.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +39,9 @@ class ArpAgent {
   void want(uint32_t ip);
   void send_request(uint32_t ip, uint64_t now_ns);
   bool owned(uint32_t ip, const ActiveConfig* cfg) const;
+  // Whether a request for owned address `ip` that came in on port `port` (an index) is answered.
+  bool answers_on(uint32_t ip, uint32_t port) const;
+  void want_gateways();
 
   SharedState& shared_;
   std::vector<WorkerContext*> workers_;

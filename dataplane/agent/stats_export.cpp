@@ -83,7 +83,7 @@ bool StatsExport::init(const std::string& instance, uint32_t workers, uint64_t c
   h.service_offset = h.port_offset + abi::kMaxPorts * sizeof(abi::PortStats);
   h.backend_offset = h.service_offset + abi::kMaxServices * sizeof(abi::ServiceStats);
   h.worker_count = workers;
-  h.port_count = 1;
+  h.port_count = 0;  // add_port()
   h.start_time_ns = realtime_ns();
   h.conn_capacity = conn_capacity;
   h.tsc_hz = rte_get_tsc_hz();
@@ -109,26 +109,37 @@ void StatsExport::stopped() {
   header().heartbeat_ns.store(0, std::memory_order_release);
 }
 
-void StatsExport::export_link(abi::PortStats& out, const std::string& port_name, uint16_t port_id) {
+void StatsExport::add_port(std::string name, uint16_t port_id, std::string kernel_iface) {
+  if (ports_.size() >= abi::kMaxPorts) return;
+  auto* slots = region_.at<abi::PortStats>(header().port_offset);
+  std::strncpy(slots[ports_.size()].name, name.c_str(), abi::kNameLen - 1);
+  ports_.push_back(Port{std::move(name), port_id, std::move(kernel_iface)});
+  std::atomic_ref<uint32_t>(header().port_count)
+      .store(static_cast<uint32_t>(ports_.size()), std::memory_order_release);
+}
+
+void StatsExport::export_link(abi::PortStats& out, Port& port) {
   rte_eth_link link{};
   auto state = abi::Link::kUnknown;
   uint32_t speed = 0;
   bool full_duplex = false;
-  if (!kernel_iface_.empty()) {
+  const char* port_name = port.name.c_str();
+  if (!port.kernel_iface.empty()) {
     // The driver's link is fixed; the kernel's interface has the real one. Its speed is read
     // only when the link comes up (a file read; the state itself is one ioctl per export).
-    state = kernel_link(kernel_iface_);
+    state = kernel_link(port.kernel_iface);
     // Also while the speed is unknown: a NIC may report it a moment after its carrier.
-    if (state == abi::Link::kUp && (last_known_ != abi::Link::kUp || kernel_speed_mbps_ == 0)) {
-      const long mbps = std::strtol(sysfs_net(kernel_iface_, "speed").c_str(), nullptr, 10);
-      kernel_speed_mbps_ = mbps > 0 && mbps < INT32_MAX ? static_cast<uint32_t>(mbps) : 0;
-      kernel_full_duplex_ = sysfs_net(kernel_iface_, "duplex") == "full";
+    if (state == abi::Link::kUp &&
+        (port.last_known != abi::Link::kUp || port.kernel_speed_mbps == 0)) {
+      const long mbps = std::strtol(sysfs_net(port.kernel_iface, "speed").c_str(), nullptr, 10);
+      port.kernel_speed_mbps = mbps > 0 && mbps < INT32_MAX ? static_cast<uint32_t>(mbps) : 0;
+      port.kernel_full_duplex = sysfs_net(port.kernel_iface, "duplex") == "full";
     }
     if (state == abi::Link::kUp) {
-      speed = kernel_speed_mbps_;
-      full_duplex = kernel_full_duplex_;
+      speed = port.kernel_speed_mbps;
+      full_duplex = port.kernel_full_duplex;
     }
-  } else if (rte_eth_link_get_nowait(port_id, &link) == 0) {
+  } else if (rte_eth_link_get_nowait(port.port_id, &link) == 0) {
     state = link.link_status == RTE_ETH_LINK_UP ? abi::Link::kUp : abi::Link::kDown;
     if (state == abi::Link::kUp) {
       speed = link.link_speed != RTE_ETH_SPEED_NUM_UNKNOWN ? link.link_speed : 0;
@@ -139,28 +150,27 @@ void StatsExport::export_link(abi::PortStats& out, const std::string& port_name,
   // stalls (memif, most NICs), as sent where the kernel drops them (net_af_xdp, net_af_packet).
   // This log line and the port's link state say when. Only moves between up and down count; a
   // moment when the state cannot be read (unknown) is exported as such and changes nothing.
-  if (state != abi::Link::kUnknown && state != last_known_) {
+  if (state != abi::Link::kUnknown && state != port.last_known) {
     if (state == abi::Link::kUp && speed == 0) {
-      RTE_LOG(INFO, USER1, "port %s: link up\n", port_name.c_str());
+      RTE_LOG(INFO, USER1, "port %s: link up\n", port_name);
     } else if (state == abi::Link::kUp) {
-      RTE_LOG(INFO, USER1, "port %s: link up, %u Mbit/s, %s duplex\n", port_name.c_str(), speed,
+      RTE_LOG(INFO, USER1, "port %s: link up, %u Mbit/s, %s duplex\n", port_name, speed,
               full_duplex ? "full" : "half");
     } else if (state == abi::Link::kDown) {
-      RTE_LOG(WARNING, USER1, "port %s: link down\n", port_name.c_str());
+      RTE_LOG(WARNING, USER1, "port %s: link down\n", port_name);
     }
     // The first state seen is where the count starts, not a change.
-    if (last_known_ != abi::Link::kUnknown) ++link_changes_;
-    last_known_ = state;
+    if (port.last_known != abi::Link::kUnknown) ++port.link_changes;
+    port.last_known = state;
   }
   store(out.link, static_cast<uint64_t>(state));
   store(out.link_speed_mbps, speed);
   store(out.link_full_duplex, full_duplex ? 1 : 0);
-  store(out.link_changes, link_changes_);
+  store(out.link_changes, port.link_changes);
 }
 
 void StatsExport::export_counters(const std::vector<WorkerContext*>& workers,
-                                  const ActiveConfig* cfg, const std::string& port_name,
-                                  uint16_t port_id) {
+                                  const ActiveConfig* cfg) {
   auto& h = header();
   auto* lcores = region_.at<abi::LcoreStats>(h.lcore_offset);
   uint64_t drops[static_cast<size_t>(abi::Drop::kCount)] = {};
@@ -212,19 +222,21 @@ void StatsExport::export_counters(const std::vector<WorkerContext*>& workers,
   store(h.martian_drops, martians);
   store(h.replies_limited, replies_limited);
 
-  rte_eth_stats st{};
-  auto* ports = region_.at<abi::PortStats>(h.port_offset);
-  std::strncpy(ports[0].name, port_name.c_str(), abi::kNameLen - 1);
-  if (rte_eth_stats_get(port_id, &st) == 0) {
-    store(ports[0].rx_packets, st.ipackets);
-    store(ports[0].tx_packets, st.opackets);
-    store(ports[0].rx_dropped, st.imissed + st.rx_nombuf);
-    store(ports[0].tx_errors, st.oerrors);
-    store(ports[0].rx_bytes, st.ibytes);
-    store(ports[0].tx_bytes, st.obytes);
-    store(ports[0].rx_errors, st.ierrors);
+  auto* port_stats = region_.at<abi::PortStats>(h.port_offset);
+  for (size_t i = 0; i < ports_.size(); ++i) {
+    abi::PortStats& out = port_stats[i];
+    rte_eth_stats st{};
+    if (rte_eth_stats_get(ports_[i].port_id, &st) == 0) {
+      store(out.rx_packets, st.ipackets);
+      store(out.tx_packets, st.opackets);
+      store(out.rx_dropped, st.imissed + st.rx_nombuf);
+      store(out.tx_errors, st.oerrors);
+      store(out.rx_bytes, st.ibytes);
+      store(out.tx_bytes, st.obytes);
+      store(out.rx_errors, st.ierrors);
+    }
+    export_link(out, ports_[i]);
   }
-  export_link(ports[0], port_name, port_id);
 
   auto* backends = region_.at<abi::BackendStats>(h.backend_offset);
   auto* services = region_.at<abi::ServiceStats>(h.service_offset);

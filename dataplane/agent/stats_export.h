@@ -4,7 +4,6 @@
 
 #include <cstdint>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "dataplane/abi/ilb_abi.h"
@@ -24,25 +23,30 @@ class StatsExport {
 
   // Main-lcore heartbeat (every loop iteration).
   void beat(uint64_t now_ns);
+  // Exports DPDK port `port_id` as the next PortStats slot (at most abi::kMaxPorts), under the
+  // operator's `name`. With `kernel_iface` set (see kernel_interface()), its link state is the
+  // kernel interface's instead of its driver's.
+  void add_port(std::string name, uint16_t port_id, std::string kernel_iface);
   // Sums per-worker counters and port statistics into the region.
-  void export_counters(const std::vector<WorkerContext*>& workers, const ActiveConfig* cfg,
-                       const std::string& port_name, uint16_t port_id);
+  void export_counters(const std::vector<WorkerContext*>& workers, const ActiveConfig* cfg);
   // Marks the dataplane as stopped for readers (heartbeat 0).
   void stopped();
-  // Takes the port's link state from kernel interface `iface` (see kernel_interface()) instead
-  // of from its driver.
-  void watch_kernel_link(std::string iface) { kernel_iface_ = std::move(iface); }
 
  private:
+  struct Port {
+    std::string name;
+    uint16_t port_id = 0;
+    std::string kernel_iface;
+    abi::Link last_known = abi::Link::kUnknown;  // last up or down seen: changes count from it
+    uint32_t kernel_speed_mbps = 0;              // read when the kernel interface's link comes up
+    bool kernel_full_duplex = false;
+    uint64_t link_changes = 0;
+  };
   // The port's link state into `out`, logging every change.
-  void export_link(abi::PortStats& out, const std::string& port_name, uint16_t port_id);
+  static void export_link(abi::PortStats& out, Port& port);
 
   abi::ShmRegion region_;
-  std::string kernel_iface_;
-  abi::Link last_known_ = abi::Link::kUnknown;  // last up or down seen: changes are counted from it
-  uint32_t kernel_speed_mbps_ = 0;              // read when the kernel interface's link comes up
-  bool kernel_full_duplex_ = false;
-  uint64_t link_changes_ = 0;
+  std::vector<Port> ports_;
   // A worker's heartbeat is derived here, off the hot path: the time its loop counter was last
   // seen moving.
   std::vector<uint64_t> last_loops_;

@@ -391,8 +391,37 @@ DataplaneConfig parse_dataplane_config(const toml::table& root, const std::strin
   auto ports = t.require("port");
   auto port_tables = ports.as_table_array();
   if (port_tables.empty()) ports.fail("at least one [[dataplane.port]] is required");
-  if (port_tables.size() > 1) port_tables[1].fail("more than one port is not supported yet");
-  for (const auto& port : port_tables) dp.ports.push_back(parse_port(port));
+  if (port_tables.size() > kMaxDataplanePorts) {
+    port_tables[kMaxDataplanePorts].fail("at most " + std::to_string(kMaxDataplanePorts) +
+                                         " ports are supported");
+  }
+  // Each port is one link: where a frame to an address leaves must never be in doubt, so the
+  // ports' subnets are disjoint and one port at most leads to everything else.
+  size_t with_gateway = port_tables.size();  // index of the port with the gateway
+  for (const auto& table : port_tables) {
+    PortConfig port = parse_port(table);
+    const uint32_t mask = prefix_mask(port.prefix_len);
+    for (const PortConfig& other : dp.ports) {
+      if (other.name == port.name) table.require("name").fail("duplicate port name");
+      if (other.device == port.device) {
+        table.require("device").fail("port " + quoted(other.name) + " already uses this device");
+      }
+      const uint32_t common = prefix_mask(std::min(port.prefix_len, other.prefix_len));
+      if ((port.address & common) == (other.address & common)) {
+        table.require("address").fail("subnet " + format_ipv4(port.address & mask) + "/" +
+                                      std::to_string(port.prefix_len) + " overlaps port " +
+                                      quoted(other.name) + "'s " +
+                                      format_ipv4(other.address & prefix_mask(other.prefix_len)) +
+                                      "/" + std::to_string(other.prefix_len));
+      }
+    }
+    if (port.gateway != 0 && with_gateway != port_tables.size()) {
+      table.require("gateway").fail("port " + quoted(dp.ports[with_gateway].name) +
+                                    " has the gateway already; one port at most may have one");
+    }
+    if (port.gateway != 0) with_gateway = dp.ports.size();
+    dp.ports.push_back(port);
+  }
 
   return dp;
 }

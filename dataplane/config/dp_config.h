@@ -35,6 +35,10 @@ struct PortConfig {
   std::array<uint8_t, 6> mac{};
 };
 
+// One-armed deployments use one port, two-armed ones two (clients' side, backends' side); up to
+// this many (the stat region's PortStats slots).
+inline constexpr uint32_t kMaxDataplanePorts = 8;
+
 // Workers share the SNAT port space and hand frames to each other over one ring per ordered pair.
 inline constexpr uint32_t kMaxWorkers = 32;
 
@@ -69,7 +73,7 @@ struct DataplaneConfig {
   uint16_t snat_port_max = 65535;
   uint32_t neighbour_refresh_s = 30;  // ARP re-resolution interval for used next hops
   std::vector<StaticNeighbour> static_neighbours;
-  std::vector<PortConfig> ports;  // at least one; exactly one in this version
+  std::vector<PortConfig> ports;  // 1 to kMaxDataplanePorts; subnets disjoint, one gateway at most
 };
 
 // Parses and validates `root["dataplane"]` of the file `path` (used in error messages).

@@ -54,7 +54,9 @@ struct Conn {
   uint32_t backend_id;
   uint8_t proto;
   TcpState state;
-  uint8_t fin_flags;       // bit 0: FIN from client, bit 1: FIN from backend
+  // Bit 0: FIN from client, bit 1: FIN from backend; bits 2-4: the port (index into the
+  // dataplane's ports) towards the client, bits 5-7: towards the backend (see sides()).
+  uint8_t fin_and_sides;
   uint8_t snat_index;      // which SNAT address, for returning the port
   uint64_t deadline_tsc;   // 0 = record free
   uint8_t client_mac[6];   // next hop towards the client: the source MAC of its first packet
@@ -64,6 +66,19 @@ struct Conn {
   uint32_t est_timeout_s;  // established TCP, or UDP idle
 };
 static_assert(sizeof(Conn) == 64);
+
+// The ports a connection's packets leave through, towards its client and towards its backend
+// (both 0 on a one-armed dataplane), packed into Conn::fin_and_sides.
+inline constexpr uint32_t kFinBits = 3;
+inline uint8_t sides(uint32_t client_port, uint32_t backend_port) {
+  return static_cast<uint8_t>((client_port & 7) << 2 | (backend_port & 7) << 5);
+}
+inline uint32_t client_side(const Conn& c) {
+  return (c.fin_and_sides >> 2) & 7;
+}
+inline uint32_t backend_side(const Conn& c) {
+  return c.fin_and_sides >> 5;
+}
 
 class ConnTable {
  public:

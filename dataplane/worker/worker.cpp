@@ -61,8 +61,8 @@ void track_tcp(Conn& c, Dir dir, uint8_t flags) {
     return;
   }
   if ((flags & kTcpFin) != 0) {
-    c.fin_flags |= dir == Dir::kFromClient ? 1 : 2;
-    c.state = c.fin_flags == 3 ? TcpState::kTimeWait : TcpState::kClosing;
+    c.fin_and_sides |= dir == Dir::kFromClient ? 1 : 2;
+    c.state = (c.fin_and_sides & kFinBits) == kFinBits ? TcpState::kTimeWait : TcpState::kClosing;
     return;
   }
   if (c.state == TcpState::kSynSent && dir == Dir::kFromBackend &&
@@ -75,20 +75,26 @@ void track_tcp(Conn& c, Dir dir, uint8_t flags) {
 
 bool owns_address(const WorkerContext& w, const ActiveConfig& cfg, uint32_t ip) {
   const SharedState& s = *w.shared;
-  return ip == s.port.address ||
-         std::binary_search(s.snat_addresses.begin(), s.snat_addresses.end(), ip) || cfg.is_vip(ip);
+  for (uint32_t i = 0; i < s.n_ports; ++i) {
+    if (ip == s.ports[i].address) return true;
+  }
+  return std::binary_search(s.snat_addresses.begin(), s.snat_addresses.end(), ip) || cfg.is_vip(ip);
+}
+
+// The port frame `m` came in on.
+const PortInfo& in_port(const WorkerContext& w, const rte_mbuf* m) {
+  return w.shared->ports[port_index_of(*w.shared, m->port)];
 }
 
 // A frame no host may send (RFC 1812 5.3.7's martians, which Linux drops before routing): from a
 // group (multicast, broadcast) MAC, or from an IPv4 source no host can have — 0.0.0.0/8,
-// loopback, multicast, class E, broadcast, the port's subnet broadcast — or one of ilb's own
-// addresses. Nothing answers one and no connection starts from one: its replies would go to a
-// group, to no host, or to ilb.
-bool martian(const WorkerContext& w, const ActiveConfig& cfg, const uint8_t* frame,
-             uint32_t src_ip) {
+// loopback, multicast, class E, broadcast, the subnet broadcast of `port`, the port it came in
+// on — or one of ilb's own addresses. Nothing answers one and no connection starts from one: its
+// replies would go to a group, to no host, or to ilb.
+bool martian(const WorkerContext& w, const ActiveConfig& cfg, const PortInfo& port,
+             const uint8_t* frame, uint32_t src_ip) {
   const uint32_t src = rte_be_to_cpu_32(src_ip);
   const uint32_t net = src >> 24;
-  const PortInfo& port = w.shared->port;
   const uint32_t mask = rte_be_to_cpu_32(port.netmask);
   // A /31 or /32 has no broadcast address.
   const bool subnet_broadcast = mask < 0xfffffffe && (src | mask) == 0xffffffff &&
@@ -142,11 +148,12 @@ bool set_frame(rte_mbuf* m, const uint8_t* data, uint32_t len) {
 bool reset_both_sides(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p, const Conn& c, Dir dir,
                       rte_mbuf** tx, uint16_t* n_tx) {
   const pkt::TcpSeq seq = pkt::tcp_seq(rte_pktmbuf_mtod(m, const uint8_t*), p);
-  const uint8_t* mac = w.shared->port.mac;
+  const PortInfo& client_port = w.shared->ports[client_side(c)];
+  const PortInfo& backend_port = w.shared->ports[backend_side(c)];
   const pkt::Endpoint client{c.client_mac, c.client_ip, c.client_port};
-  const pkt::Endpoint vip{mac, c.vip, c.vport};
+  const pkt::Endpoint vip{client_port.mac, c.vip, c.vport};
   const pkt::Endpoint backend{c.backend_mac, c.backend_ip, c.backend_port};
-  const pkt::Endpoint snat{mac, c.snat_ip, c.snat_port};
+  const pkt::Endpoint snat{backend_port.mac, c.snat_ip, c.snat_port};
   const bool from_client = dir == Dir::kFromClient;
   uint8_t frame[pkt::kMinFrameLen];
   w.counters->backends[c.backend_id].resets.add();
@@ -157,6 +164,7 @@ bool reset_both_sides(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p, const
       pkt::build_tcp_reset(frame, vip, client, seq.seq, 0, kTcpRst);
     }
     if (set_frame(other, frame, sizeof(frame))) {
+      other->port = (from_client ? backend_port : client_port).port_id;
       tx[(*n_tx)++] = other;
     } else {
       rte_pktmbuf_free(other);
@@ -168,6 +176,7 @@ bool reset_both_sides(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p, const
   } else {
     pkt::build_tcp_reset(frame, snat, backend, seq.ack, 0, kTcpRst);
   }
+  m->port = (from_client ? client_port : backend_port).port_id;
   return set_frame(m, frame, sizeof(frame));
 }
 
@@ -220,13 +229,17 @@ Verdict forward_tracked(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
   BackendCounters& bc = w.counters->backends[c.backend_id];
   const uint32_t len = rte_pktmbuf_data_len(m);
   if (dir == Dir::kFromClient) {
+    const PortInfo& out = w.shared->ports[backend_side(c)];
     pkt::rewrite_l4(frame, p, c.snat_ip, c.snat_port, c.backend_ip, c.backend_port);
-    pkt::set_ether(frame, c.backend_mac, w.shared->port.mac);
+    pkt::set_ether(frame, c.backend_mac, out.mac);
+    m->port = out.port_id;
     bc.packets_in.add();
     bc.bytes_in.add(len);
   } else {
+    const PortInfo& out = w.shared->ports[client_side(c)];
     pkt::rewrite_l4(frame, p, c.vip, c.vport, c.client_ip, c.client_port);
-    pkt::set_ether(frame, c.client_mac, w.shared->port.mac);
+    pkt::set_ether(frame, c.client_mac, out.mac);
+    m->port = out.port_id;
     bc.packets_out.add();
     bc.bytes_out.add(len);
   }
@@ -250,7 +263,8 @@ bool may_reply(WorkerContext& w, uint64_t now) {
 // Turns TCP segment `m` to one of our addresses (a VIP, a SNAT address) into the reset a closed
 // port answers it with (RFC 9293, 3.10.7.1), back to its sender: a segment carrying an ACK gets a
 // reset with that sequence number, any other one a reset acknowledging it (its payload, SYN and
-// FIN). A reset is never answered. Returns whether `m` is to be sent.
+// FIN), out of the port it came in on. A reset is never answered. Returns whether `m` is to be
+// sent.
 bool answer_with_reset(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p, uint64_t now) {
   if ((p.tcp_flags & kTcpRst) != 0) return false;
   const uint8_t* in = rte_pktmbuf_mtod(m, const uint8_t*);
@@ -259,7 +273,7 @@ bool answer_with_reset(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p, uint
   if (!may_reply(w, now)) return false;
   uint8_t sender_mac[6];
   std::memcpy(sender_mac, in + 6, 6);
-  const pkt::Endpoint us{w.shared->port.mac, p.dst_ip, p.dst_port};
+  const pkt::Endpoint us{in_port(w, m).mac, p.dst_ip, p.dst_port};
   const pkt::Endpoint sender{sender_mac, p.src_ip, p.src_port};
   const pkt::TcpSeq s = pkt::tcp_seq(in, p);
   uint8_t frame[pkt::kMinFrameLen];
@@ -281,7 +295,7 @@ bool reject(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p, uint64_t now) {
   if (!may_reply(w, now)) return false;
   uint8_t frame[pkt::kMaxIcmpErrorLen];
   const uint32_t len = pkt::build_icmp_unreachable(frame, rte_pktmbuf_mtod(m, const uint8_t*), p,
-                                                   w.shared->port.mac, p.dst_ip, 3);
+                                                   in_port(w, m).mac, p.dst_ip, 3);
   return set_frame(m, frame, len);
 }
 
@@ -333,18 +347,25 @@ uint32_t pick_backend(WorkerContext& w, const ActiveConfig& cfg, const ServiceEn
 }
 
 // The RSS view to steer this new flow's replies with, or null: one worker, no RSS known, a
-// protocol the NIC hashes on addresses only, or a NIC whose hash turned out to differ from ours
-// (checked once, on the first packet that carries the NIC's hash).
-const Rss* steering_rss(WorkerContext& w, const rte_mbuf* m, const pkt::Parsed& p) {
+// protocol the NIC hashes on addresses only, a NIC whose hash turned out to differ from ours
+// (checked once per port, on the first packet that carries the NIC's hash), or replies that
+// arrive on another port than the client's packets (two-armed), whose hash cannot be checked
+// that way: the hand-over rings take those.
+const Rss* steering_rss(WorkerContext& w, const rte_mbuf* m, const pkt::Parsed& p,
+                        uint32_t backend_port) {
   const SharedState& s = *w.shared;
-  if (s.rss == nullptr || !(p.proto == IPPROTO_TCP ? s.rss_tcp_ports : s.rss_udp_ports)) {
+  const uint32_t in = port_index_of(s, m->port);
+  const PortInfo& port = s.ports[in];
+  if (in != backend_port || port.rss == nullptr ||
+      !(p.proto == IPPROTO_TCP ? port.rss_tcp_ports : port.rss_udp_ports)) {
     return nullptr;
   }
-  if (w.rss_agrees == 0 && (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH) != 0) {
-    w.rss_agrees =
-        s.rss->hash_v4_ports(p.src_ip, p.dst_ip, p.src_port, p.dst_port) == m->hash.rss ? 1 : -1;
+  int8_t& agrees = w.rss_agrees[in];
+  if (agrees == 0 && (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH) != 0) {
+    agrees =
+        port.rss->hash_v4_ports(p.src_ip, p.dst_ip, p.src_port, p.dst_port) == m->hash.rss ? 1 : -1;
   }
-  return w.rss_agrees < 0 ? nullptr : s.rss;
+  return agrees < 0 ? nullptr : port.rss;
 }
 
 // What new_connection() made of a flow's first packet.
@@ -374,7 +395,8 @@ Opened new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, co
   }
   // For us, and about to open a connection or be answered: not from a martian sender. (Frames
   // for no one of ours, such as a DHCP client's broadcast from 0.0.0.0, stay `not_for_us`.)
-  if (martian(w, cfg, rte_pktmbuf_mtod(m, const uint8_t*), p.src_ip)) {
+  const uint32_t in = port_index_of(*w.shared, m->port);
+  if (martian(w, cfg, w.shared->ports[in], rte_pktmbuf_mtod(m, const uint8_t*), p.src_ip)) {
     w.counters->martians.add();
     return Opened::kDropped;
   }
@@ -394,17 +416,19 @@ Opened new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, co
   const uint32_t backend_id = pick_backend(w, cfg, svc, static_cast<uint32_t>(si), p);
   const BackendEntry& be = cfg.backend(backend_id);
 
-  const PortInfo& port = w.shared->port;
-  uint32_t next_hop = be.address;
-  if ((be.address & port.netmask) != (port.address & port.netmask)) next_hop = port.gateway;
+  Route to_backend;
   Conn c{};
-  if (next_hop == 0 || !w.shared->neighbours.lookup(next_hop, c.backend_mac)) {
-    if (next_hop != 0) rte_ring_sp_enqueue(w.resolve, reinterpret_cast<void*>(uintptr_t{next_hop}));
+  if (!route(*w.shared, be.address, to_backend) ||
+      !w.shared->neighbours.lookup(to_backend.next_hop, c.backend_mac)) {
+    if (to_backend.next_hop != 0) {
+      rte_ring_sp_enqueue(w.resolve, reinterpret_cast<void*>(uintptr_t{to_backend.next_hop}));
+    }
     w.counters->drop(abi::Drop::kNoNeighbour);
     return Opened::kDropped;
   }
+  const PortInfo& out = w.shared->ports[to_backend.port];
   uint8_t snat_index = 0;
-  const Rss* rss = steering_rss(w, m, p);
+  const Rss* rss = steering_rss(w, m, p, to_backend.port);
   const SnatSteer steer =
       rss == nullptr ? (w.snat.alloc(c.snat_ip, c.snat_port, snat_index) ? SnatSteer::kAnyQueue
                                                                          : SnatSteer::kNoPort)
@@ -428,6 +452,7 @@ Opened new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, co
   c.proto = p.proto;
   c.state = p.proto == IPPROTO_TCP ? TcpState::kSynSent : TcpState::kUdp;
   c.snat_index = snat_index;
+  c.fin_and_sides = sides(in, to_backend.port);
   std::memcpy(c.client_mac, frame + 6, 6);
   c.syn_timeout_s = svc.tcp_syn_timeout_s;
   c.fin_timeout_s = svc.tcp_fin_timeout_s;
@@ -447,7 +472,8 @@ Opened new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, co
   bc.bytes_in.add(rte_pktmbuf_data_len(m));
   w.counters->active_conns.add();
   pkt::rewrite_l4(frame, p, c.snat_ip, c.snat_port, c.backend_ip, c.backend_port);
-  pkt::set_ether(frame, c.backend_mac, port.mac);
+  pkt::set_ether(frame, c.backend_mac, out.mac);
+  m->port = out.port_id;
   return Opened::kCreated;
 }
 
@@ -478,16 +504,19 @@ bool hand_over(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p) {
 }
 
 // The worker that owns the connection a client-side ICMP error quotes (ilb's datagram VIP ->
-// client): the one whose queue the client's own packets reach, where the port's RSS is known and
-// agrees with the NIC. Else this worker, which then translates it only if it owns the flow.
-uint32_t client_side_owner(const WorkerContext& w, const pkt::IcmpQuote& q) {
+// client): the one whose queue the client's own packets reach, where the RSS of the port the
+// error came in on is known and agrees with the NIC. Else this worker, which then translates it
+// only if it owns the flow.
+uint32_t client_side_owner(const WorkerContext& w, const rte_mbuf* m, const pkt::IcmpQuote& q) {
   const SharedState& s = *w.shared;
-  if (s.workers <= 1 || s.rss == nullptr || w.rss_agrees < 0 ||
-      !(q.proto == IPPROTO_TCP ? s.rss_tcp_ports : s.rss_udp_ports)) {
+  const uint32_t in = port_index_of(s, m->port);
+  const PortInfo& port = s.ports[in];
+  if (s.workers <= 1 || port.rss == nullptr || w.rss_agrees[in] < 0 ||
+      !(q.proto == IPPROTO_TCP ? port.rss_tcp_ports : port.rss_udp_ports)) {
     return w.index;
   }
-  return reachable(w,
-                   s.rss->queue(s.rss->hash_v4_ports(q.dst_ip, q.src_ip, q.dst_port, q.src_port)));
+  return reachable(
+      w, port.rss->queue(port.rss->hash_v4_ports(q.dst_ip, q.src_ip, q.dst_port, q.src_port)));
 }
 
 // An ICMP error about a datagram ilb sent on a tracked connection (fragmentation needed, which
@@ -504,7 +533,7 @@ bool forward_icmp_error(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
   pkt::IcmpQuote q;
   // An error goes to the quoted datagram's sender: here one of our VIPs or SNAT addresses.
   if (!pkt::parse_icmp_error(frame, p, q) || q.src_ip != p.dst_ip) return false;
-  if (owns_address(w, cfg, p.dst_ip) && martian(w, cfg, frame, p.src_ip)) {
+  if (owns_address(w, cfg, p.dst_ip) && martian(w, cfg, in_port(w, m), frame, p.src_ip)) {
     w.counters->martians.add();
     rte_pktmbuf_free(m);
     return true;
@@ -512,7 +541,7 @@ bool forward_icmp_error(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
   // A backend-side error (to a SNAT address) belongs to the owner of the quoted SNAT port.
   const uint32_t owner = is_snat_address(w, p.dst_ip)
                              ? reachable(w, snat_port_owner(*w.shared, q.src_port))
-                             : client_side_owner(w, q);
+                             : client_side_owner(w, m, q);
   if (owner != w.index) {
     hand_to(w, m, owner);
     return true;
@@ -529,13 +558,17 @@ bool forward_icmp_error(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
   if (!w.conns.lookup(k, idx, dir)) return false;
   const Conn& c = w.conns.at(idx);
   if (dir == Dir::kFromBackend) {
+    const PortInfo& out = w.shared->ports[client_side(c)];
     pkt::rewrite_icmp_error(frame, p, q, c.vip, c.client_ip, c.client_ip, c.client_port, c.vip,
                             c.vport);
-    pkt::set_ether(frame, c.client_mac, w.shared->port.mac);
+    pkt::set_ether(frame, c.client_mac, out.mac);
+    m->port = out.port_id;
   } else {
+    const PortInfo& out = w.shared->ports[backend_side(c)];
     pkt::rewrite_icmp_error(frame, p, q, c.snat_ip, c.backend_ip, c.backend_ip, c.backend_port,
                             c.snat_ip, c.snat_port);
-    pkt::set_ether(frame, c.backend_mac, w.shared->port.mac);
+    pkt::set_ether(frame, c.backend_mac, out.mac);
+    m->port = out.port_id;
   }
   w.counters->icmp_errors_translated.add();
   tx[(*n_tx)++] = m;
@@ -543,6 +576,24 @@ bool forward_icmp_error(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
 }
 
 }  // namespace
+
+bool route(const SharedState& s, uint32_t ip, Route& out) {
+  for (uint32_t i = 0; i < s.n_ports; ++i) {
+    const PortInfo& port = s.ports[i];
+    if ((ip & port.netmask) == (port.address & port.netmask)) {
+      out = Route{i, ip};
+      return true;
+    }
+  }
+  for (uint32_t i = 0; i < s.n_ports; ++i) {
+    if (s.ports[i].gateway != 0) {
+      out = Route{i, s.ports[i].gateway};
+      return true;
+    }
+  }
+  out = Route{};
+  return false;
+}
 
 uint32_t snat_port_owner(const SharedState& s, uint16_t port_be) {
   const uint16_t port = rte_be_to_cpu_16(port_be);
@@ -565,8 +616,8 @@ void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, u
   uint16_t icmp_pkt[kBurst];
   uint32_t n_icmp = 0;
   WorkerCounters& ctr = *w.counters;
-  const uint8_t* our_mac = w.shared->port.mac;
-  const bool verify_tcp_data = w.shared->verify_all_l4_checksums;
+  const SharedState& s = *w.shared;
+  const bool verify_tcp_data = s.verify_all_l4_checksums;
 
   for (uint16_t i = 0; i < n; ++i) {
     if (i + 3 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void*));
@@ -580,7 +631,9 @@ void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, u
       continue;
     }
     const uint32_t len = rte_pktmbuf_data_len(m);
-    if (len >= 6 && std::memcmp(frame, our_mac, 6) != 0 && std::memcmp(frame, kBroadcast, 6) != 0) {
+    const PortInfo& port = s.ports[port_index_of(s, m->port)];
+    if (len >= 6 && std::memcmp(frame, port.mac, 6) != 0 &&
+        std::memcmp(frame, kBroadcast, 6) != 0) {
       ctr.drop(abi::Drop::kNotForUs);
       rte_pktmbuf_free(m);
       pkts[i] = nullptr;
@@ -614,14 +667,14 @@ void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, u
         continue;
       case pkt::Kind::kIcmp:
         if (p.icmp_type == RTE_IP_ICMP_ECHO_REQUEST && owns_address(w, cfg, p.dst_ip)) {
-          const bool from_martian = martian(w, cfg, frame, p.src_ip);
+          const bool from_martian = martian(w, cfg, port, frame, p.src_ip);
           if (from_martian) ctr.martians.add();
           if (from_martian || !may_reply(w, now)) {
             rte_pktmbuf_free(m);
             pkts[i] = nullptr;
             continue;
           }
-          pkt::make_echo_reply(rte_pktmbuf_mtod(m, uint8_t*), p, our_mac);
+          pkt::make_echo_reply(rte_pktmbuf_mtod(m, uint8_t*), p, port.mac);
           tx[(*n_tx)++] = m;
         } else {
           // Possibly an error about a connection: after the burst's own packets have opened theirs.
@@ -727,20 +780,21 @@ bool probe_cut_connection(WorkerContext& w, const BackendEntry& be, const Conn& 
                            be.health != static_cast<uint8_t>(abi::Health::kDown);
   rte_mbuf* m = rte_pktmbuf_alloc(w.pool);
   if (m == nullptr) return false;
-  const uint8_t* mac = w.shared->port.mac;
+  const PortInfo& out = w.shared->ports[ask_backend ? backend_side(c) : client_side(c)];
   const auto seq = static_cast<uint32_t>(now ^ (now >> 32) ^ (uint64_t{c.snat_port} << 16));
   uint8_t frame[pkt::kMinFrameLen];
   if (ask_backend) {
-    pkt::build_tcp_reset(frame, {mac, c.snat_ip, c.snat_port},
+    pkt::build_tcp_reset(frame, {out.mac, c.snat_ip, c.snat_port},
                          {c.backend_mac, c.backend_ip, c.backend_port}, seq, 0, kTcpAck);
   } else {
-    pkt::build_tcp_reset(frame, {mac, c.vip, c.vport}, {c.client_mac, c.client_ip, c.client_port},
-                         seq, 0, kTcpAck);
+    pkt::build_tcp_reset(frame, {out.mac, c.vip, c.vport},
+                         {c.client_mac, c.client_ip, c.client_port}, seq, 0, kTcpAck);
   }
   if (!set_frame(m, frame, sizeof(frame))) {
     rte_pktmbuf_free(m);
     return false;
   }
+  m->port = out.port_id;
   tx[(*n_tx)++] = m;
   return true;
 }
@@ -784,16 +838,32 @@ uint16_t process_handoffs(WorkerContext& w, const ActiveConfig& cfg, uint16_t ma
   return taken;
 }
 
+namespace {
+
+// Sends `n` frames on `queue` of `port_id`; what the queue does not take is counted and freed.
+void transmit(WorkerContext& w, uint16_t port_id, uint16_t queue, rte_mbuf** frames, uint16_t n) {
+  const uint16_t sent = rte_eth_tx_burst(port_id, queue, frames, n);
+  w.counters->tx_packets.add(sent);
+  if (sent < n) {
+    w.counters->drop(abi::Drop::kTxFull, n - sent);
+    rte_pktmbuf_free_bulk(frames + sent, n - sent);
+  }
+}
+
+}  // namespace
+
 int worker_main(void* arg) {
   auto& w = *static_cast<WorkerContext*>(arg);
   SharedState& s = *w.shared;
-  const uint16_t port = s.port.port_id;
+  const uint32_t n_ports = s.n_ports;
   const auto queue = static_cast<uint16_t>(w.index);
   rte_mbuf* rx[kBurst];
-  // Room for an RX burst and a burst of hand-overs, each of which may add a reset per packet,
-  // and the housekeeping step's probes.
-  rte_mbuf* tx[kBurst * 4 + kMaxCutProbes];
+  // Room for an RX burst from every port and a burst of hand-overs, each of which may add a reset
+  // per packet, and the housekeeping step's probes.
+  rte_mbuf* tx[kBurst * 2 * (kMaxDataplanePorts + 1) + kMaxCutProbes];
   constexpr auto kTxRoom = static_cast<uint16_t>(sizeof(tx) / sizeof(tx[0]));
+  // With several ports, the frames leaving through one of them (their `port` field).
+  rte_mbuf* tx_port[kTxRoom];
 
   uint32_t idle_loops = 0;
   ExpiryPacer expiry(w.conns.capacity(), s.tsc_hz * kSweepPeriodMs / 1000, kExpireBudget,
@@ -808,10 +878,12 @@ int worker_main(void* arg) {
     uint16_t n_rx = 0;
     // Until the first snapshot is applied nothing is polled: the dataplane forwards nothing.
     if (cfg != nullptr) {
-      n_rx = rte_eth_rx_burst(port, queue, rx, kBurst);
-      if (n_rx != 0) {
-        w.counters->rx_packets.add(n_rx);
-        process_burst(w, *cfg, rx, n_rx, tx, &n_tx, start);
+      for (uint32_t i = 0; i < n_ports; ++i) {
+        const uint16_t n = rte_eth_rx_burst(s.ports[i].port_id, queue, rx, kBurst);
+        if (n == 0) continue;
+        w.counters->rx_packets.add(n);
+        process_burst(w, *cfg, rx, n, tx, &n_tx, start);
+        n_rx = static_cast<uint16_t>(n_rx + n);
       }
       n_rx = static_cast<uint16_t>(n_rx + process_handoffs(w, *cfg, kBurst, tx, &n_tx, start));
       if (const uint32_t budget = expiry.budget(start); budget != 0) {
@@ -821,12 +893,15 @@ int worker_main(void* arg) {
     // Frames from the main lcore (ARP) go out whether or not a config is in force.
     n_tx += static_cast<uint16_t>(rte_ring_sc_dequeue_burst(
         w.from_main, reinterpret_cast<void**>(tx + n_tx), kTxRoom - n_tx, nullptr));
-    if (n_tx != 0) {
-      const uint16_t sent = rte_eth_tx_burst(port, queue, tx, n_tx);
-      w.counters->tx_packets.add(sent);
-      if (sent < n_tx) {
-        w.counters->drop(abi::Drop::kTxFull, n_tx - sent);
-        rte_pktmbuf_free_bulk(tx + sent, n_tx - sent);
+    if (n_tx != 0 && n_ports == 1) {
+      transmit(w, s.ports[0].port_id, queue, tx, n_tx);
+    } else if (n_tx != 0) {
+      for (uint32_t i = 0; i < n_ports; ++i) {
+        uint16_t n = 0;
+        for (uint16_t j = 0; j < n_tx; ++j) {
+          if (port_index_of(s, tx[j]->port) == i) tx_port[n++] = tx[j];
+        }
+        if (n != 0) transmit(w, s.ports[i].port_id, queue, tx_port, n);
       }
     }
     rte_rcu_qsbr_quiescent(s.qsbr, w.index);

@@ -42,7 +42,16 @@ struct PortInfo {
   uint32_t address = 0;  // network order
   uint32_t netmask = 0;  // network order
   uint32_t gateway = 0;  // network order, 0 = none
+  // The port's RSS, when it could be read and there are several workers: new connections whose
+  // backend is reached through this port get SNAT ports whose replies the NIC delivers to their
+  // own worker's queue. Null otherwise.
+  const Rss* rss = nullptr;
+  bool rss_tcp_ports = false;  // the NIC hashes TCP ports (else steering TCP cannot work)
+  bool rss_udp_ports = false;
 };
+
+// DPDK port ids below this map to ilb's port index through SharedState::port_index.
+inline constexpr uint16_t kPortIdSlots = 64;
 
 // The only things shared between workers and the main lcore.
 struct SharedState {
@@ -50,19 +59,34 @@ struct SharedState {
   std::atomic<bool> stop{false};
   rte_rcu_qsbr* qsbr = nullptr;
   NeighbourTable neighbours;
-  PortInfo port;
-  std::vector<uint32_t> snat_addresses;  // network order, sorted
+  // The ports, in configuration order (one-armed: one; two-armed: clients' and backends' sides).
+  // A connection leaves towards its client through the port its first packet came in on, and
+  // towards its backend through the port whose subnet holds the backend, else the one with a
+  // gateway (route()).
+  std::array<PortInfo, kMaxDataplanePorts> ports{};
+  uint32_t n_ports = 1;
+  std::array<uint8_t, kPortIdSlots> port_index{};  // DPDK port id -> index into `ports`
+  std::vector<uint32_t> snat_addresses;            // network order, sorted
   uint64_t tsc_hz = 0;
   uint32_t workers = 1;                  // how many workers share the SNAT port space
   uint16_t snat_port_min = 0;            // host order: the first port of every worker's share
   uint32_t idle_sleep_us = 0;            // DataplaneConfig::idle_sleep_us
   bool verify_all_l4_checksums = false;  // DataplaneConfig::verify_all_l4_checksums
-  // The port's RSS, when it could be read and there are several workers: new connections then
-  // get SNAT ports whose replies the NIC delivers to their own worker's queue. Null otherwise.
-  const Rss* rss = nullptr;
-  bool rss_tcp_ports = false;  // the NIC hashes TCP ports (else steering TCP cannot work)
-  bool rss_udp_ports = false;
 };
+
+// The index into SharedState::ports of DPDK port `port_id` (a frame's `port` field); 0 for an
+// id that is none of ours (frames built by tests and benchmarks).
+inline uint32_t port_index_of(const SharedState& s, uint16_t port_id) {
+  return port_id < kPortIdSlots ? s.port_index[port_id] : 0;
+}
+
+// Where a frame to `ip` leaves: the port whose subnet holds it, with `ip` itself as next hop;
+// else the first port with a gateway, through it. False when no port reaches it.
+struct Route {
+  uint32_t port = 0;      // index into SharedState::ports
+  uint32_t next_hop = 0;  // network order
+};
+bool route(const SharedState& s, uint32_t ip, Route& out);
 
 struct WorkerContext {
   uint32_t index = 0;  // worker number = RX/TX queue = RCU thread id
@@ -80,9 +104,9 @@ struct WorkerContext {
   // for this one (this worker consumes). Null on the diagonal and with a single worker.
   std::array<rte_ring*, kMaxWorkers> handoff_to{};
   std::array<rte_ring*, kMaxWorkers> handoff_from{};
-  // Whether the NIC's hash of the first SYN with one agreed with SharedState::rss: 0 not checked
-  // yet, 1 agreed, -1 disagreed (the device does not hash the way we compute: no steering).
-  int8_t rss_agrees = 0;
+  // Per port: whether the NIC's hash of the first SYN with one agreed with the port's RSS: 0 not
+  // checked yet, 1 agreed, -1 disagreed (the device does not hash the way we compute: no steering).
+  std::array<int8_t, kMaxDataplanePorts> rss_agrees{};
   // Per service index: where this worker is in the service's wrr sequence, and where its wlc
   // scan starts (so that ties rotate). Worker-private, like everything the scheduler counts.
   std::array<uint32_t, abi::kMaxServices> rr_cursor{};
@@ -97,7 +121,8 @@ uint32_t snat_port_owner(const SharedState& s, uint16_t port_be);
 // rte_eal_remote_launch entry point; `arg` is a WorkerContext*.
 int worker_main(void* arg);
 
-// Processes one received burst: every mbuf is either appended to `tx` (count in/out `*n_tx`),
+// Processes one received burst: every mbuf is either appended to `tx` (count in/out `*n_tx`) with
+// its `port` field set to the DPDK port it is to leave through,
 // handed to the worker that owns its connection, or freed, and a packet may add one frame of the
 // worker's own (the second reset of a cut connection), so `tx` must have room for 2 * n more
 // frames. Exposed for tests and benchmarks that feed mbufs straight in.

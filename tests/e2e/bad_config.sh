@@ -56,12 +56,7 @@ done
 # The reload: the control plane runs on a copy that is then broken on disk.
 export LAB_CONFIG="$LAB_RUN_DIR/lab.toml"
 cp "$good_config" "$LAB_CONFIG"
-for be in $LAB_BACKENDS; do
-  lab_start_nginx "$be"
-done
-lab_start_controlplane
-lab_start_dataplane
-lab_wait_ready 3
+lab_start_services
 
 backends_view() {
   ilbctl_lab --json backends web | jq -S 'map({address, port, health, admin}) | sort_by(.address)'

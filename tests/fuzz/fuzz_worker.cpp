@@ -206,10 +206,10 @@ void init_world() {
                                     SOCKET_ID_ANY);
   ILB_FUZZ_CHECK(g->pool != nullptr, "the mbuf pool is created");
   dp::SharedState& sh = g->shared;
-  std::memcpy(sh.port.mac, kOurMac, 6);
-  sh.port.address = ip("10.0.0.2");
-  sh.port.netmask = ip("255.255.255.0");
-  sh.port.gateway = ip("10.0.0.1");
+  std::memcpy(sh.ports[0].mac, kOurMac, 6);
+  sh.ports[0].address = ip("10.0.0.2");
+  sh.ports[0].netmask = ip("255.255.255.0");
+  sh.ports[0].gateway = ip("10.0.0.1");
   sh.snat_addresses = {ip("10.0.0.101"), ip("10.0.0.102")};
   std::sort(sh.snat_addresses.begin(), sh.snat_addresses.end());
   sh.tsc_hz = kHz;
@@ -253,7 +253,7 @@ void init_world() {
     g->configs[i] = dp::ActiveConfig::build(slot.data(), slot.size(), i + 1, err);
     ILB_FUZZ_CHECK(g->configs[i] != nullptr, "the harness's snapshots are valid");
   }
-  g->our_addresses = {sh.port.address, ip("10.0.0.100"), ip("10.0.0.103")};
+  g->our_addresses = {sh.ports[0].address, ip("10.0.0.100"), ip("10.0.0.103")};
   g->our_addresses.insert(g->our_addresses.end(), sh.snat_addresses.begin(),
                           sh.snat_addresses.end());
   std::sort(g->our_addresses.begin(), g->our_addresses.end());
@@ -278,7 +278,7 @@ void init_world() {
   // the harness does not answer (the neighbour table has no removal, and each input must start
   // from the same table).
   g->resolved = {ip("10.0.0.21"), ip("10.0.0.22"), ip("10.0.0.23"),
-                 ip("10.0.0.25"), ip("10.0.0.27"), sh.port.gateway};
+                 ip("10.0.0.25"), ip("10.0.0.27"), sh.ports[0].gateway};
 }
 
 bool ours(uint32_t a) {
@@ -289,14 +289,15 @@ const dp::ActiveConfig& config();
 
 // Whether `a` is ilb's under the config in force (a VIP of an earlier config is any host's now).
 bool ours_now(uint32_t a) {
-  return a == g->shared.port.address ||
+  return a == g->shared.ports[0].address ||
          std::binary_search(g->shared.snat_addresses.begin(), g->shared.snat_addresses.end(), a) ||
          config().is_vip(a);
 }
 
 // The MAC a host is reached at: its own on the subnet, else the gateway's.
 void mac_of(uint32_t host, uint8_t mac[6]) {
-  if ((host & g->shared.port.netmask) != (g->shared.port.address & g->shared.port.netmask)) {
+  if ((host & g->shared.ports[0].netmask) !=
+      (g->shared.ports[0].address & g->shared.ports[0].netmask)) {
     std::memcpy(mac, kGatewayMac, 6);
     return;
   }
@@ -732,7 +733,7 @@ void finish_input() {
     ILB_FUZZ_CHECK(w.snat.available() == g->ports_free[j], "every SNAT port comes back");
     std::memset(static_cast<void*>(w.counters), 0, sizeof(dp::WorkerCounters));
     w.rr_cursor.fill(0);
-    w.rss_agrees = 0;
+    w.rss_agrees.fill(0);
   }
   ILB_FUZZ_CHECK(rte_mempool_avail_count(g->pool) == g->pool->size,
                  "every mbuf comes back to the pool (none leaked, none freed twice)");
@@ -755,9 +756,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   reset_neighbours();
   // RSS known (replies steered to their worker's queue), or not (every reply may be handed over).
   const bool steer = in.ConsumeBool();
-  g->shared.rss = steer ? &g->rss : nullptr;
-  g->shared.rss_tcp_ports = steer;
-  g->shared.rss_udp_ports = steer && in.ConsumeBool();
+  g->shared.ports[0].rss = steer ? &g->rss : nullptr;
+  g->shared.ports[0].rss_tcp_ports = steer;
+  g->shared.ports[0].rss_udp_ports = steer && in.ConsumeBool();
   // Replies the workers make up themselves unlimited, or a budget of a few a second (so that
   // the paths that drop them run too; the end of the input checks that every mbuf came back).
   for (dp::WorkerContext& w : g->w) w.replies.configure(in.ConsumeBool() ? 0 : 20, kHz);
@@ -800,7 +801,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           m = icmp_error(
               l4_frame(kOurMac, c->snat_ip, c->backend_ip, rte_be_to_cpu_16(c->snat_port),
                        rte_be_to_cpu_16(c->backend_port), c->proto, in),
-              in.ConsumeBool() ? c->backend_ip : g->shared.port.gateway, in);
+              in.ConsumeBool() ? c->backend_ip : g->shared.ports[0].gateway, in);
         } else {  // the client's side, about ilb's datagram from the VIP
           m = icmp_error(l4_frame(kOurMac, c->vip, c->client_ip, rte_be_to_cpu_16(c->vport),
                                   rte_be_to_cpu_16(c->client_port), c->proto, in),

@@ -173,10 +173,10 @@ class Pipeline {
   }
 
   bool init(const std::string& name, uint32_t capacity, bool verify_all_l4, std::string& err) {
-    std::memcpy(shared_.port.mac, kOurMac, 6);
+    std::memcpy(shared_.ports[0].mac, kOurMac, 6);
     shared_.verify_all_l4_checksums = verify_all_l4;
-    shared_.port.address = ip(0x0a000002);
-    shared_.port.netmask = ip(0xffffff00);
+    shared_.ports[0].address = ip(0x0a000002);
+    shared_.ports[0].netmask = ip(0xffffff00);
     const uint32_t addresses = (capacity + kPortsPerAddress - 1) / kPortsPerAddress;
     if (addresses > 255) {
       err = "more than 255 SNAT addresses needed";

@@ -36,8 +36,10 @@
 #                              .dataplane.running is not true within LAB_DP_DEADLINE_S, restart it
 #                              with --port lan=net_af_packet0,iface=dp0 and say so; sets
 #                              LAB_DP_MODE to net_af_xdp or net_af_packet
-#   lab_start_all              lab_up, lab_hugepages, nginx on be1..3, control plane, dataplane,
-#                              lab_wait_ready 3: the whole lab, ready for traffic
+#   lab_start_services         nginx on be1..3, control plane, dataplane, lab_wait_ready 3 (on a
+#                              lab that is up)
+#   lab_start_all              lab_up, lab_hugepages, lab_start_services: the whole lab, ready
+#                              for traffic
 #   lab_wait_ready [N]         wait until the dataplane has applied the latest snapshot and N
 #                              (default 3) backends are up
 #   lab_published_gen          print the control plane's published_gen
@@ -301,16 +303,16 @@ lab_add_ns() {
     net.ipv6.conf.default.disable_ipv6=1 >/dev/null || return 1
 }
 
-# Connects namespace NAME to the bridge: IFACE inside NAME, SW_IFACE on the switch side, each
-# with QUEUES (default 1) RX and TX queues: the kernel spreads flows over a veth's queues by hash.
-# With no TX checksum offload on either end: XDP on the balancer's veth otherwise sees packets
-# whose checksums are only partial.
+# Connects namespace NAME to a bridge of the switch (BRIDGE, default br0): IFACE inside NAME,
+# SW_IFACE on the switch side, each with QUEUES (default 1) RX and TX queues: the kernel spreads
+# flows over a veth's queues by hash. With no TX checksum offload on either end: XDP on the
+# balancer's veth otherwise sees packets whose checksums are only partial.
 lab_add_link() {
-  local name="$1" iface="$2" sw_iface="$3" queues="${4:-1}" sw="${LAB_PREFIX}sw"
+  local name="$1" iface="$2" sw_iface="$3" queues="${4:-1}" bridge="${5:-br0}" sw="${LAB_PREFIX}sw"
   ip -n "$sw" link add name "$sw_iface" numtxqueues "$queues" numrxqueues "$queues" type veth \
     peer name "$iface" netns "${LAB_PREFIX}${name}" numtxqueues "$queues" numrxqueues "$queues" ||
     return 1
-  ip -n "$sw" link set "$sw_iface" master br0 || return 1
+  ip -n "$sw" link set "$sw_iface" master "$bridge" || return 1
   ip netns exec "$sw" ethtool -K "$sw_iface" tx off >/dev/null || return 1
   ip netns exec "${LAB_PREFIX}${name}" ethtool -K "$iface" tx off >/dev/null || return 1
   ip -n "$sw" link set "$sw_iface" up || return 1
@@ -555,17 +557,21 @@ lab_wait_ready() {
     lab_snapshot_current "$n"
 }
 
-lab_start_all() {
+lab_start_services() {
   local be
-  # After lab_up: a leftover dataplane it removes may still hold hugepages.
-  lab_up || return 1
-  lab_hugepages
   for be in $LAB_BACKENDS; do
     lab_start_nginx "$be" || return 1
   done
   lab_start_controlplane || return 1
   lab_start_dataplane || return 1
   lab_wait_ready 3
+}
+
+lab_start_all() {
+  # After lab_up: a leftover dataplane it removes may still hold hugepages.
+  lab_up || return 1
+  lab_hugepages
+  lab_start_services
 }
 
 # True once a generation newer than $1 is published and the dataplane has applied the latest one.

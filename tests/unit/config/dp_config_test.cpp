@@ -431,10 +431,56 @@ TEST(DataplaneConfig, RejectsMissingPort) {
       is_error_at(dp_error(text), text, "[dataplane]", "dataplane.port", "missing required key"));
 }
 
-TEST(DataplaneConfig, RejectsMoreThanOnePort) {
-  std::string text = kSection + "[[dataplane.port]]\nname = \"wan\"\n";
-  EXPECT_TRUE(is_error_at(dp_error(text), text, "[[dataplane.port]]\nname = \"wan\"",
-                          "dataplane.port[1]", "more than one port is not supported yet"));
+// A second port for a two-armed dataplane: `extra` is appended to its table.
+std::string with_second_port(const std::string& extra) {
+  return kSection +
+         "\n[[dataplane.port]]\nname = \"back\"\ndevice = \"net_ring1\"\naddress = "
+         "\"10.9.0.2/24\"\n" +
+         extra;
+}
+
+TEST(DataplaneConfig, AcceptsTwoArmed) {
+  std::string text = with_second_port("gateway = \"10.9.0.1\"\n");
+  DataplaneFile file = parse_dataplane_text(text, kFile);
+  ASSERT_EQ(file.dataplane.ports.size(), 2u);
+  EXPECT_EQ(file.dataplane.ports[1].name, "back");
+  EXPECT_EQ(file.dataplane.ports[1].device, "net_ring1");
+  EXPECT_EQ(format_ipv4(file.dataplane.ports[1].gateway), "10.9.0.1");
+}
+
+TEST(DataplaneConfig, RejectsPortsThatShareNameDeviceOrSubnet) {
+  std::string text = replace(with_second_port(""), "\"back\"", "\"lan\"");
+  EXPECT_TRUE(is_error_at(dp_error(text), text, "name = \"lan\"\ndevice = \"net_ring1",
+                          "dataplane.port[1].name", "duplicate port name"));
+  text = replace(with_second_port(""), "net_ring1", "net_ring0");
+  EXPECT_TRUE(is_error_at(dp_error(text), text, "device = \"net_ring0\"\naddress = \"10.9",
+                          "dataplane.port[1].device", "port \"lan\" already uses this device"));
+  text = replace(with_second_port(""), "10.9.0.2/24", "10.0.0.130/25");
+  EXPECT_TRUE(is_error_at(dp_error(text), text, "address = \"10.0.0.130",
+                          "dataplane.port[1].address",
+                          "subnet 10.0.0.128/25 overlaps port \"lan\"'s 10.0.0.0/24"));
+  text = replace(with_second_port(""), "10.9.0.2/24", "10.0.0.2/8");
+  EXPECT_TRUE(is_error_at(dp_error(text), text, "address = \"10.0.0.2/8",
+                          "dataplane.port[1].address", "overlaps port \"lan\""));
+}
+
+TEST(DataplaneConfig, RejectsSecondGateway) {
+  std::string text = replace(with_second_port("gateway = \"10.9.0.1\"\n"), "10.0.0.2/24\"\n",
+                             "10.0.0.2/24\"\ngateway = \"10.0.0.1\"\n");
+  EXPECT_TRUE(is_error_at(dp_error(text), text, "gateway = \"10.9.0.1\"",
+                          "dataplane.port[1].gateway",
+                          "port \"lan\" has the gateway already; one port at most may have one"));
+}
+
+TEST(DataplaneConfig, RejectsMoreThanEightPorts) {
+  std::string text = kSection;
+  for (int i = 1; i <= 8; ++i) {
+    const std::string n = std::to_string(i);
+    text += "[[dataplane.port]]\nname = \"p" + n + "\"\ndevice = \"net_ring" + n +
+            "\"\naddress = \"10." + n + ".0.2/24\"\n";
+  }
+  EXPECT_TRUE(is_error_at(dp_error(text), text, "[[dataplane.port]]\nname = \"p8\"",
+                          "dataplane.port[8]", "at most 8 ports are supported"));
 }
 
 TEST(DataplaneConfig, RejectsBadPrefix) {

@@ -51,9 +51,9 @@ class WorkerTest : public testing::Test {
     pool_ = rte_pktmbuf_pool_create(("wt_pool" + n).c_str(), 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
                                     SOCKET_ID_ANY);
     ASSERT_NE(pool_, nullptr);
-    std::memcpy(shared_.port.mac, kOurMac, 6);
-    shared_.port.address = ip("10.0.0.2");
-    shared_.port.netmask = ip("255.255.255.0");
+    std::memcpy(shared_.ports[0].mac, kOurMac, 6);
+    shared_.ports[0].address = ip("10.0.0.2");
+    shared_.ports[0].netmask = ip("255.255.255.0");
     shared_.snat_addresses = {ip("10.0.0.101")};
     shared_.tsc_hz = 1000;  // one "second" is 1000 ticks
     std::string err;
@@ -1416,8 +1416,8 @@ class SteeredTwoWorkerTest : public TwoWorkerTest {
     ASSERT_TRUE(rss_.init(ilb::test::kMicrosoftRssKey.data(), ilb::test::kMicrosoftRssKey.size(),
                           reta, err))
         << err;
-    shared_.rss = &rss_;
-    shared_.rss_tcp_ports = true;
+    shared_.ports[0].rss = &rss_;
+    shared_.ports[0].rss_tcp_ports = true;
   }
 
   uint16_t reply_queue(const pkt::Parsed& to_backend) const {
@@ -1475,7 +1475,7 @@ TEST_F(SteeredTwoWorkerTest, NicHashThatDisagreesTurnsSteeringOff) {
   uint16_t n_tx = 0;
   process_burst(w_, *cfg_, in, 1, tx, &n_tx, 1);
   ASSERT_EQ(collect(tx, n_tx).size(), 1u);
-  EXPECT_EQ(w_.rss_agrees, -1);
+  EXPECT_EQ(w_.rss_agrees[0], -1);
   EXPECT_EQ(w_.counters->steered.get(), 0u);
   ASSERT_EQ(on(w_, from_client(44001)).size(), 1u);
   EXPECT_EQ(w_.counters->steered.get(), 0u) << "no steering once the hashes disagreed";
@@ -1492,9 +1492,129 @@ TEST_F(SteeredTwoWorkerTest, NicHashThatAgreesKeepsSteeringOn) {
   process_burst(w_, *cfg_, in, 1, tx, &n_tx, 1);
   const auto out = collect(tx, n_tx);
   ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(w_.rss_agrees, 1);
+  EXPECT_EQ(w_.rss_agrees[0], 1);
   EXPECT_EQ(reply_queue(out[0]), 0);
   EXPECT_EQ(w_.counters->steered.get(), 1u);
+}
+
+// A two-armed dataplane: clients on port 0 ("front", DPDK port 3, 10.0.0.0/24), backends on port 1
+// ("back", DPDK port 5, 10.9.0.0/24, the gateway's port).
+constexpr uint8_t kBackPortMac[6] = {0x02, 0, 0, 0, 0, 0x92};
+constexpr uint16_t kFrontId = 3;
+constexpr uint16_t kBackId = 5;
+
+class TwoArmedTest : public WorkerTest {
+ protected:
+  void SetUp() override {
+    WorkerTest::SetUp();
+    shared_.n_ports = 2;
+    shared_.ports[0].port_id = kFrontId;
+    PortInfo& back = shared_.ports[1];
+    back.port_id = kBackId;
+    std::memcpy(back.mac, kBackPortMac, 6);
+    back.address = ip("10.9.0.2");
+    back.netmask = ip("255.255.255.0");
+    back.gateway = ip("10.9.0.1");
+    shared_.port_index[kFrontId] = 0;
+    shared_.port_index[kBackId] = 1;
+    shared_.neighbours.update(ip("10.9.0.21"), kBackendMac);
+    cp::Snapshot s = two_backends();
+    s.backends[0].address = ip("10.9.0.21");
+    apply(s, 2);
+  }
+
+  // Runs frame `f`, received on DPDK port `in`; returns the frames sent, with their bytes and
+  // the port each leaves through.
+  std::vector<std::pair<std::vector<uint8_t>, uint16_t>> on_port(const test::FrameSpec& f,
+                                                                 uint16_t in) {
+    rte_mbuf* m = test::make_frame(pool_, f);
+    m->port = in;
+    rte_mbuf* tx[4];
+    uint16_t n_tx = 0;
+    process_burst(w_, *cfg_, &m, 1, tx, &n_tx, 1);
+    std::vector<std::pair<std::vector<uint8_t>, uint16_t>> out;
+    for (uint16_t i = 0; i < n_tx; ++i) {
+      const auto* data = rte_pktmbuf_mtod(tx[i], const uint8_t*);
+      out.emplace_back(std::vector<uint8_t>(data, data + rte_pktmbuf_data_len(tx[i])), tx[i]->port);
+      rte_pktmbuf_free(tx[i]);
+    }
+    return out;
+  }
+};
+
+TEST_F(TwoArmedTest, RoutesByPortSubnetThenTheGatewaysPort) {
+  Route r;
+  ASSERT_TRUE(route(shared_, ip("10.9.0.21"), r));
+  EXPECT_EQ(r.port, 1u);
+  EXPECT_EQ(r.next_hop, ip("10.9.0.21"));
+  ASSERT_TRUE(route(shared_, ip("10.0.0.22"), r));
+  EXPECT_EQ(r.port, 0u);
+  EXPECT_EQ(r.next_hop, ip("10.0.0.22"));
+  ASSERT_TRUE(route(shared_, ip("192.168.7.7"), r));
+  EXPECT_EQ(r.port, 1u);
+  EXPECT_EQ(r.next_hop, ip("10.9.0.1"));
+  shared_.ports[1].gateway = 0;
+  EXPECT_FALSE(route(shared_, ip("192.168.7.7"), r)) << "no port reaches it";
+}
+
+TEST_F(TwoArmedTest, ConnectionCrossesFromTheClientsPortToTheBackendsAndBack) {
+  const auto syn = on_port(from_client(40000), kFrontId);
+  ASSERT_EQ(syn.size(), 1u);
+  EXPECT_EQ(syn[0].second, kBackId) << "towards the backend: the port whose subnet holds it";
+  EXPECT_EQ(0, std::memcmp(syn[0].first.data(), kBackendMac, 6));
+  EXPECT_EQ(0, std::memcmp(syn[0].first.data() + 6, kBackPortMac, 6));
+  pkt::Parsed fwd;
+  ASSERT_EQ(pkt::parse(syn[0].first.data(), static_cast<uint32_t>(syn[0].first.size()), fwd),
+            pkt::Kind::kL4);
+  EXPECT_EQ(fwd.dst_ip, ip("10.9.0.21"));
+
+  test::FrameSpec reply = from_backend(fwd, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG);
+  std::memcpy(reply.dst_mac, kBackPortMac, 6);
+  const auto back = on_port(reply, kBackId);
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].second, kFrontId) << "towards the client: the port it came in on";
+  EXPECT_EQ(0, std::memcmp(back[0].first.data(), kClientMac, 6));
+  EXPECT_EQ(0, std::memcmp(back[0].first.data() + 6, kOurMac, 6));
+
+  const auto ack = on_port(from_client(40000, RTE_TCP_ACK_FLAG), kFrontId);
+  ASSERT_EQ(ack.size(), 1u);
+  EXPECT_EQ(ack[0].second, kBackId);
+}
+
+TEST_F(TwoArmedTest, AFrameIsForUsOnlyAtItsOwnPortsMac) {
+  test::FrameSpec f = from_client(40000);  // to the front port's MAC
+  EXPECT_TRUE(on_port(f, kBackId).empty());
+  EXPECT_EQ(drops(abi::Drop::kNotForUs), 1u);
+  std::memcpy(f.dst_mac, kBackPortMac, 6);
+  EXPECT_EQ(on_port(f, kBackId).size(), 1u) << "a client on the backends' side is served too";
+}
+
+TEST_F(TwoArmedTest, CutConnectionIsResetOnEachSideThroughItsOwnPort) {
+  const auto syn = on_port(from_client(40000), kFrontId);
+  ASSERT_EQ(syn.size(), 1u);
+  disable_first_backend();
+  w_.pool = pool_;  // for the second reset
+  const auto resets = on_port(from_client(40000, RTE_TCP_ACK_FLAG), kFrontId);
+  ASSERT_EQ(resets.size(), 2u);
+  for (const auto& [bytes, port] : resets) {
+    pkt::Parsed p;
+    ASSERT_EQ(pkt::parse(bytes.data(), static_cast<uint32_t>(bytes.size()), p), pkt::Kind::kL4);
+    const bool to_client = p.dst_ip == ip("10.0.0.10");
+    EXPECT_EQ(port, to_client ? kFrontId : kBackId);
+    EXPECT_EQ(0, std::memcmp(bytes.data() + 6, to_client ? kOurMac : kBackPortMac, 6));
+  }
+}
+
+TEST_F(TwoArmedTest, RefusalLeavesThroughThePortTheSynCameIn) {
+  cp::Snapshot s = two_backends();
+  s.services[0].table.clear();
+  apply(s, 3);
+  test::FrameSpec f = from_client(40000);
+  std::memcpy(f.dst_mac, kBackPortMac, 6);
+  const auto out = on_port(f, kBackId);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].second, kBackId);
+  EXPECT_EQ(0, std::memcmp(out[0].first.data() + 6, kBackPortMac, 6));
 }
 
 }  // namespace
