@@ -80,6 +80,12 @@ int main(int argc, char** argv) {
       return fail("--port " + o + ": expected NAME=DEVICE with NAME a port of the config");
     }
     it->device = o.substr(eq + 1);
+    for (const PortConfig& other : cfg.ports) {
+      if (&other != &*it && device_name(other.device) == device_name(it->device)) {
+        return fail("--port " + o + ": port " + other.name + " already uses device " +
+                    device_name(it->device));
+      }
+    }
   }
   const auto workers_n = static_cast<uint32_t>(cfg.worker_lcores.size());
 
@@ -205,13 +211,14 @@ int main(int argc, char** argv) {
   }
 
   StatsExport stats;
-  if (!stats.init(file.instance, workers_n, cfg.conn_capacity, error)) {
+  std::vector<StatsExport::PortSpec> exported;
+  for (uint32_t i = 0; i < shared->n_ports; ++i) {
+    exported.push_back(
+        {cfg.ports[i].name, shared->ports[i].port_id, kernel_interface(cfg.ports[i].device)});
+  }
+  if (!stats.init(file.instance, workers_n, cfg.conn_capacity, exported, error)) {
     stop_ports();
     return fail(error);
-  }
-  for (uint32_t i = 0; i < shared->n_ports; ++i) {
-    stats.add_port(cfg.ports[i].name, shared->ports[i].port_id,
-                   kernel_interface(cfg.ports[i].device));
   }
   ConfigAgent agent(file.instance, *shared, stats);
   ArpAgent arp(*shared, workers, pool, cfg);

@@ -118,8 +118,12 @@ void ArpAgent::poll(uint64_t now_ns, const ActiveConfig* cfg) {
       const uint32_t in = port_index_of(shared_, m->port);
       const bool for_us = owned(info.target_ip, cfg) && answers_on(info.target_ip, in);
       // Only next hops ilb needs are learnt (clients are answered at the MAC their packets came
-      // from), so hosts that merely ARP for a VIP cannot fill the table.
-      if (auto it = wanted_.find(info.sender_ip); it != wanted_.end()) {
+      // from), so hosts that merely ARP for a VIP cannot fill the table; and only from the port
+      // that reaches them, so a host on another segment cannot claim a backend's address.
+      Route r;
+      if (auto it = wanted_.find(info.sender_ip); it != wanted_.end() &&
+                                                  route(shared_, info.sender_ip, r) &&
+                                                  r.next_hop == info.sender_ip && r.port == in) {
         if (shared_.neighbours.update(info.sender_ip, info.sender_mac)) {
           it->second.last_reply_ns = now_ns;
         } else if (!table_full_logged_) {

@@ -65,8 +65,14 @@ uint64_t monotonic_ns() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
 }
 
+static_assert(kMaxDataplanePorts <= abi::kMaxPorts, "every port has a PortStats slot");
+
 bool StatsExport::init(const std::string& instance, uint32_t workers, uint64_t conn_capacity,
-                       std::string& error) {
+                       const std::vector<PortSpec>& ports, std::string& error) {
+  if (ports.size() > abi::kMaxPorts) {
+    error = "more ports than the stat region holds";
+    return false;
+  }
   const uint64_t size = abi::stat_region_bytes();
   if (!region_.map(abi::stat_shm_name(instance), abi::ShmRegion::Mode::kCreate, size, error)) {
     return false;
@@ -83,7 +89,13 @@ bool StatsExport::init(const std::string& instance, uint32_t workers, uint64_t c
   h.service_offset = h.port_offset + abi::kMaxPorts * sizeof(abi::PortStats);
   h.backend_offset = h.service_offset + abi::kMaxServices * sizeof(abi::ServiceStats);
   h.worker_count = workers;
-  h.port_count = 0;  // add_port()
+  h.port_count = static_cast<uint32_t>(ports.size());
+  auto* port_stats = region_.at<abi::PortStats>(h.port_offset);
+  ports_.clear();
+  for (size_t i = 0; i < ports.size(); ++i) {
+    std::strncpy(port_stats[i].name, ports[i].name.c_str(), abi::kNameLen - 1);
+    ports_.push_back(Port{ports[i]});
+  }
   h.start_time_ns = realtime_ns();
   h.conn_capacity = conn_capacity;
   h.tsc_hz = rte_get_tsc_hz();
@@ -109,37 +121,29 @@ void StatsExport::stopped() {
   header().heartbeat_ns.store(0, std::memory_order_release);
 }
 
-void StatsExport::add_port(std::string name, uint16_t port_id, std::string kernel_iface) {
-  if (ports_.size() >= abi::kMaxPorts) return;
-  auto* slots = region_.at<abi::PortStats>(header().port_offset);
-  std::strncpy(slots[ports_.size()].name, name.c_str(), abi::kNameLen - 1);
-  ports_.push_back(Port{std::move(name), port_id, std::move(kernel_iface)});
-  std::atomic_ref<uint32_t>(header().port_count)
-      .store(static_cast<uint32_t>(ports_.size()), std::memory_order_release);
-}
-
 void StatsExport::export_link(abi::PortStats& out, Port& port) {
   rte_eth_link link{};
   auto state = abi::Link::kUnknown;
   uint32_t speed = 0;
   bool full_duplex = false;
-  const char* port_name = port.name.c_str();
-  if (!port.kernel_iface.empty()) {
+  const char* port_name = port.spec.name.c_str();
+  const std::string& iface = port.spec.kernel_iface;
+  if (!iface.empty()) {
     // The driver's link is fixed; the kernel's interface has the real one. Its speed is read
     // only when the link comes up (a file read; the state itself is one ioctl per export).
-    state = kernel_link(port.kernel_iface);
+    state = kernel_link(iface);
     // Also while the speed is unknown: a NIC may report it a moment after its carrier.
     if (state == abi::Link::kUp &&
         (port.last_known != abi::Link::kUp || port.kernel_speed_mbps == 0)) {
-      const long mbps = std::strtol(sysfs_net(port.kernel_iface, "speed").c_str(), nullptr, 10);
+      const long mbps = std::strtol(sysfs_net(iface, "speed").c_str(), nullptr, 10);
       port.kernel_speed_mbps = mbps > 0 && mbps < INT32_MAX ? static_cast<uint32_t>(mbps) : 0;
-      port.kernel_full_duplex = sysfs_net(port.kernel_iface, "duplex") == "full";
+      port.kernel_full_duplex = sysfs_net(iface, "duplex") == "full";
     }
     if (state == abi::Link::kUp) {
       speed = port.kernel_speed_mbps;
       full_duplex = port.kernel_full_duplex;
     }
-  } else if (rte_eth_link_get_nowait(port.port_id, &link) == 0) {
+  } else if (rte_eth_link_get_nowait(port.spec.port_id, &link) == 0) {
     state = link.link_status == RTE_ETH_LINK_UP ? abi::Link::kUp : abi::Link::kDown;
     if (state == abi::Link::kUp) {
       speed = link.link_speed != RTE_ETH_SPEED_NUM_UNKNOWN ? link.link_speed : 0;
@@ -226,7 +230,7 @@ void StatsExport::export_counters(const std::vector<WorkerContext*>& workers,
   for (size_t i = 0; i < ports_.size(); ++i) {
     abi::PortStats& out = port_stats[i];
     rte_eth_stats st{};
-    if (rte_eth_stats_get(ports_[i].port_id, &st) == 0) {
+    if (rte_eth_stats_get(ports_[i].spec.port_id, &st) == 0) {
       store(out.rx_packets, st.ipackets);
       store(out.tx_packets, st.opackets);
       store(out.rx_dropped, st.imissed + st.rx_nombuf);

@@ -16,17 +16,21 @@ class ActiveConfig;
 
 class StatsExport {
  public:
+  // A port to export, under the operator's `name`. With `kernel_iface` set (see
+  // kernel_interface()), its link state is the kernel interface's instead of its driver's.
+  struct PortSpec {
+    std::string name;
+    uint16_t port_id = 0;
+    std::string kernel_iface;
+  };
+  // Creates the region; `ports` (at most abi::kMaxPorts) take its PortStats slots in order.
   bool init(const std::string& instance, uint32_t workers, uint64_t conn_capacity,
-            std::string& error);
+            const std::vector<PortSpec>& ports, std::string& error);
 
   abi::StatHeader& header() { return *region_.at<abi::StatHeader>(0); }
 
   // Main-lcore heartbeat (every loop iteration).
   void beat(uint64_t now_ns);
-  // Exports DPDK port `port_id` as the next PortStats slot (at most abi::kMaxPorts), under the
-  // operator's `name`. With `kernel_iface` set (see kernel_interface()), its link state is the
-  // kernel interface's instead of its driver's.
-  void add_port(std::string name, uint16_t port_id, std::string kernel_iface);
   // Sums per-worker counters and port statistics into the region.
   void export_counters(const std::vector<WorkerContext*>& workers, const ActiveConfig* cfg);
   // Marks the dataplane as stopped for readers (heartbeat 0).
@@ -34,9 +38,7 @@ class StatsExport {
 
  private:
   struct Port {
-    std::string name;
-    uint16_t port_id = 0;
-    std::string kernel_iface;
+    PortSpec spec;
     abi::Link last_known = abi::Link::kUnknown;  // last up or down seen: changes count from it
     uint32_t kernel_speed_mbps = 0;              // read when the kernel interface's link comes up
     bool kernel_full_duplex = false;

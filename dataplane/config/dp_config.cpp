@@ -131,6 +131,10 @@ PortConfig parse_port(const TomlTable& t) {
 
 }  // namespace
 
+std::string device_name(const std::string& device) {
+  return device.substr(0, device.find(','));
+}
+
 bool parse_ipv4(const std::string& text, uint32_t& out_network_order) {
   std::array<uint8_t, 4> bytes{};
   size_t pos = 0;
@@ -403,8 +407,9 @@ DataplaneConfig parse_dataplane_config(const toml::table& root, const std::strin
     const uint32_t mask = prefix_mask(port.prefix_len);
     for (const PortConfig& other : dp.ports) {
       if (other.name == port.name) table.require("name").fail("duplicate port name");
-      if (other.device == port.device) {
-        table.require("device").fail("port " + quoted(other.name) + " already uses this device");
+      if (device_name(other.device) == device_name(port.device)) {
+        table.require("device").fail("port " + quoted(other.name) + " already uses device " +
+                                     quoted(device_name(port.device)));
       }
       const uint32_t common = prefix_mask(std::min(port.prefix_len, other.prefix_len));
       if ((port.address & common) == (other.address & common)) {
@@ -421,6 +426,20 @@ DataplaneConfig parse_dataplane_config(const toml::table& root, const std::strin
     }
     if (port.gateway != 0) with_gateway = dp.ports.size();
     dp.ports.push_back(port);
+  }
+  // Every queue's rings hold buffers of their own; a pool they exhaust leaves the NIC nothing to
+  // receive into (DPDK fails to start, or drops everything as rx_nombuf).
+  const uint64_t ring_buffers =
+      uint64_t{dp.ports.size()} * dp.worker_lcores.size() * (uint64_t{dp.rx_desc} + dp.tx_desc);
+  if (ring_buffers >= dp.mbuf_count) {
+    const std::string why = std::to_string(dp.mbuf_count) +
+                            " buffers cannot fill the rings: " + std::to_string(dp.ports.size()) +
+                            " port(s) x " + std::to_string(dp.worker_lcores.size()) +
+                            " worker(s) x (rx_desc " + std::to_string(dp.rx_desc) + " + tx_desc " +
+                            std::to_string(dp.tx_desc) + ") = " + std::to_string(ring_buffers) +
+                            "; raise mbuf_count (best 2^n - 1) or lower the descriptor counts";
+    if (auto n = t.get("mbuf_count")) n->fail(why);
+    t.fail_key("mbuf_count", why);
   }
 
   return dp;

@@ -105,6 +105,10 @@ std::string parse_instance(const toml::table& root, const std::string& path);
 // load_dataplane_file() on text already in memory; `path` is used in messages only.
 DataplaneFile parse_dataplane_text(std::string_view text, const std::string& path);
 
+// The DPDK device name in a port's `device` string: what comes before its first ','
+// ("net_af_xdp0" of "net_af_xdp0,iface=ens5"). Two ports may not share one.
+std::string device_name(const std::string& device);
+
 // "a.b.c.d:port" with port 0..65535 (callers check the range they accept). False on bad input.
 bool parse_ipv4_port(const std::string& text, uint32_t& out_network_order, uint16_t& out_port);
 // "a.b.c.d/n" with n in 0..32 (callers check the range they accept). Returns false on bad input.

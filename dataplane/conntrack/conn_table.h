@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/config/dp_config.h"
+
 struct rte_hash;
 
 namespace ilb::dp {
@@ -70,6 +72,7 @@ static_assert(sizeof(Conn) == 64);
 // The ports a connection's packets leave through, towards its client and towards its backend
 // (both 0 on a one-armed dataplane), packed into Conn::fin_and_sides.
 inline constexpr uint32_t kFinBits = 3;
+static_assert(kMaxDataplanePorts <= 8, "a side's port index has three bits");
 inline uint8_t sides(uint32_t client_port, uint32_t backend_port) {
   return static_cast<uint8_t>((client_port & 7) << 2 | (backend_port & 7) << 5);
 }

@@ -80,12 +80,21 @@ std::string kernel_interface(const std::string& device) {
 
 bool start_port(const PortConfig& port, uint16_t queues, uint16_t rx_desc, uint16_t tx_desc,
                 rte_mempool* pool, PortInfo& out, std::string& error) {
-  const std::string name = port.device.substr(0, port.device.find(','));
+  const std::string name = device_name(port.device);
   uint16_t id = 0;
   if (rte_eth_dev_get_port_by_name(name.c_str(), &id) != 0) {
     error = "port " + port.name + ": no DPDK device named " + name + " (probe failed?)";
     return false;
   }
+  // A device that fails half-way is closed again: net_af_xdp would otherwise leave its XDP
+  // program on the interface.
+  struct CloseOnFailure {
+    uint16_t id;
+    bool armed = true;
+    ~CloseOnFailure() {
+      if (armed) rte_eth_dev_close(id);
+    }
+  } guard{id};
   rte_eth_dev_info info{};
   int rc = rte_eth_dev_info_get(id, &info);
   if (rc != 0) {
@@ -162,6 +171,7 @@ bool start_port(const PortConfig& port, uint16_t queues, uint16_t rx_desc, uint1
   out.address = port.address;
   out.netmask = port.prefix_len == 0 ? 0 : htonl(~uint32_t{0} << (32 - port.prefix_len));
   out.gateway = port.gateway;
+  guard.armed = false;
   return true;
 }
 

@@ -88,19 +88,25 @@ const PortInfo& in_port(const WorkerContext& w, const rte_mbuf* m) {
 
 // A frame no host may send (RFC 1812 5.3.7's martians, which Linux drops before routing): from a
 // group (multicast, broadcast) MAC, or from an IPv4 source no host can have — 0.0.0.0/8,
-// loopback, multicast, class E, broadcast, the subnet broadcast of `port`, the port it came in
-// on — or one of ilb's own addresses. Nothing answers one and no connection starts from one: its
+// loopback, multicast, class E, broadcast, a subnet broadcast of one of ilb's ports — or one of
+// ilb's own addresses. Nothing answers one and no connection starts from one: its
 // replies would go to a group, to no host, or to ilb.
-bool martian(const WorkerContext& w, const ActiveConfig& cfg, const PortInfo& port,
-             const uint8_t* frame, uint32_t src_ip) {
+bool martian(const WorkerContext& w, const ActiveConfig& cfg, const uint8_t* frame,
+             uint32_t src_ip) {
   const uint32_t src = rte_be_to_cpu_32(src_ip);
   const uint32_t net = src >> 24;
-  const uint32_t mask = rte_be_to_cpu_32(port.netmask);
-  // A /31 or /32 has no broadcast address.
-  const bool subnet_broadcast = mask < 0xfffffffe && (src | mask) == 0xffffffff &&
-                                (src_ip & port.netmask) == (port.address & port.netmask);
-  return (frame[6] & 1) != 0 || net == 0 || net == 127 || src >= 0xe0000000 || subnet_broadcast ||
-         owns_address(w, cfg, src_ip);
+  if ((frame[6] & 1) != 0 || net == 0 || net == 127 || src >= 0xe0000000) return true;
+  const SharedState& s = *w.shared;
+  for (uint32_t i = 0; i < s.n_ports; ++i) {
+    const PortInfo& port = s.ports[i];
+    const uint32_t mask = rte_be_to_cpu_32(port.netmask);
+    // A /31 or /32 has no broadcast address.
+    if (mask < 0xfffffffe && (src | mask) == 0xffffffff &&
+        (src_ip & port.netmask) == (port.address & port.netmask)) {
+      return true;
+    }
+  }
+  return owns_address(w, cfg, src_ip);
 }
 
 bool is_snat_address(const WorkerContext& w, uint32_t ip) {
@@ -356,16 +362,16 @@ const Rss* steering_rss(WorkerContext& w, const rte_mbuf* m, const pkt::Parsed& 
   const SharedState& s = *w.shared;
   const uint32_t in = port_index_of(s, m->port);
   const PortInfo& port = s.ports[in];
-  if (in != backend_port || port.rss == nullptr ||
-      !(p.proto == IPPROTO_TCP ? port.rss_tcp_ports : port.rss_udp_ports)) {
+  if (port.rss == nullptr || !(p.proto == IPPROTO_TCP ? port.rss_tcp_ports : port.rss_udp_ports)) {
     return nullptr;
   }
+  // Checked even when the replies come in elsewhere: client_side_owner() relies on it too.
   int8_t& agrees = w.rss_agrees[in];
   if (agrees == 0 && (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH) != 0) {
     agrees =
         port.rss->hash_v4_ports(p.src_ip, p.dst_ip, p.src_port, p.dst_port) == m->hash.rss ? 1 : -1;
   }
-  return agrees < 0 ? nullptr : port.rss;
+  return agrees < 0 || in != backend_port ? nullptr : port.rss;
 }
 
 // What new_connection() made of a flow's first packet.
@@ -396,7 +402,7 @@ Opened new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, co
   // For us, and about to open a connection or be answered: not from a martian sender. (Frames
   // for no one of ours, such as a DHCP client's broadcast from 0.0.0.0, stay `not_for_us`.)
   const uint32_t in = port_index_of(*w.shared, m->port);
-  if (martian(w, cfg, w.shared->ports[in], rte_pktmbuf_mtod(m, const uint8_t*), p.src_ip)) {
+  if (martian(w, cfg, rte_pktmbuf_mtod(m, const uint8_t*), p.src_ip)) {
     w.counters->martians.add();
     return Opened::kDropped;
   }
@@ -533,7 +539,7 @@ bool forward_icmp_error(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
   pkt::IcmpQuote q;
   // An error goes to the quoted datagram's sender: here one of our VIPs or SNAT addresses.
   if (!pkt::parse_icmp_error(frame, p, q) || q.src_ip != p.dst_ip) return false;
-  if (owns_address(w, cfg, p.dst_ip) && martian(w, cfg, in_port(w, m), frame, p.src_ip)) {
+  if (owns_address(w, cfg, p.dst_ip) && martian(w, cfg, frame, p.src_ip)) {
     w.counters->martians.add();
     rte_pktmbuf_free(m);
     return true;
@@ -667,7 +673,7 @@ void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, u
         continue;
       case pkt::Kind::kIcmp:
         if (p.icmp_type == RTE_IP_ICMP_ECHO_REQUEST && owns_address(w, cfg, p.dst_ip)) {
-          const bool from_martian = martian(w, cfg, port, frame, p.src_ip);
+          const bool from_martian = martian(w, cfg, frame, p.src_ip);
           if (from_martian) ctr.martians.add();
           if (from_martian || !may_reply(w, now)) {
             rte_pktmbuf_free(m);
@@ -862,6 +868,8 @@ int worker_main(void* arg) {
   // per packet, and the housekeeping step's probes.
   rte_mbuf* tx[kBurst * 2 * (kMaxDataplanePorts + 1) + kMaxCutProbes];
   constexpr auto kTxRoom = static_cast<uint16_t>(sizeof(tx) / sizeof(tx[0]));
+  static_assert(kTxRoom >= 2 * kBurst * kMaxDataplanePorts + 2 * kBurst + kMaxCutProbes,
+                "tx holds one loop iteration's frames");
   // With several ports, the frames leaving through one of them (their `port` field).
   rte_mbuf* tx_port[kTxRoom];
 
@@ -881,6 +889,11 @@ int worker_main(void* arg) {
       for (uint32_t i = 0; i < n_ports; ++i) {
         const uint16_t n = rte_eth_rx_burst(s.ports[i].port_id, queue, rx, kBurst);
         if (n == 0) continue;
+        // Which port a frame came in on decides where it is answered; not every driver says
+        // (net_ring leaves the field as it was).
+        if (n_ports > 1) {
+          for (uint16_t j = 0; j < n; ++j) rx[j]->port = s.ports[i].port_id;
+        }
         w.counters->rx_packets.add(n);
         process_burst(w, *cfg, rx, n, tx, &n_tx, start);
         n_rx = static_cast<uint16_t>(n_rx + n);

@@ -452,9 +452,10 @@ TEST(DataplaneConfig, RejectsPortsThatShareNameDeviceOrSubnet) {
   std::string text = replace(with_second_port(""), "\"back\"", "\"lan\"");
   EXPECT_TRUE(is_error_at(dp_error(text), text, "name = \"lan\"\ndevice = \"net_ring1",
                           "dataplane.port[1].name", "duplicate port name"));
-  text = replace(with_second_port(""), "net_ring1", "net_ring0");
-  EXPECT_TRUE(is_error_at(dp_error(text), text, "device = \"net_ring0\"\naddress = \"10.9",
-                          "dataplane.port[1].device", "port \"lan\" already uses this device"));
+  text = replace(with_second_port(""), "net_ring1", "net_ring0,rx_burst=8");
+  EXPECT_TRUE(is_error_at(dp_error(text), text, "device = \"net_ring0,rx",
+                          "dataplane.port[1].device",
+                          "port \"lan\" already uses device \"net_ring0\""));
   text = replace(with_second_port(""), "10.9.0.2/24", "10.0.0.130/25");
   EXPECT_TRUE(is_error_at(dp_error(text), text, "address = \"10.0.0.130",
                           "dataplane.port[1].address",
@@ -472,8 +473,23 @@ TEST(DataplaneConfig, RejectsSecondGateway) {
                           "port \"lan\" has the gateway already; one port at most may have one"));
 }
 
+TEST(DataplaneConfig, RejectsTooFewBuffersForEveryQueuesRings) {
+  // Two ports x 1 worker x (1024 + 1024) = 4096 buffers in the rings: 4095 is too few.
+  std::string text =
+      replace(with_second_port(""), "[dataplane]\n", "[dataplane]\nmbuf_count = 4095\n");
+  EXPECT_TRUE(is_error_at(dp_error(text), text, "mbuf_count", "dataplane.mbuf_count",
+                          "4095 buffers cannot fill the rings: 2 port(s) x 1 worker(s) x (rx_desc "
+                          "1024 + tx_desc 1024) = 4096"));
+  // Without the key: the default, named at the section.
+  text = replace(with_second_port(""), "[dataplane]\n", "[dataplane]\nworker_lcores = [1, 2]\n");
+  EXPECT_TRUE(is_error_at(dp_error(text), text, "[dataplane]", "dataplane.mbuf_count",
+                          "8191 buffers cannot fill the rings"));
+  text = replace(with_second_port(""), "[dataplane]\n", "[dataplane]\nmbuf_count = 4097\n");
+  EXPECT_NO_THROW(parse_dataplane_text(text, kFile));
+}
+
 TEST(DataplaneConfig, RejectsMoreThanEightPorts) {
-  std::string text = kSection;
+  std::string text = replace(kSection, "[dataplane]\n", "[dataplane]\nmbuf_count = 65535\n");
   for (int i = 1; i <= 8; ++i) {
     const std::string n = std::to_string(i);
     text += "[[dataplane.port]]\nname = \"p" + n + "\"\ndevice = \"net_ring" + n +

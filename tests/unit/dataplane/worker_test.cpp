@@ -1617,5 +1617,53 @@ TEST_F(TwoArmedTest, RefusalLeavesThroughThePortTheSynCameIn) {
   EXPECT_EQ(0, std::memcmp(out[0].first.data() + 6, kBackPortMac, 6));
 }
 
+TEST_F(TwoArmedTest, IcmpErrorFromTheBackendsSideReachesTheClientThroughTheFrontPort) {
+  const auto syn = on_port(from_client(41000), kFrontId);
+  ASSERT_EQ(syn.size(), 1u);
+  rte_mbuf* err =
+      make_icmp_error(pool_, syn[0].first, kBackendMac, ip("10.9.0.1"), 3, 4, 1400, SIZE_MAX);
+  std::memcpy(rte_pktmbuf_mtod(err, uint8_t*), kBackPortMac, 6);
+  err->port = kBackId;
+  rte_mbuf* tx[2];
+  uint16_t n_tx = 0;
+  process_burst(w_, *cfg_, &err, 1, tx, &n_tx, 1);
+  ASSERT_EQ(n_tx, 1);
+  EXPECT_EQ(tx[0]->port, kFrontId);
+  const auto* out = rte_pktmbuf_mtod(tx[0], const uint8_t*);
+  EXPECT_EQ(0, std::memcmp(out, kClientMac, 6));
+  EXPECT_EQ(0, std::memcmp(out + 6, kOurMac, 6));
+  rte_pktmbuf_free(tx[0]);
+  EXPECT_EQ(w_.counters->icmp_errors_translated.get(), 1u);
+}
+
+TEST_F(TwoArmedTest, QuietCutConnectionIsProbedThroughTheSideAsked) {
+  const auto syn = on_port(from_client(41001), kFrontId);
+  ASSERT_EQ(syn.size(), 1u);
+  pkt::Parsed fwd;
+  ASSERT_EQ(pkt::parse(syn[0].first.data(), static_cast<uint32_t>(syn[0].first.size()), fwd),
+            pkt::Kind::kL4);
+  test::FrameSpec synack = from_backend(fwd, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG);
+  std::memcpy(synack.dst_mac, kBackPortMac, 6);
+  ASSERT_EQ(on_port(synack, kBackId).size(), 1u);
+  w_.pool = pool_;
+  // The backend is asked while it is up, the client once it is down.
+  for (const bool down : {false, true}) {
+    cp::Snapshot s = two_backends();
+    s.backends[0].address = ip("10.9.0.21");
+    s.backends[0].reset_flows = true;
+    if (down) s.backends[0].health = abi::Health::kDown;
+    apply(s, down ? 4 : 3);
+    rte_mbuf* tx[4];
+    uint16_t n_tx = 0;
+    sweep_step(w_, *cfg_, 2, w_.conns.capacity(), tx, &n_tx, 4);
+    ASSERT_EQ(n_tx, 1);
+    EXPECT_EQ(tx[0]->port, down ? kFrontId : kBackId);
+    const auto* out = rte_pktmbuf_mtod(tx[0], const uint8_t*);
+    EXPECT_EQ(0, std::memcmp(out, down ? kClientMac : kBackendMac, 6));
+    EXPECT_EQ(0, std::memcmp(out + 6, down ? kOurMac : kBackPortMac, 6));
+    rte_pktmbuf_free(tx[0]);
+  }
+}
+
 }  // namespace
 }  // namespace ilb::dp
