@@ -8,11 +8,15 @@
 // run a pending burst (process_burst), take hand-overs (process_handoffs), advance time, run the
 // housekeeping sweep (expiry, probes of cut connections), learn or change a neighbour's MAC, and
 // swap the config in force between four snapshots: all backends up; backends disabled, down or
-// cut; backends removed or moved and a service with no backend left; no services at all.
+// cut; backends removed or moved and a service with no backend left; no services at all. An input
+// runs a one-armed dataplane or a two-armed one (a second port, 10.1.0.0/24, on whose subnet one
+// backend lives; frames arrive on either port).
 //
 // After every step that ran the workers it checks what the rest of ilb relies on:
-// - every frame a worker transmits is IPv4 from ilb's own MAC and one of ilb's own addresses
-//   (the port's, a SNAT address, a VIP), never to one of them, never to a group MAC; when every
+// - every frame a worker transmits leaves through one of ilb's ports, from that port's MAC, is
+//   IPv4 from one of ilb's own addresses (a port's, a SNAT address, a VIP), never to one of them,
+//   never to a group MAC; a frame from a SNAT address leaves through the port that reaches its
+//   destination; when every
 //   frame that went in was well formed, every frame that comes out parses with every checksum
 //   verified, and a translated ICMP error goes to the sender of the datagram it quotes; a frame
 //   sent on is rewritten by its own connection (the record its output finds has the input's
@@ -60,6 +64,7 @@ namespace pkt = ilb::dp::pkt;
 using ilb::dp::test::ip;
 
 constexpr uint8_t kOurMac[6] = {0x02, 0, 0, 0, 0, 0x02};
+constexpr uint8_t kOurMac2[6] = {0x02, 0, 0, 0, 0, 0x03};  // the second port's
 constexpr uint8_t kGatewayMac[6] = {0x02, 0, 0, 0, 0, 0x01};
 constexpr uint16_t kWorkers = 2;
 constexpr uint16_t kBurst = 32;
@@ -157,7 +162,7 @@ std::array<ilb::cp::Snapshot, 4> snapshots() {
   s[0].backends = {backend(1, 0, "10.0.0.21", 80),   backend(2, 0, "10.0.0.22", 8080),
                    backend(3, 1, "10.0.0.23", 53),   backend(4, 1, "10.0.0.24", 53),
                    backend(5, 2, "10.0.0.25", 3306), backend(6, 2, "172.16.0.6", 3306),
-                   backend(7, 3, "10.0.0.27", 11211)};
+                   backend(7, 3, "10.1.0.27", 11211)};
   // 1: backend 1 disabled, 3 down (still in its table), 5 cut (on_backend_down = "reset").
   s[1] = s[0];
   s[1].services[0].table = {2, 2, 2, 2, 2, 2, 2};
@@ -210,6 +215,11 @@ void init_world() {
   sh.ports[0].address = ip("10.0.0.2");
   sh.ports[0].netmask = ip("255.255.255.0");
   sh.ports[0].gateway = ip("10.0.0.1");
+  sh.ports[1].port_id = 1;
+  std::memcpy(sh.ports[1].mac, kOurMac2, 6);
+  sh.ports[1].address = ip("10.1.0.2");
+  sh.ports[1].netmask = ip("255.255.255.0");
+  sh.port_index[1] = 1;
   sh.snat_addresses = {ip("10.0.0.101"), ip("10.0.0.102")};
   std::sort(sh.snat_addresses.begin(), sh.snat_addresses.end());
   sh.tsc_hz = kHz;
@@ -253,7 +263,7 @@ void init_world() {
     g->configs[i] = dp::ActiveConfig::build(slot.data(), slot.size(), i + 1, err);
     ILB_FUZZ_CHECK(g->configs[i] != nullptr, "the harness's snapshots are valid");
   }
-  g->our_addresses = {sh.ports[0].address, ip("10.0.0.100"), ip("10.0.0.103")};
+  g->our_addresses = {sh.ports[0].address, sh.ports[1].address, ip("10.0.0.100"), ip("10.0.0.103")};
   g->our_addresses.insert(g->our_addresses.end(), sh.snat_addresses.begin(),
                           sh.snat_addresses.end());
   std::sort(g->our_addresses.begin(), g->our_addresses.end());
@@ -271,14 +281,14 @@ void init_world() {
                 {ip("10.0.0.55"), 80, IPPROTO_TCP}};
   // Ordinary clients first (on the subnet, and beyond the gateway), then addresses no client can
   // have: ilb's own, 0.0.0.0, loopback, multicast, broadcast.
-  g->sources = {ip("10.0.0.10"),  ip("10.0.0.11"),  ip("192.168.7.7"),    ip("10.0.0.12"),
-                ip("10.0.0.100"), ip("10.0.0.101"), ip("10.0.0.2"),       ip("0.0.0.0"),
-                ip("127.0.0.1"),  ip("224.0.0.1"),  ip("255.255.255.255")};
+  g->sources = {ip("10.0.0.10"), ip("10.0.0.11"),  ip("192.168.7.7"), ip("10.0.0.12"),
+                ip("10.1.0.10"), ip("10.0.0.100"), ip("10.0.0.101"),  ip("10.0.0.2"),
+                ip("0.0.0.0"),   ip("127.0.0.1"),  ip("224.0.0.1"),   ip("255.255.255.255")};
   // 10.0.0.24 and 10.0.0.26 are never resolved: their flows wait for the main lcore's ARP, which
   // the harness does not answer (the neighbour table has no removal, and each input must start
   // from the same table).
   g->resolved = {ip("10.0.0.21"), ip("10.0.0.22"), ip("10.0.0.23"),
-                 ip("10.0.0.25"), ip("10.0.0.27"), sh.ports[0].gateway};
+                 ip("10.0.0.25"), ip("10.1.0.27"), sh.ports[0].gateway};
 }
 
 bool ours(uint32_t a) {
@@ -289,15 +299,17 @@ const dp::ActiveConfig& config();
 
 // Whether `a` is ilb's under the config in force (a VIP of an earlier config is any host's now).
 bool ours_now(uint32_t a) {
-  return a == g->shared.ports[0].address ||
-         std::binary_search(g->shared.snat_addresses.begin(), g->shared.snat_addresses.end(), a) ||
+  for (uint32_t i = 0; i < g->shared.n_ports; ++i) {
+    if (a == g->shared.ports[i].address) return true;
+  }
+  return std::binary_search(g->shared.snat_addresses.begin(), g->shared.snat_addresses.end(), a) ||
          config().is_vip(a);
 }
 
-// The MAC a host is reached at: its own on the subnet, else the gateway's.
+// The MAC a host is reached at: its own on a port's subnet, else the gateway's.
 void mac_of(uint32_t host, uint8_t mac[6]) {
-  if ((host & g->shared.ports[0].netmask) !=
-      (g->shared.ports[0].address & g->shared.ports[0].netmask)) {
+  dp::Route r;
+  if (!dp::route(g->shared, host, r) || r.next_hop != host) {
     std::memcpy(mac, kGatewayMac, 6);
     return;
   }
@@ -335,7 +347,9 @@ void check_output(rte_mbuf* m) {
   const auto* f = rte_pktmbuf_mtod(m, const uint8_t*);
   const uint32_t len = rte_pktmbuf_data_len(m);
   OUT_CHECK(m->nb_segs == 1 && len >= pkt::kMinFrameLen - 26, "a frame out has headers");
-  OUT_CHECK(std::memcmp(f + 6, kOurMac, 6) == 0, "every frame out is from ilb's MAC");
+  OUT_CHECK(m->port < g->shared.n_ports, "every frame out leaves through one of ilb's ports");
+  const dp::PortInfo& port = g->shared.ports[m->port];
+  OUT_CHECK(std::memcmp(f + 6, port.mac, 6) == 0, "every frame out is from its port's MAC");
   OUT_CHECK((f[0] & 1) == 0, "no frame out goes to a group (broadcast, multicast) MAC");
   OUT_CHECK(f[12] == 0x08 && f[13] == 0x00, "every frame out is IPv4");
   uint32_t src = 0;
@@ -344,6 +358,17 @@ void check_output(rte_mbuf* m) {
   std::memcpy(&dst, f + 30, 4);
   OUT_CHECK(ours(src), "every packet out is from one of ilb's addresses");
   OUT_CHECK(!ours_now(dst), "no packet out is to one of ilb's addresses");
+  // From a SNAT address: a packet towards a backend (forwarded, a probe, a translated ICMP
+  // error) — unless it answers its sender where the sender's frame came in (an echo reply, a
+  // reset for an untracked segment).
+  const bool answer = (f[23] == IPPROTO_ICMP && len > 34 && f[34] == 0) ||
+                      (f[23] == IPPROTO_TCP && len > 47 && (f[47] & RTE_TCP_RST_FLAG) != 0);
+  if (!answer &&
+      std::binary_search(g->shared.snat_addresses.begin(), g->shared.snat_addresses.end(), src)) {
+    dp::Route r;
+    OUT_CHECK(dp::route(g->shared, dst, r) && r.port == m->port,
+              "a packet towards a backend leaves through the port that reaches it");
+  }
   const uint32_t d = rte_be_to_cpu_32(dst);
   OUT_CHECK(d != 0 && (d >> 24) != 127 && d < 0xe0000000,
             "no packet out is to 0.0.0.0, loopback, multicast or broadcast");
@@ -617,6 +642,15 @@ void run_burst(uint16_t j);
 
 void enqueue(uint16_t j, rte_mbuf* m, bool built_well, FuzzedDataProvider& in) {
   if (m == nullptr) return;
+  // The port it came in on, and to that port's MAC where it was built to ilb's.
+  m->port = 0;
+  if (g->shared.n_ports > 1 && in.ConsumeBool()) {
+    m->port = 1;
+    uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
+    if (rte_pktmbuf_data_len(m) >= 6 && std::memcmp(f, kOurMac, 6) == 0) {
+      std::memcpy(f, kOurMac2, 6);
+    }
+  }
   const uint8_t how = in.ConsumeIntegral<uint8_t>();
   bool ok = built_well;
   if ((how & 1) != 0 && damage(m, in)) ok = false;
@@ -753,12 +787,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   rte_mempool_obj_iter(g->pool, clear_priv, nullptr);
   g_now = 1;
   g_config = 0;
+  g->shared.n_ports = in.ConsumeBool() ? 2 : 1;
   reset_neighbours();
   // RSS known (replies steered to their worker's queue), or not (every reply may be handed over).
   const bool steer = in.ConsumeBool();
   g->shared.ports[0].rss = steer ? &g->rss : nullptr;
   g->shared.ports[0].rss_tcp_ports = steer;
   g->shared.ports[0].rss_udp_ports = steer && in.ConsumeBool();
+  g->shared.ports[1].rss = g->shared.ports[0].rss;  // both NICs hash alike
+  g->shared.ports[1].rss_tcp_ports = g->shared.ports[0].rss_tcp_ports;
+  g->shared.ports[1].rss_udp_ports = g->shared.ports[0].rss_udp_ports;
   // Replies the workers make up themselves unlimited, or a budget of a few a second (so that
   // the paths that drop them run too; the end of the input checks that every mbuf came back).
   for (dp::WorkerContext& w : g->w) w.replies.configure(in.ConsumeBool() ? 0 : 20, kHz);
