@@ -26,6 +26,7 @@
 #include "dataplane/agent/config_agent.h"
 #include "dataplane/agent/stats_export.h"
 #include "dataplane/config/dp_config.h"
+#include "dataplane/port/kernel_share.h"
 #include "dataplane/port/port.h"
 #include "dataplane/port/rss.h"
 #include "dataplane/worker/worker.h"
@@ -80,6 +81,10 @@ int main(int argc, char** argv) {
       return fail("--port " + o + ": expected NAME=DEVICE with NAME a port of the config");
     }
     it->device = o.substr(eq + 1);
+    if (it->share_with_kernel && !device_name(it->device).starts_with("net_af_xdp")) {
+      return fail("--port " + o + ": port " + it->name +
+                  " shares its interface with the kernel, which needs a net_af_xdp device");
+    }
     for (const PortConfig& other : cfg.ports) {
       if (&other != &*it && device_name(other.device) == device_name(it->device)) {
         return fail("--port " + o + ": port " + other.name + " already uses device " +
@@ -88,6 +93,16 @@ int main(int argc, char** argv) {
     }
   }
   const auto workers_n = static_cast<uint32_t>(cfg.worker_lcores.size());
+  // Ports that share their interface with the kernel run ilb's own XDP program.
+  for (PortConfig& p : cfg.ports) {
+    if (!p.share_with_kernel) continue;
+    const std::string program = kernel_share_program_path();
+    if (access(program.c_str(), R_OK) != 0) {
+      return fail("port " + p.name + ": share_with_kernel needs " + program +
+                  ", which is not there (install it beside ilb-dataplane)");
+    }
+    p.device += ",xdp_prog=" + program;
+  }
 
   std::vector<std::string> eal_args = eal_arguments(cfg, argv[0]);
   std::vector<char*> eal_argv;
@@ -210,6 +225,33 @@ int main(int argc, char** argv) {
     }
   }
 
+  // The addresses the shared interfaces' XDP programs hand to ilb: kept equal to ilb's own.
+  std::vector<std::unique_ptr<KernelShare>> shares;
+  for (const PortConfig& p : cfg.ports) {
+    if (!p.share_with_kernel) continue;
+    auto share = std::make_unique<KernelShare>();
+    if (!share->attach(kernel_interface(p.device), error)) {
+      stop_ports();
+      return fail("port " + p.name + ": " + error);
+    }
+    shares.push_back(std::move(share));
+  }
+  uint64_t shared_gen = UINT64_MAX;  // the config generation the shares' addresses are of
+  auto sync_shares = [&](const ActiveConfig* active) {
+    const uint64_t gen = active == nullptr ? 0 : active->generation();
+    if (shares.empty() || gen == shared_gen) return;
+    shared_gen = gen;
+    std::vector<uint32_t> addresses = shared->snat_addresses;
+    for (uint32_t i = 0; i < shared->n_ports; ++i) addresses.push_back(shared->ports[i].address);
+    if (active != nullptr)
+      addresses.insert(addresses.end(), active->vips().begin(), active->vips().end());
+    for (const auto& share : shares) {
+      std::string why;
+      if (!share->sync(addresses, why)) RTE_LOG(ERR, USER1, "%s\n", why.c_str());
+    }
+  };
+  sync_shares(nullptr);
+
   StatsExport stats;
   std::vector<StatsExport::PortSpec> exported;
   for (uint32_t i = 0; i < shared->n_ports; ++i) {
@@ -248,6 +290,7 @@ int main(int argc, char** argv) {
     stats.beat(now);
     agent.poll();
     arp.poll(now, shared->config.load(std::memory_order_acquire));
+    sync_shares(shared->config.load(std::memory_order_acquire));
     if (now - last_export >= kExportIntervalNs) {
       last_export = now;
       stats.export_counters(workers, shared->config.load(std::memory_order_acquire));

@@ -11,6 +11,8 @@ packages=(
   libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev
   libasio-dev libhttp-parser-dev libpcap-dev libbpf-dev libxdp-dev libxxhash-dev libssl-dev
   clang-format
+  # the XDP program of ports that share their interface with the kernel (BPF target)
+  clang
   # lab and tests
   iproute2 ethtool nftables nginx-light curl jq tcpdump python3 python3-scapy procps psmisc
   python3-prometheus-client

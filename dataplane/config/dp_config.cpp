@@ -77,7 +77,7 @@ void check_eal_arg(const TomlNode& node, const std::string& arg) {
 }
 
 PortConfig parse_port(const TomlTable& t) {
-  t.allow_only({"name", "device", "address", "gateway", "mac"});
+  t.allow_only({"name", "device", "address", "gateway", "mac", "share_with_kernel"});
   PortConfig port;
 
   auto name = t.require("name");
@@ -125,6 +125,16 @@ PortConfig parse_port(const TomlTable& t) {
   if (auto mac = t.get("mac")) {
     port.mac = mac_value(*mac);
     port.has_mac = true;
+  }
+  if (auto share = t.get("share_with_kernel")) {
+    port.share_with_kernel = share->as_boolean();
+    if (port.share_with_kernel && !device_name(port.device).starts_with("net_af_xdp")) {
+      share->fail("only a net_af_xdp port can share its interface with the kernel, not " +
+                  quoted(device_name(port.device)));
+    }
+    if (port.share_with_kernel && port.device.find("xdp_prog=") != std::string::npos) {
+      share->fail("the device's own xdp_prog= cannot be combined with it (it sets the program)");
+    }
   }
   return port;
 }

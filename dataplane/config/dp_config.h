@@ -33,6 +33,9 @@ struct PortConfig {
   uint32_t gateway = 0;    // next hop for off-link destinations, network order; 0 = none
   bool has_mac = false;    // `mac` set: overrides the device's MAC address
   std::array<uint8_t, 6> mac{};
+  // net_af_xdp only: the kernel keeps every frame that is not for one of ilb's addresses (see
+  // dataplane/port/kernel_share.h) instead of the port taking its queues' every frame.
+  bool share_with_kernel = false;
 };
 
 // One-armed deployments use one port, two-armed ones two (clients' side, backends' side); up to

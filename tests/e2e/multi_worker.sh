@@ -17,10 +17,7 @@ export LAB_DP_QUEUES=2
 # shellcheck source=../../tools/lab/lab.sh
 source "$ILB_SOURCE_DIR/tools/lab/lab.sh"
 
-files="$LAB_RUN_DIR.files"  # beside LAB_RUN_DIR, which lab_up empties
-rm -rf "$files"
-mkdir -p "$files"
-export LAB_CONFIG="$files/lab.toml"
+lab_files_dir
 sed -e 's/^worker_lcores = \[1\]$/worker_lcores = [1, 2]\nworker_cpus = [1, 0]\nidle_sleep_us = 100/' \
   -e 's/^device = "net_af_xdp0,iface=dp0"$/device = "net_af_packet0,iface=dp0,qpairs=2"/' \
   "$ILB_SOURCE_DIR/config/lab.toml" >"$LAB_CONFIG"

@@ -37,10 +37,7 @@ readonly FRONT_VIP=10.98.0.100
 readonly FRONT_CLIENT=10.98.0.10
 readonly SNAT=10.99.0.101
 
-files="$LAB_RUN_DIR.files"  # beside LAB_RUN_DIR, which lab_up empties
-rm -rf "$files"
-mkdir -p "$files"
-export LAB_CONFIG="$files/lab.toml"
+lab_files_dir
 # The lab's config with the VIP moved to the front segment and the front port added; with two
 # workers, lcore 2 shares CPU 0 with the main lcore and idle workers sleep (as in multi_worker.sh),
 # and the buffer pool holds the rings of 2 ports x 2 queues.

@@ -63,6 +63,8 @@
 #                              connection was lost: it never reconnects silently)
 #   lab_check DESC CMD...      run CMD; print "PASS: DESC" or "FAIL: DESC" (and return 1)
 #   lab_log MSG...             print "[lab] MSG" on stderr
+#   lab_files_dir              an empty LAB_FILES directory for the test's own files, and
+#                              LAB_CONFIG inside it
 #
 # Environment: ILB_SOURCE_DIR (default: this repository), ILB_BUILD_DIR (default
 # $ILB_SOURCE_DIR/build), LAB_CONFIG (default $ILB_SOURCE_DIR/config/lab.toml), LAB_RUN_DIR
@@ -108,6 +110,15 @@ LAB_DP_MODE=""
 LAB_KA_PID=""
 
 lab_log() { echo "[lab] $*" >&2; }
+
+# A test's own files (configs it writes, pages it serves), in LAB_FILES="$LAB_RUN_DIR.files": beside
+# LAB_RUN_DIR, which lab_up empties. Starts empty; LAB_CONFIG is set to LAB_FILES/lab.toml.
+lab_files_dir() {
+  LAB_FILES="$LAB_RUN_DIR.files"
+  rm -rf "$LAB_FILES"
+  mkdir -p "$LAB_FILES"
+  export LAB_CONFIG="$LAB_FILES/lab.toml"
+}
 
 in_ns() {
   local ns="$1"

@@ -488,6 +488,28 @@ TEST(DataplaneConfig, RejectsTooFewBuffersForEveryQueuesRings) {
   EXPECT_NO_THROW(parse_dataplane_text(text, kFile));
 }
 
+TEST(DataplaneConfig, SharingWithTheKernelIsForNetAfXdpPortsOnly) {
+  std::string text = replace(kSection, "device = \"net_ring0\"",
+                             "device = \"net_af_xdp0,iface=ens5\"\nshare_with_kernel = true");
+  EXPECT_TRUE(parse_dataplane_text(text, kFile).dataplane.ports[0].share_with_kernel);
+  EXPECT_FALSE(parse_dataplane_text(kSection, kFile).dataplane.ports[0].share_with_kernel);
+  text = replace(kSection, "device = \"net_ring0\"",
+                 "device = \"net_ring0\"\nshare_with_kernel = true");
+  EXPECT_TRUE(is_error_at(dp_error(text), text, "share_with_kernel",
+                          "dataplane.port[0].share_with_kernel",
+                          "only a net_af_xdp port can share its interface with the kernel, not "
+                          "\"net_ring0\""));
+  text = replace(kSection, "device = \"net_ring0\"",
+                 "device = \"net_af_xdp0,iface=ens5,xdp_prog=/x.o\"\nshare_with_kernel = true");
+  EXPECT_TRUE(is_error_at(dp_error(text), text, "share_with_kernel",
+                          "dataplane.port[0].share_with_kernel",
+                          "the device's own xdp_prog= cannot be combined with it"));
+  text = replace(kSection, "device = \"net_ring0\"",
+                 "device = \"net_af_xdp0,iface=ens5\"\nshare_with_kernel = \"yes\"");
+  EXPECT_TRUE(is_error_at(dp_error(text), text, "share_with_kernel",
+                          "dataplane.port[0].share_with_kernel", "expected a boolean"));
+}
+
 TEST(DataplaneConfig, RejectsMoreThanEightPorts) {
   std::string text = replace(kSection, "[dataplane]\n", "[dataplane]\nmbuf_count = 65535\n");
   for (int i = 1; i <= 8; ++i) {
