@@ -81,9 +81,11 @@ int main(int argc, char** argv) {
       return fail("--port " + o + ": expected NAME=DEVICE with NAME a port of the config");
     }
     it->device = o.substr(eq + 1);
-    if (it->share_with_kernel && !device_name(it->device).starts_with("net_af_xdp")) {
+    if (it->share_with_kernel && (!device_name(it->device).starts_with("net_af_xdp") ||
+                                  it->device.find("xdp_prog=") != std::string::npos)) {
       return fail("--port " + o + ": port " + it->name +
-                  " shares its interface with the kernel, which needs a net_af_xdp device");
+                  " shares its interface with the kernel, which needs a net_af_xdp device "
+                  "without an xdp_prog= of its own");
     }
     for (const PortConfig& other : cfg.ports) {
       if (&other != &*it && device_name(other.device) == device_name(it->device)) {
@@ -100,6 +102,15 @@ int main(int argc, char** argv) {
     if (access(program.c_str(), R_OK) != 0) {
       return fail("port " + p.name + ": share_with_kernel needs " + program +
                   ", which is not there (install it beside ilb-dataplane)");
+    }
+    bool removed = false;
+    std::string why;
+    if (!KernelShare::remove_leftover(kernel_interface(p.device), removed, why)) {
+      return fail("port " + p.name + ": " + why);
+    }
+    if (removed) {
+      std::fprintf(stderr, "ilb-dataplane: port %s: removed the XDP program a previous run left\n",
+                   p.name.c_str());
     }
     p.device += ",xdp_prog=" + program;
   }
@@ -225,7 +236,7 @@ int main(int argc, char** argv) {
     }
   }
 
-  // The addresses the shared interfaces' XDP programs hand to ilb: kept equal to ilb's own.
+  // The addresses the shared interfaces' XDP programs hand to ilb: kept equal to ShareSet's.
   std::vector<std::unique_ptr<KernelShare>> shares;
   for (const PortConfig& p : cfg.ports) {
     if (!p.share_with_kernel) continue;
@@ -236,21 +247,37 @@ int main(int argc, char** argv) {
     }
     shares.push_back(std::move(share));
   }
-  uint64_t shared_gen = UINT64_MAX;  // the config generation the shares' addresses are of
-  auto sync_shares = [&](const ActiveConfig* active) {
-    const uint64_t gen = active == nullptr ? 0 : active->generation();
-    if (shares.empty() || gen == shared_gen) return;
-    shared_gen = gen;
-    std::vector<uint32_t> addresses = shared->snat_addresses;
-    for (uint32_t i = 0; i < shared->n_ports; ++i) addresses.push_back(shared->ports[i].address);
-    if (active != nullptr)
-      addresses.insert(addresses.end(), active->vips().begin(), active->vips().end());
+  std::vector<uint32_t> own = shared->snat_addresses;
+  for (uint32_t i = 0; i < shared->n_ports; ++i) own.push_back(shared->ports[i].address);
+  ShareSet share_set(own);
+  const ActiveConfig* share_cfg = nullptr;  // the config share_set's VIPs are from
+  std::vector<uint32_t> synced;             // what every map holds; empty: to be synced
+  auto sync_shares = [&](const ActiveConfig* active, uint64_t now) {
+    if (shares.empty()) return;
+    if (active != share_cfg) {
+      share_cfg = active;
+      std::vector<std::pair<uint32_t, uint32_t>> vips;
+      for (uint32_t i = 0; active != nullptr && i < active->service_count(); ++i) {
+        const ServiceEntry& s = active->service(i);
+        vips.emplace_back(s.vip, std::max({s.tcp_syn_timeout_s, s.tcp_est_timeout_s,
+                                           s.tcp_fin_timeout_s, s.udp_timeout_s}));
+      }
+      share_set.set_vips(now, vips);
+    }
+    std::vector<uint32_t> addresses = share_set.at(now);
+    if (addresses == synced) return;
+    bool ok = true;
     for (const auto& share : shares) {
       std::string why;
-      if (!share->sync(addresses, why)) RTE_LOG(ERR, USER1, "%s\n", why.c_str());
+      if (!share->sync(addresses, why)) {
+        RTE_LOG(ERR, USER1, "%s\n", why.c_str());
+        ok = false;
+      }
     }
+    // A failed update is tried again at the next call.
+    synced = ok ? std::move(addresses) : std::vector<uint32_t>{};
   };
-  sync_shares(nullptr);
+  sync_shares(nullptr, monotonic_ns());
 
   StatsExport stats;
   std::vector<StatsExport::PortSpec> exported;
@@ -290,7 +317,7 @@ int main(int argc, char** argv) {
     stats.beat(now);
     agent.poll();
     arp.poll(now, shared->config.load(std::memory_order_acquire));
-    sync_shares(shared->config.load(std::memory_order_acquire));
+    sync_shares(shared->config.load(std::memory_order_acquire), now);
     if (now - last_export >= kExportIntervalNs) {
       last_export = now;
       stats.export_counters(workers, shared->config.load(std::memory_order_acquire));

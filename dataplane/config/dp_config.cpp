@@ -135,6 +135,11 @@ PortConfig parse_port(const TomlTable& t) {
     if (port.share_with_kernel && port.device.find("xdp_prog=") != std::string::npos) {
       share->fail("the device's own xdp_prog= cannot be combined with it (it sets the program)");
     }
+    if (port.share_with_kernel && port.has_mac) {
+      share->fail(
+          "a shared interface keeps its own MAC address: remove `mac` (the NIC would not "
+          "receive frames for another)");
+    }
   }
   return port;
 }

@@ -12,7 +12,7 @@
 // Filled by DPDK's net_af_xdp driver: one AF_XDP socket per queue.
 struct {
   __uint(type, BPF_MAP_TYPE_XSKMAP);
-  __uint(max_entries, 64);
+  __uint(max_entries, 1024);  // indexed by queue id
   __type(key, __u32);
   __type(value, __u32);
 } xsks_map SEC(".maps");
@@ -37,9 +37,13 @@ int ilb_share(struct xdp_md* ctx) {
     if ((void*)(ip + 1) > end) return XDP_PASS;
     target = ip->daddr;
   } else if (eth->h_proto == bpf_htons(ETH_P_ARP)) {
-    // Ethernet / IPv4 ARP: the target protocol address is at byte 24 of the ARP header.
+    // Ethernet / IPv4 ARP (hardware type 1, protocol 0x0800, lengths 6 and 4): the target
+    // protocol address is at byte 24 of the ARP header.
     __u8* arp = (void*)(eth + 1);
     if ((void*)(arp + 28) > end) return XDP_PASS;
+    if (arp[0] != 0 || arp[1] != 1 || arp[2] != 0x08 || arp[3] != 0 || arp[4] != 6 || arp[5] != 4) {
+      return XDP_PASS;
+    }
     __builtin_memcpy(&target, arp + 24, 4);
   } else {
     return XDP_PASS;

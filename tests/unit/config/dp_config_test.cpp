@@ -508,6 +508,11 @@ TEST(DataplaneConfig, SharingWithTheKernelIsForNetAfXdpPortsOnly) {
                  "device = \"net_af_xdp0,iface=ens5\"\nshare_with_kernel = \"yes\"");
   EXPECT_TRUE(is_error_at(dp_error(text), text, "share_with_kernel",
                           "dataplane.port[0].share_with_kernel", "expected a boolean"));
+  text = replace(kSection, "device = \"net_ring0\"",
+                 "device = \"net_af_xdp0,iface=ens5\"\nmac = \"02:00:00:00:00:09\"\n"
+                 "share_with_kernel = true");
+  EXPECT_TRUE(is_error_at(dp_error(text), text, "share_with_kernel",
+                          "dataplane.port[0].share_with_kernel", "keeps its own MAC address"));
 }
 
 TEST(DataplaneConfig, RejectsMoreThanEightPorts) {
