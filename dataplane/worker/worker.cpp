@@ -81,6 +81,21 @@ bool owns_address(const WorkerContext& w, const ActiveConfig& cfg, uint32_t ip) 
   return std::binary_search(s.snat_addresses.begin(), s.snat_addresses.end(), ip) || cfg.is_vip(ip);
 }
 
+// Addresses frame `m` to connection `c`'s client (its next hop) from the port on the client's
+// side, and makes it leave through that port.
+void send_to_client(const WorkerContext& w, rte_mbuf* m, const Conn& c) {
+  const PortInfo& out = w.shared->ports[client_side(c)];
+  pkt::set_ether(rte_pktmbuf_mtod(m, uint8_t*), c.client_mac, out.mac);
+  m->port = out.port_id;
+}
+
+// The same towards `c`'s backend.
+void send_to_backend(const WorkerContext& w, rte_mbuf* m, const Conn& c) {
+  const PortInfo& out = w.shared->ports[backend_side(c)];
+  pkt::set_ether(rte_pktmbuf_mtod(m, uint8_t*), c.backend_mac, out.mac);
+  m->port = out.port_id;
+}
+
 // The port frame `m` came in on.
 const PortInfo& in_port(const WorkerContext& w, const rte_mbuf* m) {
   return w.shared->ports[port_index_of(*w.shared, m->port)];
@@ -235,17 +250,13 @@ Verdict forward_tracked(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
   BackendCounters& bc = w.counters->backends[c.backend_id];
   const uint32_t len = rte_pktmbuf_data_len(m);
   if (dir == Dir::kFromClient) {
-    const PortInfo& out = w.shared->ports[backend_side(c)];
     pkt::rewrite_l4(frame, p, c.snat_ip, c.snat_port, c.backend_ip, c.backend_port);
-    pkt::set_ether(frame, c.backend_mac, out.mac);
-    m->port = out.port_id;
+    send_to_backend(w, m, c);
     bc.packets_in.add();
     bc.bytes_in.add(len);
   } else {
-    const PortInfo& out = w.shared->ports[client_side(c)];
     pkt::rewrite_l4(frame, p, c.vip, c.vport, c.client_ip, c.client_port);
-    pkt::set_ether(frame, c.client_mac, out.mac);
-    m->port = out.port_id;
+    send_to_client(w, m, c);
     bc.packets_out.add();
     bc.bytes_out.add(len);
   }
@@ -432,7 +443,6 @@ Opened new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, co
     w.counters->drop(abi::Drop::kNoNeighbour);
     return Opened::kDropped;
   }
-  const PortInfo& out = w.shared->ports[to_backend.port];
   uint8_t snat_index = 0;
   const Rss* rss = steering_rss(w, m, p, to_backend.port);
   const SnatSteer steer =
@@ -478,8 +488,7 @@ Opened new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, co
   bc.bytes_in.add(rte_pktmbuf_data_len(m));
   w.counters->active_conns.add();
   pkt::rewrite_l4(frame, p, c.snat_ip, c.snat_port, c.backend_ip, c.backend_port);
-  pkt::set_ether(frame, c.backend_mac, out.mac);
-  m->port = out.port_id;
+  send_to_backend(w, m, c);
   return Opened::kCreated;
 }
 
@@ -564,17 +573,13 @@ bool forward_icmp_error(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
   if (!w.conns.lookup(k, idx, dir)) return false;
   const Conn& c = w.conns.at(idx);
   if (dir == Dir::kFromBackend) {
-    const PortInfo& out = w.shared->ports[client_side(c)];
     pkt::rewrite_icmp_error(frame, p, q, c.vip, c.client_ip, c.client_ip, c.client_port, c.vip,
                             c.vport);
-    pkt::set_ether(frame, c.client_mac, out.mac);
-    m->port = out.port_id;
+    send_to_client(w, m, c);
   } else {
-    const PortInfo& out = w.shared->ports[backend_side(c)];
     pkt::rewrite_icmp_error(frame, p, q, c.snat_ip, c.backend_ip, c.backend_ip, c.backend_port,
                             c.snat_ip, c.snat_port);
-    pkt::set_ether(frame, c.backend_mac, out.mac);
-    m->port = out.port_id;
+    send_to_backend(w, m, c);
   }
   w.counters->icmp_errors_translated.add();
   tx[(*n_tx)++] = m;

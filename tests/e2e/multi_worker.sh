@@ -32,12 +32,7 @@ requests=400
 parallel=16
 results="$LAB_RUN_DIR/requests.txt"
 echo "sending $requests requests, $parallel at a time, each on a new connection"
-in_ns client bash -c '
-  one() { if body="$(curl -sS --max-time "$1" "$2" 2>/dev/null)"; then echo "$body"; else echo "FAIL $?"; fi; }
-  export -f one
-  seq "$3" | xargs -P "$4" -I{} bash -c "one \"\$0\" \"\$1\"" "$1" "$2"' \
-  multi-worker "$LAB_CURL_MAX_TIME" "http://$LAB_VIP:$LAB_VIP_PORT/" "$requests" "$parallel" \
-  >"$results"
+lab_parallel_requests client "http://$LAB_VIP:$LAB_VIP_PORT/" "$requests" "$parallel" >"$results"
 lab_spread "$results"
 
 status="$(ilbctl_lab --json status)"

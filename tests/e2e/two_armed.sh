@@ -78,12 +78,7 @@ requests=$((ILB_E2E_WORKERS == 2 ? 200 : 40))
 parallel=$((ILB_E2E_WORKERS == 2 ? 8 : 1))
 results="$LAB_RUN_DIR/requests.txt"
 echo "sending $requests requests from $FRONT_CLIENT to $FRONT_VIP:$LAB_VIP_PORT, $parallel at a time, each on a new connection"
-in_ns fc bash -c '
-  one() { if body="$(curl -sS --max-time "$1" "$2" 2>/dev/null)"; then echo "$body"; else echo "FAIL $?"; fi; }
-  export -f one
-  seq "$3" | xargs -P "$4" -I{} bash -c "one \"\$0\" \"\$1\"" "$1" "$2"' \
-  two-armed "$LAB_CURL_MAX_TIME" "http://$FRONT_VIP:$LAB_VIP_PORT/" "$requests" "$parallel" \
-  >"$results"
+lab_parallel_requests fc "http://$FRONT_VIP:$LAB_VIP_PORT/" "$requests" "$parallel" >"$results"
 lab_spread "$results"
 
 status="$(ilbctl_lab --json status)"

@@ -51,6 +51,8 @@
 #   lab_curl [CURL_ARGS...]    curl -sS --max-time $LAB_CURL_MAX_TIME from the client to the VIP
 #   lab_requests N             N requests, each on a new connection; one line each: the answer
 #                              ("be1") or "FAIL <curl exit code>"
+#   lab_parallel_requests NS URL N P  N requests from namespace NS to URL, P at a time, each
+#                              on a new connection; output as lab_requests
 #   lab_spread FILE            print count per backend and failures of a lab_requests output
 #   ilbctl_lab ARGS...         ilbctl --instance lab ARGS...
 #   lab_status_field JQ        jq -r JQ over `ilbctl --json status`
@@ -652,6 +654,17 @@ lab_requests() {
         echo "FAIL $?"
       fi
     done' lab-requests "$n" "$LAB_CURL_MAX_TIME" "http://$LAB_VIP:$LAB_VIP_PORT/"
+}
+
+# N requests to URL from namespace NS, P at a time, each on a new connection; one line each, as
+# lab_requests prints them.
+lab_parallel_requests() {
+  local ns="$1" url="$2" n="$3" p="$4"
+  in_ns "$ns" bash -c '
+    one() { if body="$(curl -sS --max-time "$1" "$2" 2>/dev/null)"; then echo "$body"; else echo "FAIL $?"; fi; }
+    export -f one
+    seq "$3" | xargs -P "$4" -I{} bash -c "one \"\$0\" \"\$1\"" "$1" "$2"' \
+    lab-parallel-requests "$LAB_CURL_MAX_TIME" "$url" "$n" "$p"
 }
 
 lab_spread() {
