@@ -155,6 +155,40 @@ void rewrite_l4(uint8_t* frame, const Parsed& p, uint32_t src_ip, uint16_t src_p
   std::memcpy(check_at, &c, sizeof(c));
 }
 
+bool clamp_tcp_mss(uint8_t* frame, const Parsed& p, uint16_t max_mss) {
+  uint8_t* tcp = frame + p.l4_offset;
+  // parse() checked that the header, options included, lies within the datagram.
+  const uint32_t header_len = static_cast<uint32_t>(tcp[12] >> 4) * 4;
+  bool lowered_any = false;
+  uint32_t at = sizeof(rte_tcp_hdr);
+  // Every MSS option: a receiver may take any of them (Linux takes the last).
+  while (at < header_len) {
+    const uint8_t kind = tcp[at];
+    if (kind == 0) break;  // end of option list
+    if (kind == 1) {       // no-operation
+      ++at;
+      continue;
+    }
+    if (at + 1 >= header_len) break;
+    const uint8_t len = tcp[at + 1];
+    if (len < 2 || at + len > header_len) break;
+    const uint16_t mss = kind == 2 && len == 4 ? load<uint16_t>(tcp + at + 2) : 0;
+    if (kind == 2 && len == 4 && rte_be_to_cpu_16(mss) > max_mss) {
+      const uint16_t lowered = rte_cpu_to_be_16(max_mss);
+      std::memcpy(tcp + at + 2, &lowered, 2);
+      // The option sits at an even offset from the header's start only when padded so; the
+      // checksum sums 16-bit words, so a field at an odd offset is added byte-swapped.
+      uint16_t check = load<uint16_t>(tcp + offsetof(rte_tcp_hdr, cksum));
+      check = (at % 2) == 0 ? csum_replace16(check, mss, lowered)
+                            : csum_replace16(check, rte_bswap16(mss), rte_bswap16(lowered));
+      std::memcpy(tcp + offsetof(rte_tcp_hdr, cksum), &check, 2);
+      lowered_any = true;
+    }
+    at += len;
+  }
+  return lowered_any;
+}
+
 void set_ether(uint8_t* frame, const uint8_t dst[6], const uint8_t src[6]) {
   std::memcpy(frame, dst, 6);
   std::memcpy(frame + 6, src, 6);
@@ -337,7 +371,8 @@ uint32_t build_tcp_reset(uint8_t* buf, const Endpoint& src, const Endpoint& dst,
 }
 
 uint32_t build_icmp_unreachable(uint8_t* buf, const uint8_t* frame, const Parsed& p,
-                                const uint8_t our_mac[6], uint32_t our_ip, uint8_t code) {
+                                const uint8_t our_mac[6], uint32_t our_ip, uint8_t code,
+                                uint16_t next_hop_mtu) {
   const uint32_t quoted = static_cast<uint32_t>(p.l4_offset - p.l3_offset) + 8;
   const auto icmp_len = static_cast<uint16_t>(8 + quoted);
   const uint32_t len = kEtherHdrLen + 20 + icmp_len;
@@ -348,6 +383,8 @@ uint32_t build_icmp_unreachable(uint8_t* buf, const uint8_t* frame, const Parsed
   uint8_t* icmp = buf + kEtherHdrLen + 20;
   icmp[0] = 3;  // destination unreachable
   icmp[1] = code;
+  const uint16_t mtu_be = rte_cpu_to_be_16(next_hop_mtu);
+  std::memcpy(icmp + 6, &mtu_be, 2);
   std::memcpy(icmp + 8, frame + p.l3_offset, quoted);
   const uint16_t sum = rte_raw_cksum(icmp, icmp_len);
   const uint16_t check = static_cast<uint16_t>(~sum);

@@ -58,6 +58,19 @@ Kind parse(const uint8_t* frame, uint32_t len, Parsed& out, ParseOptions opts = 
 void rewrite_l4(uint8_t* frame, const Parsed& p, uint32_t src_ip, uint16_t src_port,
                 uint32_t dst_ip, uint16_t dst_port);
 
+// The largest TCP maximum segment size (RFC 9293 3.7.1) that fits an IPv4 MTU: the MTU less
+// 20 bytes of IPv4 and 20 of TCP header.
+inline constexpr uint16_t mss_for_mtu(uint16_t mtu) {
+  return static_cast<uint16_t>(mtu - 40);
+}
+
+// Lowers every MSS option of an already-parsed kL4 TCP frame that offers more than `max_mss` to
+// it, updating the TCP checksum incrementally; a segment without the option, or with one at or
+// below `max_mss`, is left alone. Only the TCP header's options are read (a malformed option
+// list ends the walk). Returns whether an option was lowered. Meant for SYN segments, the only
+// ones whose MSS option means anything.
+bool clamp_tcp_mss(uint8_t* frame, const Parsed& p, uint16_t max_mss);
+
 // Sets the Ethernet destination and source addresses.
 void set_ether(uint8_t* frame, const uint8_t dst[6], const uint8_t src[6]);
 
@@ -109,10 +122,13 @@ uint32_t build_tcp_reset(uint8_t* buf, const Endpoint& src, const Endpoint& dst,
 inline constexpr uint32_t kMaxIcmpErrorLen = kEtherHdrLen + 20 + 8 + 60 + 8;
 // Writes an ICMP destination-unreachable (`code`, e.g. 3 = port unreachable) from `our_ip` back
 // to the sender of the kL4 frame `frame`, quoting its IP header and first 8 payload bytes as
-// RFC 792 asks. Returns the frame length (padded to the Ethernet minimum). `buf` must hold
-// kMaxIcmpErrorLen bytes and must not overlap `frame`.
+// RFC 792 asks. With code 4 (fragmentation needed and DF set), `next_hop_mtu` goes into the
+// header as RFC 1191 asks, for the sender's path-MTU discovery. Returns the frame length
+// (padded to the Ethernet minimum). `buf` must hold kMaxIcmpErrorLen bytes and must not overlap
+// `frame`.
 uint32_t build_icmp_unreachable(uint8_t* buf, const uint8_t* frame, const Parsed& p,
-                                const uint8_t our_mac[6], uint32_t our_ip, uint8_t code);
+                                const uint8_t our_mac[6], uint32_t our_ip, uint8_t code,
+                                uint16_t next_hop_mtu = 0);
 
 // The datagram an ICMP error quotes (RFC 792: its IP header and at least 8 bytes of payload), as
 // it was sent: addresses and ports in network order.

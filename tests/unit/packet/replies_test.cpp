@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -10,8 +11,6 @@ namespace ilb::dp::pkt {
 namespace {
 
 using namespace ilb::test;
-
-const Mac kBroadcast{0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
 TEST(ArpReply, AnswersRequestWithExactBytes) {
   // Who has 10.0.0.100? Tell 10.0.0.10 (02:00:00:00:00:10), padded to 60 bytes.
@@ -132,6 +131,30 @@ TEST(EchoReplyChecksum, MatchesRecomputationForManyIdentifiers) {
     make_echo_reply(frame.data(), p, kLbMac.data());
     ASSERT_EQ(get16(frame, l4_check_off(frame)), full_l4_checksum(frame)) << ident;
   }
+}
+
+TEST(IcmpUnreachable, FragmentationNeededCarriesTheNextHopMtu) {
+  IpSpec ip;
+  ip.src = {10, 0, 0, 10};
+  ip.dst = {10, 0, 0, 100};
+  const Bytes big = ipv4_frame(ip, kUdp, udp_datagram(5000, 53, payload_of(1600)));
+  Parsed p;
+  ASSERT_EQ(parse(big.data(), static_cast<uint32_t>(big.size()), p), Kind::kL4);
+  Bytes out(kMaxIcmpErrorLen);
+  const Ip4 us{10, 0, 0, 100};
+  const uint32_t len =
+      build_icmp_unreachable(out.data(), big.data(), p, kLbMac.data(), net32(us), 4, 1500);
+  out.resize(len);
+  Parsed r;
+  ASSERT_EQ(parse(out.data(), len, r), Kind::kIcmp);  // the checksum covers the MTU field
+  const size_t icmp = l4_off(out);
+  EXPECT_EQ(out[icmp], 3);
+  EXPECT_EQ(out[icmp + 1], 4);
+  EXPECT_EQ(get16(out, icmp + 4), 0);  // unused
+  EXPECT_EQ(get16(out, icmp + 6), 1500);
+  // The quote: the offending datagram's IP header and first 8 bytes, as sent.
+  EXPECT_TRUE(std::equal(big.begin() + kL3, big.begin() + kL3 + 28, out.begin() + icmp + 8));
+  EXPECT_EQ(std::memcmp(&out[0], kClientMac.data(), 6), 0);
 }
 
 }  // namespace

@@ -278,5 +278,95 @@ TEST(Checksum, ReplaceHandlesAChecksumOfZero) {
   EXPECT_EQ(csum_replace16(check, to, from), 0);
 }
 
+// A SYN whose MSS option (at `option_at` bytes into the options, after that many NOPs) offers
+// `mss`, followed by window scale and SACK-permitted.
+Bytes syn_with_mss(uint16_t mss, size_t option_at = 0) {
+  TcpSpec t;
+  t.options.assign(option_at, 0x01);
+  t.options.insert(t.options.end(), {0x02, 0x04, static_cast<uint8_t>(mss >> 8),
+                                     static_cast<uint8_t>(mss), 0x03, 0x03, 0x07, 0x04, 0x02});
+  while (t.options.size() % 4 != 0) t.options.push_back(0x00);
+  return tcp_frame(t);
+}
+
+Bytes clamped(Bytes f, uint16_t max_mss, bool& changed) {
+  Parsed p;
+  EXPECT_EQ(parse(f.data(), static_cast<uint32_t>(f.size()), p), Kind::kL4);
+  changed = clamp_tcp_mss(f.data(), p, max_mss);
+  return f;
+}
+
+TEST(ClampTcpMss, LowersAnMssAboveTheLimitAndKeepsTheChecksumRight) {
+  // At an even and at an odd offset within the header: the checksum update differs.
+  for (size_t at : {size_t{0}, size_t{1}, size_t{3}}) {
+    const Bytes f = syn_with_mss(8960, at);
+    bool changed = false;
+    const Bytes got = clamped(f, 1460, changed);
+    EXPECT_TRUE(changed) << "option at " << at;
+    Bytes want = f;
+    put16(want, l4_off(want) + 20 + at + 2, 1460);
+    fix_l4_checksum(want);
+    EXPECT_EQ(got, want) << "option at " << at << hex(got);
+    Parsed p;
+    EXPECT_EQ(parse(got.data(), static_cast<uint32_t>(got.size()), p), Kind::kL4);
+  }
+}
+
+TEST(ClampTcpMss, LowersEveryMssOptionOfTheSegment) {
+  TcpSpec t;
+  t.options = {0x02, 0x04, 0x23, 0x00, 0x02, 0x04, 0x05, 0x00, 0x02, 0x04, 0x22, 0x38};
+  const Bytes f = tcp_frame(t);
+  bool changed = false;
+  const Bytes got = clamped(f, 1460, changed);
+  EXPECT_TRUE(changed);
+  Bytes want = f;
+  put16(want, l4_off(want) + 20 + 2, 1460);
+  put16(want, l4_off(want) + 20 + 10, 1460);
+  fix_l4_checksum(want);
+  EXPECT_EQ(got, want) << hex(got);
+}
+
+TEST(ClampTcpMss, LeavesAnMssAtOrBelowTheLimitAlone) {
+  for (uint16_t mss : {uint16_t{1460}, uint16_t{536}}) {
+    const Bytes f = syn_with_mss(mss);
+    bool changed = true;
+    EXPECT_EQ(clamped(f, 1460, changed), f);
+    EXPECT_FALSE(changed);
+  }
+}
+
+TEST(ClampTcpMss, LeavesSegmentsWithoutTheOptionAlone) {
+  TcpSpec t;
+  t.options = {0x01, 0x01, 0x04, 0x02};  // NOP, NOP, SACK permitted
+  for (const Bytes& f : {tcp_frame(), tcp_frame(t)}) {
+    bool changed = true;
+    EXPECT_EQ(clamped(f, 1460, changed), f);
+    EXPECT_FALSE(changed);
+  }
+}
+
+TEST(ClampTcpMss, StopsAtMalformedOrEndedOptionLists) {
+  const std::vector<Bytes> lists = {
+      {0x00, 0x02, 0x04, 0x23, 0x00, 0x00, 0x00, 0x00},  // end of list before an MSS option
+      {0x05, 0x00, 0x02, 0x04, 0x23, 0x00, 0x00, 0x00},  // length 0: the walk cannot go on
+      {0x05, 0x09, 0x02, 0x04, 0x23, 0x00, 0x00, 0x00},  // runs past the header
+      {0x01, 0x01, 0x01, 0x02},                          // MSS kind in the last byte
+      {0x02, 0x03, 0x23, 0x00},                          // MSS with a wrong length
+  };
+  for (const Bytes& options : lists) {
+    TcpSpec t;
+    t.options = options;
+    const Bytes f = tcp_frame(t);
+    bool changed = true;
+    EXPECT_EQ(clamped(f, 1460, changed), f);
+    EXPECT_FALSE(changed);
+  }
+}
+
+TEST(ClampTcpMss, MssForMtuLeavesRoomForTheHeaders) {
+  EXPECT_EQ(mss_for_mtu(1500), 1460);
+  EXPECT_EQ(mss_for_mtu(9001), 8961);
+}
+
 }  // namespace
 }  // namespace ilb::dp::pkt
