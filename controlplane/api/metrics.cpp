@@ -265,8 +265,12 @@ void dataplane_metrics(Exposition& e, const StatReader& stat) {
            "ICMP errors about tracked connections translated and sent on.",
            load_counter(h.icmp_errors_translated));
   e.single("ilb_replies_limited_total", "counter",
-           "Refusals, resets for untracked TCP and echo replies not sent: over reply_rate_limit.",
+           "Refusals, resets for untracked TCP, echo replies and fragmentation-needed errors not "
+           "sent: over reply_rate_limit.",
            load_counter(h.replies_limited));
+  e.single("ilb_mss_clamped_total", "counter",
+           "TCP SYN segments whose MSS option was lowered to fit the ports' MTU.",
+           load_counter(h.mss_clamped));
 }
 
 void service_metrics(Exposition& e, const State& state, const StatReader& stat, TimePoint now) {

@@ -97,6 +97,7 @@ nlohmann::json dataplane_json(const StatReader& stat) {
   dp["replies"] = json{{"untracked_resets", load_counter(h.untracked_resets)},
                        {"icmp_errors_translated", load_counter(h.icmp_errors_translated)},
                        {"limited", load_counter(h.replies_limited)}};
+  dp["mss_clamped"] = load_counter(h.mss_clamped);
   return dp;
 }
 

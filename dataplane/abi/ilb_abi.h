@@ -31,7 +31,7 @@
 //   (release).
 //
 // stat region
-//   [0, 256)               StatHeader
+//   [0, 768)               StatHeader
 //   [lcore_offset, ...)    LcoreStats[kMaxLcores]
 //   [port_offset, ...)     PortStats[kMaxPorts]
 //   [service_offset, ...)  ServiceStats[kMaxServices]   indexed by service index of the applied
@@ -54,13 +54,16 @@ namespace ilb::abi {
 
 inline constexpr uint64_t kCtlMagic = 0x314C54432D424C49ULL;   // "ILB-CTL1" little-endian
 inline constexpr uint64_t kStatMagic = 0x3154415453424C49ULL;  // "ILBSTAT1" little-endian
-// Major 3: PortStats grew to 128 bytes, with the port's link state, bytes and receive errors.
-// (Major 2: ServiceRecord grew to 128 bytes, with flags (ServiceFlag) and room for more;
+// Major 4: StatHeader grew to 768 bytes, its drop counters moved to its end with room for 32
+// reasons (`too_big` added; further reasons are a minor change), and it counts clamped MSS
+// options (mss_clamped).
+// (Major 3: PortStats grew to 128 bytes, with the port's link state, bytes and receive errors.
+// Major 2: ServiceRecord grew to 128 bytes, with flags (ServiceFlag) and room for more;
 // StatHeader::untracked_resets and icmp_errors_translated; minor 1: StatHeader::martian_drops;
 // minor 2: StatHeader::replies_limited.)
 // (Major 1, minors 1-4, added BackendRecord::flags, BackendStats::resets and cut_probes, the
 // hand-over and steering counters, StatHeader::tsc_hz and the wrr and wlc schedulers, all kept.)
-inline constexpr uint16_t kAbiMajor = 3;
+inline constexpr uint16_t kAbiMajor = 4;
 inline constexpr uint16_t kAbiMinor = 0;
 
 // Hard limits of this ABI version. Backend ids are in [1, kMaxBackends); id 0 means "none".
@@ -97,14 +100,18 @@ enum class Drop : uint32_t {
   kUnsupported,      // other EtherTypes, IP protocols, ICMP types
   kTxFull,           // TX queue full (or, where the driver's queue stalls then, link down)
   kNoConfig,         // no snapshot applied yet
+  kTooBig,           // IPv4 datagram longer than the MTU of the port it would leave through
   kCount
 };
+// StatHeader::drops has room for this many reasons.
+inline constexpr size_t kDropSlots = 32;
+static_assert(static_cast<size_t>(Drop::kCount) <= kDropSlots);
 
 inline constexpr const char* kDropNames[] = {
-    "truncated",        "bad_ip_header",   "bad_ip_checksum", "bad_l4_checksum",
-    "fragment",         "not_for_us",      "no_service",      "no_backend",
-    "non_syn_miss",     "conn_table_full", "no_snat_port",    "no_neighbour",
-    "backend_disabled", "unsupported",     "tx_full",         "no_config"};
+    "truncated",    "bad_ip_header", "bad_ip_checksum",  "bad_l4_checksum", "fragment",
+    "not_for_us",   "no_service",    "no_backend",       "non_syn_miss",    "conn_table_full",
+    "no_snat_port", "no_neighbour",  "backend_disabled", "unsupported",     "tx_full",
+    "no_config",    "too_big"};
 static_assert(sizeof(kDropNames) / sizeof(kDropNames[0]) == static_cast<size_t>(Drop::kCount));
 
 // ---------------------------------------------------------------------------------------------
@@ -212,29 +219,34 @@ struct alignas(64) StatHeader {
   uint64_t port_offset;                // [104, 112)
   uint64_t service_offset;             // [112, 120)
   uint64_t backend_offset;             // [120, 128)
-  uint64_t drops[static_cast<size_t>(Drop::kCount)];  // [128, 256) summed over workers
-  char reject_reason[kReasonLen];  // [256, 416) NUL-terminated; valid when rejected_gen != 0
-  uint32_t worker_count;           // [416, 420)
-  uint32_t port_count;             // [420, 424)
-  uint64_t start_time_ns;          // [424, 432) CLOCK_REALTIME at dataplane start
-  uint64_t conn_capacity;          // [432, 440) per worker
-  uint64_t handoff_packets;        // [440, 448) frames handed to the owning worker (minor 2)
-  uint64_t handoff_drops;     // [448, 456) frames dropped: owner's hand-over ring full (minor 2)
-  uint64_t steered_conns;     // [456, 464) SNAT port chosen so replies reach the owner's queue
-  uint64_t unsteered_conns;   // [464, 472) RSS known, no fitting port: replies handed over
-  uint64_t tsc_hz;            // [472, 480) the workers' cycle counter frequency (minor 3)
-  uint64_t untracked_resets;  // [480, 488) resets sent for untracked TCP (kServiceResetUntracked)
-  uint64_t icmp_errors_translated;  // [488, 496) ICMP errors about a connection, sent on
-  // [496, 504) frames from a sender no host can be (group source MAC; source 0/8, 127/8,
-  // multicast, class E, broadcast or one of ilb's own addresses), dropped (minor 1)
+  char reject_reason[kReasonLen];      // [128, 288) NUL-terminated; valid when rejected_gen != 0
+  uint32_t worker_count;               // [288, 292)
+  uint32_t port_count;                 // [292, 296)
+  uint64_t start_time_ns;              // [296, 304) CLOCK_REALTIME at dataplane start
+  uint64_t conn_capacity;              // [304, 312) per worker
+  uint64_t handoff_packets;            // [312, 320) frames handed to the owning worker
+  uint64_t handoff_drops;              // [320, 328) frames dropped: owner's hand-over ring full
+  uint64_t steered_conns;     // [328, 336) SNAT port chosen so replies reach the owner's queue
+  uint64_t unsteered_conns;   // [336, 344) RSS known, no fitting port: replies handed over
+  uint64_t tsc_hz;            // [344, 352) the workers' cycle counter frequency
+  uint64_t untracked_resets;  // [352, 360) resets sent for untracked TCP (kServiceResetUntracked)
+  uint64_t icmp_errors_translated;  // [360, 368) ICMP errors about a connection, sent on
+  // [368, 376) frames from a sender no host can be (group source MAC; source 0/8, 127/8,
+  // multicast, class E, broadcast or one of ilb's own addresses), dropped
   uint64_t martian_drops;
-  // [504, 512) refusals, resets for untracked TCP and echo replies not sent because the worker's
-  // reply budget (reply_rate_limit) was spent; the packets they answered were dropped (minor 2)
+  // [376, 384) refusals, resets for untracked TCP, echo replies and "fragmentation needed"
+  // errors not sent because the worker's reply budget (reply_rate_limit) was spent; the packets
+  // they answered were dropped
   uint64_t replies_limited;
+  // [384, 392) TCP SYN segments whose MSS option was lowered to fit the ports' MTU
+  uint64_t mss_clamped;
+  uint64_t reserved[15];       // [392, 512) zero
+  uint64_t drops[kDropSlots];  // [512, 768) by Drop, summed over workers
 };
-static_assert(sizeof(StatHeader) == 512);
-static_assert(offsetof(StatHeader, martian_drops) == 496);
-static_assert(offsetof(StatHeader, replies_limited) == 504);
+static_assert(sizeof(StatHeader) == 768);
+static_assert(offsetof(StatHeader, replies_limited) == 376);
+static_assert(offsetof(StatHeader, mss_clamped) == 384);
+static_assert(offsetof(StatHeader, drops) == 512);
 
 struct alignas(64) LcoreStats {
   uint32_t lcore_id;      // [0, 4)

@@ -186,6 +186,7 @@ void StatsExport::export_counters(const std::vector<WorkerContext*>& workers,
   uint64_t icmp_translated = 0;
   uint64_t martians = 0;
   uint64_t replies_limited = 0;
+  uint64_t mss_clamped = 0;
   const uint64_t now = monotonic_ns();
   last_loops_.resize(workers.size(), 0);
   last_moved_ns_.resize(workers.size(), 0);
@@ -215,6 +216,7 @@ void StatsExport::export_counters(const std::vector<WorkerContext*>& workers,
     icmp_translated += c.icmp_errors_translated.get();
     martians += c.martians.get();
     replies_limited += c.replies_limited.get();
+    mss_clamped += c.mss_clamped.get();
   }
   for (size_t d = 0; d < std::size(drops); ++d) store(h.drops[d], drops[d]);
   store(h.handoff_packets, handoff_packets);
@@ -225,6 +227,7 @@ void StatsExport::export_counters(const std::vector<WorkerContext*>& workers,
   store(h.icmp_errors_translated, icmp_translated);
   store(h.martian_drops, martians);
   store(h.replies_limited, replies_limited);
+  store(h.mss_clamped, mss_clamped);
 
   auto* port_stats = region_.at<abi::PortStats>(h.port_offset);
   for (size_t i = 0; i < ports_.size(); ++i) {

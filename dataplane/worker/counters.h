@@ -52,7 +52,9 @@ struct alignas(64) WorkerCounters {
   Counter untracked_resets;  // resets sent for untracked TCP segments
   Counter icmp_errors_translated;  // ICMP errors about a tracked connection, sent on
   Counter martians;                // frames from a sender no host can be, dropped
-  Counter replies_limited;  // refusals, untracked resets, echo replies not sent (ReplyLimiter)
+  // refusals, untracked resets, echo replies, "fragmentation needed" not sent (ReplyLimiter)
+  Counter replies_limited;
+  Counter mss_clamped;  // SYN segments whose MSS option was lowered to fit the ports' MTU
   Counter drops[static_cast<size_t>(abi::Drop::kCount)];
   Counter service_no_backend[abi::kMaxServices];  // by service index of the config in force
   BackendCounters backends[abi::kMaxBackends];    // by backend id

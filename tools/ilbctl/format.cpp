@@ -132,6 +132,9 @@ std::string format_status(const json& s) {
                       field(r, "icmp_errors_translated") + " ICMP errors translated, " +
                       field(r, "limited") + " not sent (over reply_rate_limit)");
   }
+  if (dp.contains("mss_clamped")) {
+    kv("mss clamped", field(dp, "mss_clamped") + " SYN segments (MSS lowered to the ports' MTU)");
+  }
 
   if (dp.contains("lcores") && dp["lcores"].is_array() && !dp["lcores"].empty()) {
     std::vector<std::vector<std::string>> rows;

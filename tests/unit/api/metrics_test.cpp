@@ -81,6 +81,8 @@ TEST_F(MetricsTest, CountersComeFromTheStatRegion) {
   h->handoff_packets = 12;
   h->untracked_resets = 5;
   h->replies_limited = 9;
+  h->mss_clamped = 15;
+  h->drops[static_cast<size_t>(abi::Drop::kTooBig)] = 16;
   h->tsc_hz = 2'000'000'000;
   auto* lcores = dp.section<abi::LcoreStats>(h->lcore_offset);
   lcores[1] = abi::LcoreStats{1, 1, 5, 100, 40, 3'000'000'000, 8, 9, 2};
@@ -129,6 +131,8 @@ TEST_F(MetricsTest, CountersComeFromTheStatRegion) {
   EXPECT_EQ(value_of(text, "ilb_handoff_packets_total"), 12);
   EXPECT_EQ(value_of(text, "ilb_untracked_resets_total"), 5);
   EXPECT_EQ(value_of(text, "ilb_replies_limited_total"), 9);
+  EXPECT_EQ(value_of(text, "ilb_mss_clamped_total"), 15);
+  EXPECT_EQ(value_of(text, R"(ilb_drops_total{reason="too_big"})"), 16);
   const std::string web = "{" + std::string(kWeb) + "}";
   EXPECT_EQ(value_of(text, "ilb_service_active_connections" + web), 30);
   EXPECT_EQ(value_of(text, "ilb_service_connections_total" + web), 31);

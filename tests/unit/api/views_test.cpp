@@ -70,6 +70,7 @@ TEST_F(ViewsTest, CountersComeFromMatchingStatEntries) {
   h->icmp_errors_translated = 6;
   h->replies_limited = 9;
   h->martian_drops = 7;
+  h->mss_clamped = 15;
   h->tsc_hz = 2'000'000'000;
   auto* lcores = dp.section<abi::LcoreStats>(h->lcore_offset);
   lcores[1] = abi::LcoreStats{1, 1, 5, 100, 40, 0, 8, 9, 2};
@@ -121,6 +122,7 @@ TEST_F(ViewsTest, CountersComeFromMatchingStatEntries) {
   EXPECT_EQ(d["ports"][1]["speed_mbps"], 0);
   EXPECT_EQ(d["drops"]["no_service"], 11);
   EXPECT_EQ(d["drops"]["martian"], 7);
+  EXPECT_EQ(d["mss_clamped"], 15);
   EXPECT_EQ(d["drops"].size(), static_cast<size_t>(abi::Drop::kCount) + 1);
   EXPECT_EQ(d["handoff"],
             (nlohmann::json{
