@@ -125,9 +125,16 @@ int main(int argc, char** argv) {
   std::signal(SIGTERM, on_signal);
   const int socket = static_cast<int>(rte_socket_id());
 
+  for (PortConfig& p : cfg.ports) resolve_default_mtu(p);
+  const uint32_t mbuf_size = mbuf_buffer_size(cfg);
+  if (std::string why; !check_mbuf_buffer_size(cfg, mbuf_size, why)) return fail(why);
   rte_mempool* pool = rte_pktmbuf_pool_create("ilb_mbufs", cfg.mbuf_count, 256, 0,
-                                              RTE_MBUF_DEFAULT_BUF_SIZE, socket);
-  if (pool == nullptr) return fail(std::string("mbuf pool: ") + rte_strerror(rte_errno));
+                                              static_cast<uint16_t>(mbuf_size), socket);
+  if (pool == nullptr) {
+    return fail("mbuf pool of " + std::to_string(cfg.mbuf_count) + " buffers of " +
+                std::to_string(mbuf_size) + " bytes: " + rte_strerror(rte_errno) +
+                " (raise memory_mb, or lower mbuf_count)");
+  }
 
   auto shared = std::make_unique<SharedState>();
   shared->tsc_hz = rte_get_tsc_hz();

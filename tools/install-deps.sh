@@ -15,6 +15,7 @@ packages=(
   clang
   # lab and tests
   iproute2 ethtool nftables nginx-light curl jq tcpdump python3 python3-scapy procps psmisc
+  iputils-ping
   python3-prometheus-client
   redis-server memcached mariadb-server mariadb-client
   util-linux

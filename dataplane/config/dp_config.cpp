@@ -77,7 +77,7 @@ void check_eal_arg(const TomlNode& node, const std::string& arg) {
 }
 
 PortConfig parse_port(const TomlTable& t) {
-  t.allow_only({"name", "device", "address", "gateway", "mac", "share_with_kernel"});
+  t.allow_only({"name", "device", "address", "gateway", "mac", "share_with_kernel", "mtu"});
   PortConfig port;
 
   auto name = t.require("name");
@@ -122,6 +122,9 @@ PortConfig parse_port(const TomlTable& t) {
     if (port.gateway == addr) gateway->fail("gateway must not be the port's own address");
   }
 
+  if (auto mtu = t.get("mtu")) {
+    port.mtu = static_cast<uint16_t>(mtu->as_integer(kMinPortMtu, kMaxPortMtu));
+  }
   if (auto mac = t.get("mac")) {
     port.mac = mac_value(*mac);
     port.has_mac = true;

@@ -36,7 +36,15 @@ struct PortConfig {
   // net_af_xdp only: the kernel keeps every frame that is not for one of ilb's addresses (see
   // dataplane/port/kernel_share.h) instead of the port taking its queues' every frame.
   bool share_with_kernel = false;
+  // The largest IPv4 datagram the port carries. TCP connections through it are told so (their
+  // SYNs' MSS option is lowered to fit); longer datagrams are dropped (too_big), with an ICMP
+  // "fragmentation needed" to their sender when they forbid fragmenting. 0 (not configured):
+  // 1500, or the kernel interface's MTU where smaller (resolve_default_mtu(), at start).
+  uint16_t mtu = 0;
 };
+
+inline constexpr int64_t kMinPortMtu = 576;   // every IPv4 host must take this (RFC 791)
+inline constexpr int64_t kMaxPortMtu = 9216;  // the largest jumbo frames NICs take
 
 // One-armed deployments use one port, two-armed ones two (clients' side, backends' side); up to
 // this many (the stat region's PortStats slots).

@@ -3,10 +3,12 @@
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 
+#include <unistd.h>
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <string_view>
 
@@ -78,6 +80,68 @@ std::string kernel_interface(const std::string& device) {
   return "";
 }
 
+int interface_mtu(const std::string& iface) {
+  if (iface.empty() || iface.find('/') != std::string::npos || iface.starts_with(".")) return -1;
+  std::ifstream in("/sys/class/net/" + iface + "/mtu");
+  int mtu = -1;
+  if (!(in >> mtu) || mtu <= 0) return -1;
+  return mtu;
+}
+
+namespace {
+
+// The kernel's headroom in front of every frame it writes into an AF_XDP buffer (the kernel's
+// XDP_PACKET_HEADROOM): net_af_xdp's buffers are the mbufs', so it comes out of their room.
+constexpr uint32_t kXdpHeadroom = 256;
+
+bool is_af_xdp(const PortConfig& p) {
+  return device_name(p.device).starts_with("net_af_xdp");
+}
+
+}  // namespace
+
+void resolve_default_mtu(PortConfig& port) {
+  if (port.mtu != 0) return;
+  port.mtu = 1500;
+  const int iface_mtu = interface_mtu(kernel_interface(port.device));
+  if (iface_mtu >= kMinPortMtu && iface_mtu < 1500) port.mtu = static_cast<uint16_t>(iface_mtu);
+}
+
+uint32_t mbuf_buffer_size(const DataplaneConfig& cfg) {
+  uint32_t needed = RTE_MBUF_DEFAULT_BUF_SIZE;
+  for (const PortConfig& p : cfg.ports) {
+    // The Ethernet header, one VLAN tag and the FCS some drivers leave in the buffer; PCI
+    // drivers round the room they give the NIC down (to 128 bytes, some to 1 KiB), and split a
+    // frame that does not fit over several buffers, which the workers drop.
+    const uint32_t frame = uint32_t{p.mtu} + RTE_ETHER_HDR_LEN + 2 * RTE_VLAN_HLEN;
+    const uint32_t room =
+        is_af_xdp(p) ? RTE_ALIGN_CEIL(kXdpHeadroom + frame, 64) : RTE_ALIGN_CEIL(frame, 1024);
+    needed = std::max(needed, RTE_PKTMBUF_HEADROOM + room);
+  }
+  return needed;
+}
+
+bool check_mbuf_buffer_size(const DataplaneConfig& cfg, uint32_t size, std::string& error) {
+  if (size > UINT16_MAX) {
+    error = "buffers of " + std::to_string(size) + " bytes are more than DPDK takes: lower mtu";
+    return false;
+  }
+  // net_af_xdp hands the kernel the mbufs themselves: each must lie within one page.
+  const uint32_t element = size + sizeof(rte_mbuf) + 64;  // the mempool's object header
+  const auto page = static_cast<uint32_t>(getpagesize());
+  for (const PortConfig& p : cfg.ports) {
+    if (is_af_xdp(p) && element > page) {
+      error = "port " + p.name + ": net_af_xdp needs every buffer within one " +
+              std::to_string(page) + "-byte page, but the largest mtu (" +
+              std::to_string(size - RTE_PKTMBUF_HEADROOM) + " bytes of buffer room) makes them " +
+              std::to_string(element) +
+              ": lower mtu on the ports (net_af_xdp shares its buffers with every port)";
+      return false;
+    }
+  }
+  return true;
+}
+
 bool start_port(const PortConfig& port, uint16_t queues, uint16_t rx_desc, uint16_t tx_desc,
                 rte_mempool* pool, PortInfo& out, std::string& error) {
   const std::string name = device_name(port.device);
@@ -107,7 +171,33 @@ bool start_port(const PortConfig& port, uint16_t queues, uint16_t rx_desc, uint1
             std::to_string(queues) + " needed (one per worker)";
     return false;
   }
+  // What DPDK itself checks the MTU against: the driver's largest MTU, and its largest frame
+  // less the overhead it counts (DPDK's own rule: the difference of the two where the driver
+  // gives both, else the Ethernet header and FCS).
+  const uint32_t overhead = info.max_mtu != UINT16_MAX && info.max_rx_pktlen > info.max_mtu
+                                ? info.max_rx_pktlen - info.max_mtu
+                                : RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN;
+  const uint32_t largest = std::min<uint32_t>(
+      info.max_mtu, info.max_rx_pktlen > overhead ? info.max_rx_pktlen - overhead : 0);
+  if (port.mtu < info.min_mtu || port.mtu > largest) {
+    error = "port " + port.name + ": mtu " + std::to_string(port.mtu) + " is outside what " + name +
+            " takes (" + std::to_string(info.min_mtu) + " to " + std::to_string(largest) + ")";
+    return false;
+  }
+  // A kernel interface carries no more than its own MTU, whatever the port is told.
+  const std::string iface = kernel_interface(port.device);
+  if (!iface.empty()) {
+    const int iface_mtu = interface_mtu(iface);
+    if (iface_mtu > 0 && iface_mtu < port.mtu) {
+      error = "port " + port.name + ": interface " + iface + " has MTU " +
+              std::to_string(iface_mtu) + ", below the port's mtu " + std::to_string(port.mtu) +
+              ": raise it (ip link set " + iface + " mtu " + std::to_string(port.mtu) +
+              ") or lower mtu";
+      return false;
+    }
+  }
   rte_eth_conf conf{};
+  conf.rxmode.mtu = port.mtu;
   // Let the NIC verify checksums where it can; the worker re-checks in software otherwise.
   const uint64_t want_rx =
       RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
@@ -164,6 +254,14 @@ bool start_port(const PortConfig& port, uint16_t queues, uint16_t rx_desc, uint1
     error = "port " + port.name + ": rte_eth_dev_start: " + rte_strerror(-rc);
     return false;
   }
+  // A driver that found a full frame too long for one buffer receives it in several; the
+  // workers would drop every such frame.
+  rte_eth_rxq_info rxq{};
+  if (rte_eth_rx_queue_info_get(id, 0, &rxq) == 0 && rxq.scattered_rx != 0) {
+    error = "port " + port.name + ": " + name + " splits frames of mtu " +
+            std::to_string(port.mtu) + " over several buffers, which ilb does not take: lower mtu";
+    return false;
+  }
   rte_ether_addr mac{};
   rte_eth_macaddr_get(id, &mac);
   out.port_id = id;
@@ -171,6 +269,7 @@ bool start_port(const PortConfig& port, uint16_t queues, uint16_t rx_desc, uint1
   out.address = port.address;
   out.netmask = port.prefix_len == 0 ? 0 : htonl(~uint32_t{0} << (32 - port.prefix_len));
   out.gateway = port.gateway;
+  out.mtu = port.mtu;
   guard.armed = false;
   return true;
 }

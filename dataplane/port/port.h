@@ -24,6 +24,20 @@ bool is_pci_address(const std::string& device);
 // is what tells whether the link is up.
 std::string kernel_interface(const std::string& device);
 
+// The MTU of kernel interface `iface` (/sys/class/net/IFACE/mtu), or -1 when it cannot be read.
+int interface_mtu(const std::string& iface);
+
+// A port without `mtu` in its configuration (0) carries 1500 bytes, or its kernel interface's
+// MTU where that is smaller (net_af_xdp, net_af_packet on a 1460- or 1450-byte network).
+void resolve_default_mtu(PortConfig& port);
+
+// The mbuf buffer size (headroom included) a pool needs to receive one whole frame of every
+// port in one buffer: DPDK's default, or more for ports with a larger `mtu`.
+uint32_t mbuf_buffer_size(const DataplaneConfig& cfg);
+// Whether buffers of `size` bytes work for every port (net_af_xdp: within a page); false with
+// `error` set otherwise.
+bool check_mbuf_buffer_size(const DataplaneConfig& cfg, uint32_t size, std::string& error);
+
 // The EAL arguments (argv[0] included) for this configuration.
 std::vector<std::string> eal_arguments(const DataplaneConfig& cfg, const std::string& argv0);
 

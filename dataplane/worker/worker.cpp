@@ -201,6 +201,45 @@ bool reset_both_sides(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p, const
   return set_frame(m, frame, sizeof(frame));
 }
 
+// Whether the worker may make up one more reply of its own at `now` (see ReplyLimiter); counts
+// the ones it may not.
+bool may_reply(WorkerContext& w, uint64_t now) {
+  if (w.replies.allow(now)) return true;
+  w.counters->replies_limited.add();
+  return false;
+}
+
+// Datagram `m` is longer than the MTU of the port it would leave through: it is dropped
+// (too_big), and a sender that forbade fragmenting is told the MTU (RFC 1191's "fragmentation
+// needed", from the address it wrote to, which is ilb's), as a router would. ilb fragments
+// nothing. No error goes to a frame sent to a link-layer broadcast, or from a sender no host can
+// be (RFC 1122 3.2.2). Returns whether `m` now holds that error, to be sent.
+bool too_big(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, const pkt::Parsed& p,
+             uint16_t mtu, uint64_t now) {
+  w.counters->drop(abi::Drop::kTooBig);
+  const uint8_t* frame = rte_pktmbuf_mtod(m, const uint8_t*);
+  const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(frame + p.l3_offset);
+  if ((ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG)) == 0) return false;
+  if (std::memcmp(frame, kBroadcast, 6) == 0 || martian(w, cfg, frame, p.src_ip) ||
+      !may_reply(w, now)) {
+    return false;
+  }
+  uint8_t error[pkt::kMaxIcmpErrorLen];
+  const uint32_t len =
+      pkt::build_icmp_unreachable(error, frame, p, in_port(w, m).mac, p.dst_ip, 4, mtu);
+  return set_frame(m, error, len);
+}
+
+// Lowers the MSS option of connection `c`'s SYN segments (the client's and the backend's) to
+// what both of its ports carry: each end then sends segments that fit, even when its own link
+// takes larger ones (jumbo frames on the hosts' side, a smaller MTU on ilb's ports).
+void clamp_mss(WorkerContext& w, uint8_t* frame, const pkt::Parsed& p, const Conn& c) {
+  if (p.proto != IPPROTO_TCP || (p.tcp_flags & kTcpSyn) == 0) return;
+  const SharedState& s = *w.shared;
+  const uint16_t mtu = std::min(s.ports[client_side(c)].mtu, s.ports[backend_side(c)].mtu);
+  if (pkt::clamp_tcp_mss(frame, p, pkt::mss_for_mtu(mtu))) w.counters->mss_clamped.add();
+}
+
 // Whether `cfg` ends connection `c`: its backend was disabled or removed, or the control plane
 // cut its connections (drain deadline, on_backend_down = "reset").
 bool backend_cuts(const BackendEntry& be, const Conn& c) {
@@ -246,9 +285,15 @@ Verdict forward_tracked(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
     release_conn(w, idx);
     return Verdict::kNewFlow;
   }
+  const uint16_t out_mtu =
+      w.shared->ports[dir == Dir::kFromClient ? backend_side(c) : client_side(c)].mtu;
+  if (p.ip_total_len > out_mtu) {
+    return too_big(w, cfg, m, p, out_mtu, now) ? Verdict::kSend : Verdict::kDrop;
+  }
   uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
   BackendCounters& bc = w.counters->backends[c.backend_id];
   const uint32_t len = rte_pktmbuf_data_len(m);
+  clamp_mss(w, frame, p, c);
   if (dir == Dir::kFromClient) {
     pkt::rewrite_l4(frame, p, c.snat_ip, c.snat_port, c.backend_ip, c.backend_port);
     send_to_backend(w, m, c);
@@ -267,14 +312,6 @@ Verdict forward_tracked(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
   }
   c.deadline_tsc = now + timeout_of(c) * w.shared->tsc_hz;
   return Verdict::kSend;
-}
-
-// Whether the worker may make up one more reply of its own at `now` (see ReplyLimiter); counts
-// the ones it may not.
-bool may_reply(WorkerContext& w, uint64_t now) {
-  if (w.replies.allow(now)) return true;
-  w.counters->replies_limited.add();
-  return false;
 }
 
 // Turns TCP segment `m` to one of our addresses (a VIP, a SNAT address) into the reset a closed
@@ -443,6 +480,10 @@ Opened new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, co
     w.counters->drop(abi::Drop::kNoNeighbour);
     return Opened::kDropped;
   }
+  const uint16_t out_mtu = w.shared->ports[to_backend.port].mtu;
+  if (p.ip_total_len > out_mtu) {
+    return too_big(w, cfg, m, p, out_mtu, now) ? Opened::kAnswered : Opened::kDropped;
+  }
   uint8_t snat_index = 0;
   const Rss* rss = steering_rss(w, m, p, to_backend.port);
   const SnatSteer steer =
@@ -487,6 +528,7 @@ Opened new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, co
   bc.packets_in.add();
   bc.bytes_in.add(rte_pktmbuf_data_len(m));
   w.counters->active_conns.add();
+  clamp_mss(w, frame, p, c);
   pkt::rewrite_l4(frame, p, c.snat_ip, c.snat_port, c.backend_ip, c.backend_port);
   send_to_backend(w, m, c);
   return Opened::kCreated;
@@ -541,7 +583,7 @@ uint32_t client_side_owner(const WorkerContext& w, const rte_mbuf* m, const pkt:
 // The type, code and MTU are kept: ilb's rewrite changes no datagram's size. An error to one of
 // our addresses from a martian sender (no router can be one) is dropped and counted as such.
 // Returns whether `m` was taken (sent, handed to the worker that owns the connection, or freed
-// as a martian's).
+// as a martian's, or as too long for the port it would leave through).
 bool forward_icmp_error(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
                         const pkt::Parsed& p, rte_mbuf** tx, uint16_t* n_tx) {
   uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
@@ -572,6 +614,13 @@ bool forward_icmp_error(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
   Dir dir = Dir::kFromClient;
   if (!w.conns.lookup(k, idx, dir)) return false;
   const Conn& c = w.conns.at(idx);
+  // No error is sent about an error: one too long for the other side's port is dropped.
+  if (p.ip_total_len >
+      w.shared->ports[dir == Dir::kFromBackend ? client_side(c) : backend_side(c)].mtu) {
+    w.counters->drop(abi::Drop::kTooBig);
+    rte_pktmbuf_free(m);
+    return true;
+  }
   if (dir == Dir::kFromBackend) {
     pkt::rewrite_icmp_error(frame, p, q, c.vip, c.client_ip, c.client_ip, c.client_port, c.vip,
                             c.vport);

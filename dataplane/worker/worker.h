@@ -42,6 +42,7 @@ struct PortInfo {
   uint32_t address = 0;  // network order
   uint32_t netmask = 0;  // network order
   uint32_t gateway = 0;  // network order, 0 = none
+  uint16_t mtu = 1500;   // largest IPv4 datagram the port carries (PortConfig::mtu)
   // The port's RSS, when it could be read and there are several workers: new connections whose
   // backend is reached through this port get SNAT ports whose replies the NIC delivers to their
   // own worker's queue. Null otherwise.

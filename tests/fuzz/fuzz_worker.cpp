@@ -10,7 +10,7 @@
 // swap the config in force between four snapshots: all backends up; backends disabled, down or
 // cut; backends removed or moved and a service with no backend left; no services at all. An input
 // runs a one-armed dataplane or a two-armed one (a second port, 10.1.0.0/24, on whose subnet one
-// backend lives; frames arrive on either port).
+// backend lives; frames arrive on either port), each port with an MTU of 576 to 2000 bytes.
 //
 // After every step that ran the workers it checks what the rest of ilb relies on:
 // - every frame a worker transmits leaves through one of ilb's ports, from that port's MAC, is
@@ -20,7 +20,8 @@
 //   frame that went in was well formed, every frame that comes out parses with every checksum
 //   verified, and a translated ICMP error goes to the sender of the datagram it quotes; a frame
 //   sent on is rewritten by its own connection (the record its output finds has the input's
-//   tuple on its other side);
+//   tuple on its other side); a frame sent on fits the MTU of its port, and every MSS option of
+//   a SYN sent on fits it too;
 // - each table's records agree with its keys (both keys find the record), with the worker's SNAT
 //   ports (ports in use = records; each record's port in the worker's own share) and with the
 //   active-connection counters (per worker and per backend: the records not in TIME_WAIT);
@@ -361,7 +362,11 @@ void check_output(rte_mbuf* m) {
   // From a SNAT address: a packet towards a backend (forwarded, a probe, a translated ICMP
   // error) — unless it answers its sender where the sender's frame came in (an echo reply, a
   // reset for an untracked segment).
-  const bool answer = (f[23] == IPPROTO_ICMP && len > 34 && f[34] == 0) ||
+  // (Also an answer: ilb's own "fragmentation needed" to the sender of a datagram too big to
+  // send on, which quotes that datagram as sent to ilb: to the address the error comes from.)
+  const bool too_big_answer = f[23] == IPPROTO_ICMP && len >= 62 && f[34] == 3 && f[35] == 4 &&
+                              std::memcmp(f + 58, f + 26, 4) == 0;
+  const bool answer = (f[23] == IPPROTO_ICMP && len > 34 && f[34] == 0) || too_big_answer ||
                       (f[23] == IPPROTO_TCP && len > 47 && (f[47] & RTE_TCP_RST_FLAG) != 0);
   if (!answer &&
       std::binary_search(g->shared.snat_addresses.begin(), g->shared.snat_addresses.end(), src)) {
@@ -377,6 +382,26 @@ void check_output(rte_mbuf* m) {
   const pkt::Kind kind = pkt::parse(f, len, p);
   OUT_CHECK(kind == pkt::Kind::kL4 || kind == pkt::Kind::kIcmp,
             "a well-formed frame in gives frames out with every checksum right");
+  if (!answer) {
+    OUT_CHECK(p.ip_total_len <= port.mtu, "a frame sent on fits its port's MTU");
+  }
+  if (kind == pkt::Kind::kL4 && p.proto == IPPROTO_TCP && (p.tcp_flags & RTE_TCP_SYN_FLAG) != 0) {
+    const uint8_t* tcp = f + p.l4_offset;
+    const uint32_t header_len = static_cast<uint32_t>(tcp[12] >> 4) * 4;
+    for (uint32_t at = 20; at < header_len && tcp[at] != 0;) {
+      if (tcp[at] == 1 || at + 1 >= header_len) {
+        ++at;
+        continue;
+      }
+      const uint8_t opt_len = tcp[at + 1];
+      if (opt_len < 2 || at + opt_len > header_len) break;
+      if (tcp[at] == 2 && opt_len == 4) {
+        OUT_CHECK((tcp[at + 2] << 8 | tcp[at + 3]) <= pkt::mss_for_mtu(port.mtu),
+                  "every MSS option of a SYN sent on fits its port's MTU");
+      }
+      at += opt_len;
+    }
+  }
   if (kind == pkt::Kind::kIcmp && p.icmp_type != 0) {
     pkt::IcmpQuote q;
     OUT_CHECK(pkt::parse_icmp_error(f, p, q), "an ICMP error out still quotes a datagram");
@@ -511,7 +536,13 @@ rte_mbuf* l4_frame(const uint8_t src_mac[6], uint32_t src, uint32_t dst, uint16_
                                        RTE_TCP_RST_FLAG | RTE_TCP_ACK_FLAG};
   const uint8_t pick = in.ConsumeIntegralInRange<uint8_t>(0, sizeof(kFlags));
   f.tcp_flags = pick < sizeof(kFlags) ? kFlags[pick] : in.ConsumeIntegral<uint8_t>();
-  f.payload = in.ConsumeIntegralInRange<uint16_t>(0, 48);
+  // Mostly small; now and then longer than a port's MTU (576 to 2000), with or without DF.
+  f.payload = in.ConsumeIntegralInRange<uint8_t>(0, 7) != 0
+                  ? in.ConsumeIntegralInRange<uint16_t>(0, 48)
+                  : in.ConsumeIntegralInRange<uint16_t>(500, 1900);
+  f.dont_fragment = in.ConsumeBool();
+  // An MSS option (any value) now and then, for the clamping of SYNs.
+  if (in.ConsumeIntegralInRange<uint8_t>(0, 3) == 0) f.mss = in.ConsumeIntegral<uint16_t>();
   f.seq = in.ConsumeIntegral<uint32_t>();
   f.ack = in.ConsumeIntegral<uint32_t>();
   return ilb::dp::test::make_frame(g->pool, f);
@@ -788,6 +819,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   g_now = 1;
   g_config = 0;
   g->shared.n_ports = in.ConsumeBool() ? 2 : 1;
+  for (dp::PortInfo& port : g->shared.ports) {
+    port.mtu = in.ConsumeBool() ? 1500 : in.ConsumeIntegralInRange<uint16_t>(576, 2000);
+  }
   reset_neighbours();
   // RSS known (replies steered to their worker's queue), or not (every reply may be handed over).
   const bool steer = in.ConsumeBool();

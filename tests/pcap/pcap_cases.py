@@ -49,11 +49,13 @@ EXIT_DEADLINE_S = 20
 
 class Case:
     """Input frames, the frames expected out (in order), the drop counters expected, the reply
-    counters (`ilbctl status`'s dataplane.replies) expected, and `dataplane`: lines added to the
-    config's [dataplane] section for this case."""
+    counters (`ilbctl status`'s dataplane.replies) expected, `dataplane`: lines added to the
+    config's [dataplane] section for this case, and `port`: lines added to its port's table."""
 
-    def __init__(self, inputs, outputs, drops=None, notes=None, replies=None, dataplane=""):
+    def __init__(self, inputs, outputs, drops=None, notes=None, replies=None, dataplane="",
+                 port=""):
         self.dataplane = dataplane
+        self.port = port
         self.inputs = inputs
         self.outputs = outputs
         self.drops = drops or {}
@@ -447,8 +449,49 @@ def case_icmp_errors():
                 replies={"icmp_errors_translated": 2})
 
 
+def case_port_mtu():
+    """A port with mtu = 1400: the client's and the backend's SYNs offer larger segments (a
+    jumbo-frame host, a 1500-byte one) and go on offering 1360, every other byte as a full NAT
+    rewrite leaves it; an MSS that fits is left alone. A segment too long for the port gets,
+    with DF, an ICMP "fragmentation needed" carrying 1400 from the VIP; without DF it is dropped;
+    one of exactly 1400 bytes goes through."""
+    cp = 40000
+
+    def from_client(flags, seq, ack, payload=b"", mss=None, df=True, sport=cp):
+        opts = [("MSS", mss), ("SAckOK", b""), ("NOP", None), ("WScale", 7)] if mss else []
+        return finalize(eth_in() / IP(src=CLIENT, dst=VIP, ttl=61, id=0x4242,
+                                      flags="DF" if df else 0) /
+                        TCP(sport=sport, dport=80, flags=flags, seq=seq, ack=ack, window=64240,
+                            options=opts) / Raw(payload))
+
+    def from_backend(flags, seq, ack, mss):
+        return finalize(eth_in(BACKEND_MAC) / IP(src=BACKEND, dst=SNAT, ttl=64, id=0x1000) /
+                        TCP(sport=80, dport=SNAT_PORT_MIN, flags=flags, seq=seq, ack=ack,
+                            window=65160, options=[("MSS", mss), ("NOP", None), ("WScale", 7)]))
+
+    syn_in = from_client("S", 1000, 0, mss=8960)
+    synack_in = from_backend("SA", 5000, 1001, 1460)
+    big = from_client("PA", 1001, 5001, b"x" * (1400 - 40 + 1))  # 1401 bytes of IPv4
+    big_no_df = from_client("PA", 1001, 5001, b"y" * 1500, df=False)
+    fits = from_client("PA", 1001, 5001, b"z" * (1400 - 40))
+    small_mss = from_client("S", 9000, 0, mss=1200, sport=40001)
+    inputs = [syn_in, synack_in, big, big_no_df, fits, small_mss]
+    too_big = bytes(Ether(src=LB_MAC, dst=CLIENT_MAC) /
+                    IP(src=VIP, dst=CLIENT, ttl=64, id=0, flags="DF") /
+                    ICMP(type=3, code=4, nexthopmtu=1400) / Raw(datagram(big)[:28]))
+    outputs = [
+        to_backend(from_client("S", 1000, 0, mss=1360), SNAT_PORT_MIN),
+        to_client(from_backend("SA", 5000, 1001, 1360), CLIENT, cp, CLIENT_MAC, 80),
+        too_big,
+        to_backend(fits, SNAT_PORT_MIN),
+        to_backend(small_mss, SNAT_PORT_MIN + 1),
+    ]
+    return Case(inputs, outputs, {"too_big": 2}, port="mtu = 1400")
+
+
 CASES = {
     "syn_to_vip": case_syn_to_vip,
+    "port_mtu": case_port_mtu,
     "icmp_errors": case_icmp_errors,
     "reject_without_backend": case_reject_without_backend,
     "replies_over_the_limit": case_replies_over_the_limit,
@@ -509,7 +552,7 @@ def find_binary(build_dir, rel):
     return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
 
 
-def config_text(instance, tmp, in_pcap, out_pcap, dataplane_extra=""):
+def config_text(instance, tmp, in_pcap, out_pcap, dataplane_extra="", port_extra=""):
     return f"""instance = "{instance}"
 
 [controlplane]
@@ -537,6 +580,7 @@ name = "lan"
 device = "net_pcap0,rx_pcap={in_pcap},tx_pcap={out_pcap}"
 address = "{PORT_IP}/24"
 mac = "{LB_MAC}"
+{port_extra}
 
 [[service]]
 name = "web"
@@ -792,7 +836,7 @@ def run_case(name, keep):
     write_pcap(os.path.join(tmp, "expected.pcap"), case.outputs)
     cfg_path = os.path.join(tmp, "ilb.toml")
     with open(cfg_path, "w") as f:
-        f.write(config_text(instance, tmp, in_pcap, out_pcap, case.dataplane))
+        f.write(config_text(instance, tmp, in_pcap, out_pcap, case.dataplane, case.port))
 
     def log(msg):
         print(f"[{name}] {msg}", flush=True)

@@ -355,6 +355,7 @@ int run(const Options& o) {
   }
   dp::PortInfo info;
   std::string error;
+  dp::resolve_default_mtu(pc);
   if (!dp::start_port(pc, 1, 1024, 1024, pool, info, error)) {
     std::cerr << "ilb-pktgen: " << error << "\n";
     return 2;

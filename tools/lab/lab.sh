@@ -439,6 +439,14 @@ http {
     listen ${LAB_BACKEND_IPS[$be]}:80;
     default_type text/plain;
     location / { return 200 "$be\n"; }
+    # Large responses for the tests that need them: they write the file first.
+    location = /blob { default_type application/octet-stream; alias $dir/blob; }
+    location /upload/ {
+      alias $dir/upload/;
+      dav_methods PUT;
+      create_full_put_path on;
+      client_max_body_size 16m;
+    }
   }
 }
 EOF

@@ -515,6 +515,20 @@ TEST(DataplaneConfig, SharingWithTheKernelIsForNetAfXdpPortsOnly) {
                           "dataplane.port[0].share_with_kernel", "keeps its own MAC address"));
 }
 
+TEST(DataplaneConfig, PortMtuIsResolvedAtStartUnlessSetAndTakesJumboFrames) {
+  EXPECT_EQ(parse_dataplane_text(kSection, kFile).dataplane.ports[0].mtu, 0);
+  std::string text =
+      replace(kSection, "device = \"net_ring0\"", "device = \"net_ring0\"\nmtu = 9001");
+  EXPECT_EQ(parse_dataplane_text(text, kFile).dataplane.ports[0].mtu, 9001);
+  for (const char* bad : {"575", "9217", "\"1500\"", "1500.0"}) {
+    text = replace(kSection, "device = \"net_ring0\"",
+                   std::string("device = \"net_ring0\"\nmtu = ") + bad);
+    EXPECT_TRUE(is_error_at(dp_error(text), text, "mtu =", "dataplane.port[0].mtu", "")) << bad;
+  }
+  text = replace(kSection, "device = \"net_ring0\"", "device = \"net_ring0\"\nmtu = 100000");
+  EXPECT_TRUE(is_error_at(dp_error(text), text, "mtu =", "dataplane.port[0].mtu", "576"));
+}
+
 TEST(DataplaneConfig, RejectsMoreThanEightPorts) {
   std::string text = replace(kSection, "[dataplane]\n", "[dataplane]\nmbuf_count = 65535\n");
   for (int i = 1; i <= 8; ++i) {

@@ -52,11 +52,15 @@ struct FrameSpec {
   uint16_t payload = 0;
   uint32_t seq = 0;  // TCP, host order
   uint32_t ack = 0;
+  uint16_t mss = 0;            // TCP: nonzero adds an MSS option with this value
+  bool dont_fragment = false;  // IPv4 DF bit
 };
 
 inline rte_mbuf* make_frame(rte_mempool* pool, const FrameSpec& f) {
   rte_mbuf* m = rte_pktmbuf_alloc(pool);
-  const uint16_t l4 = f.proto == IPPROTO_TCP ? sizeof(rte_tcp_hdr) : sizeof(rte_udp_hdr);
+  const uint16_t options = f.proto == IPPROTO_TCP && f.mss != 0 ? 4 : 0;
+  const uint16_t l4 = static_cast<uint16_t>(
+      (f.proto == IPPROTO_TCP ? sizeof(rte_tcp_hdr) : sizeof(rte_udp_hdr)) + options);
   const uint16_t len =
       static_cast<uint16_t>(sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) + l4 + f.payload);
   std::array<uint8_t, 2048> buf{};
@@ -69,6 +73,7 @@ inline rte_mbuf* make_frame(rte_mempool* pool, const FrameSpec& f) {
   iph->version_ihl = 0x45;
   iph->total_length = htons(static_cast<uint16_t>(len - sizeof(rte_ether_hdr)));
   iph->time_to_live = 64;
+  if (f.dont_fragment) iph->fragment_offset = htons(RTE_IPV4_HDR_DF_FLAG);
   iph->next_proto_id = f.proto;
   iph->src_addr = f.src_ip;
   iph->dst_addr = f.dst_ip;
@@ -78,7 +83,11 @@ inline rte_mbuf* make_frame(rte_mempool* pool, const FrameSpec& f) {
     auto* tcp = reinterpret_cast<rte_tcp_hdr*>(l4p);
     tcp->src_port = htons(f.src_port);
     tcp->dst_port = htons(f.dst_port);
-    tcp->data_off = 0x50;
+    tcp->data_off = static_cast<uint8_t>((sizeof(rte_tcp_hdr) + options) / 4 << 4);
+    if (options != 0) {
+      const uint8_t mss[4] = {2, 4, static_cast<uint8_t>(f.mss >> 8), static_cast<uint8_t>(f.mss)};
+      std::memcpy(l4p + sizeof(rte_tcp_hdr), mss, 4);
+    }
     tcp->sent_seq = htonl(f.seq);
     tcp->recv_ack = htonl(f.ack);
     tcp->tcp_flags = f.tcp_flags;

@@ -181,6 +181,21 @@ class WorkerTest : public testing::Test {
 
   uint64_t drops(abi::Drop d) { return w_.counters->drops[static_cast<size_t>(d)].get(); }
 
+  // Runs one packet through the worker; returns the raw bytes of every frame sent.
+  std::vector<std::vector<uint8_t>> run_raw(const test::FrameSpec& f, uint64_t now = 1) {
+    rte_mbuf* in[1] = {test::make_frame(pool_, f)};
+    rte_mbuf* tx[2];
+    uint16_t n_tx = 0;
+    process_burst(w_, *cfg_, in, 1, tx, &n_tx, now);
+    std::vector<std::vector<uint8_t>> out;
+    for (uint16_t i = 0; i < n_tx; ++i) {
+      const auto* data = rte_pktmbuf_mtod(tx[i], const uint8_t*);
+      out.emplace_back(data, data + rte_pktmbuf_data_len(tx[i]));
+      rte_pktmbuf_free(tx[i]);
+    }
+    return out;
+  }
+
   // Applies generation 2: backend 1 disabled, every new flow to backend 2.
   void disable_first_backend() {
     cp::Snapshot s = two_backends();
@@ -980,6 +995,87 @@ rte_mbuf* make_icmp_error(rte_mempool* pool, const std::vector<uint8_t>& quoted,
   return m;
 }
 
+// The parse of frame `f`, which must be of kind `want` with every checksum right.
+pkt::Parsed parse_as(const std::vector<uint8_t>& f, pkt::Kind want) {
+  pkt::Parsed p;
+  EXPECT_EQ(pkt::parse(f.data(), static_cast<uint32_t>(f.size()), p), want);
+  return p;
+}
+
+// The MSS option of a TCP frame built with test::FrameSpec::mss (the only option), or 0.
+uint16_t mss_of(const std::vector<uint8_t>& frame, const pkt::Parsed& p) {
+  const uint8_t* opt = frame.data() + p.l4_offset + sizeof(rte_tcp_hdr);
+  if ((frame[p.l4_offset + 12] >> 4) * 4 <= 20 || opt[0] != 2) return 0;
+  return static_cast<uint16_t>(opt[2] << 8 | opt[3]);
+}
+
+TEST_F(WorkerTest, SynsOfBothSidesOfferNoMoreThanThePortCarries) {
+  auto syn = from_client(40000);
+  syn.mss = 8960;  // a client on a jumbo-frame link
+  std::vector<uint8_t> out;
+  auto fwd = run(syn, &out);  // run() verifies the rewritten checksums in full
+  ASSERT_TRUE(fwd);
+  EXPECT_EQ(mss_of(out, *fwd), 1460);
+  auto syn_ack = from_backend(*fwd, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG);
+  syn_ack.mss = 8960;
+  auto back = run(syn_ack, &out);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(mss_of(out, *back), 1460);
+  EXPECT_EQ(w_.counters->mss_clamped.get(), 2u);
+  // Data segments pass untouched; an MSS that fits is left as it is.
+  ASSERT_TRUE(run(from_client(40000, RTE_TCP_ACK_FLAG)));
+  auto small = from_client(40001);
+  small.mss = 1400;
+  auto fwd2 = run(small, &out);
+  ASSERT_TRUE(fwd2);
+  EXPECT_EQ(mss_of(out, *fwd2), 1400);
+  EXPECT_EQ(w_.counters->mss_clamped.get(), 2u);
+  shared_.ports[0].mtu = 9000;
+  auto jumbo = from_client(40002);
+  jumbo.mss = 8960;
+  auto fwd3 = run(jumbo, &out);
+  ASSERT_TRUE(fwd3);
+  EXPECT_EQ(mss_of(out, *fwd3), 8960) << "a port that carries jumbo frames";
+}
+
+TEST_F(WorkerTest, DatagramLongerThanThePortsMtuGetsFragmentationNeeded) {
+  ASSERT_TRUE(establish(40000));
+  shared_.ports[0].mtu = 1000;
+  auto big = from_client(40000, RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG);
+  big.payload = 1200;
+  big.dont_fragment = true;
+  const auto out = run_raw(big);
+  ASSERT_EQ(out.size(), 1u);
+  pkt::Parsed p;
+  ASSERT_EQ(pkt::parse(out[0].data(), static_cast<uint32_t>(out[0].size()), p), pkt::Kind::kIcmp);
+  EXPECT_EQ(p.src_ip, ip("10.0.0.100")) << "from the address the client wrote to";
+  EXPECT_EQ(p.dst_ip, ip("10.0.0.10"));
+  EXPECT_EQ(0, std::memcmp(out[0].data(), kClientMac, 6));
+  const uint8_t* icmp = out[0].data() + p.l4_offset;
+  EXPECT_EQ(icmp[0], 3);
+  EXPECT_EQ(icmp[1], 4);
+  EXPECT_EQ(icmp[6] << 8 | icmp[7], 1000);
+  EXPECT_EQ(drops(abi::Drop::kTooBig), 1u);
+  // From a group MAC (found by fuzzing): dropped, not answered.
+  auto from_group = big;
+  from_group.src_mac[0] = 0x03;
+  EXPECT_TRUE(run_raw(from_group).empty());
+  EXPECT_EQ(drops(abi::Drop::kTooBig), 2u);
+  // Without DF: dropped, not answered. One that fits is forwarded.
+  big.dont_fragment = false;
+  EXPECT_TRUE(run_raw(big).empty());
+  EXPECT_EQ(drops(abi::Drop::kTooBig), 3u);
+  big.payload = 900;
+  EXPECT_TRUE(run(big));
+  // A first packet that does not fit opens nothing.
+  auto syn = from_client(40001);
+  syn.payload = 1200;
+  syn.dont_fragment = true;
+  ASSERT_EQ(run_raw(syn).size(), 1u);
+  EXPECT_EQ(drops(abi::Drop::kTooBig), 4u);
+  EXPECT_EQ(w_.conns.size(), 1u);
+}
+
 class IcmpErrorTest : public WorkerTest {
  protected:
   // Runs `in` through the worker alone: its bytes as they went in, the one frame that came out.
@@ -1663,6 +1759,45 @@ TEST_F(TwoArmedTest, QuietCutConnectionIsProbedThroughTheSideAsked) {
     EXPECT_EQ(0, std::memcmp(out + 6, down ? kOurMac : kBackPortMac, 6));
     rte_pktmbuf_free(tx[0]);
   }
+}
+
+TEST_F(TwoArmedTest, MssIsClampedToWhatBothPortsCarry) {
+  shared_.ports[0].mtu = 9000;  // clients' side: jumbo frames
+  shared_.ports[1].mtu = 1500;
+  auto syn = from_client(40000);
+  syn.mss = 8960;
+  const auto fwd = on_port(syn, kFrontId);
+  ASSERT_EQ(fwd.size(), 1u);
+  const pkt::Parsed p = parse_as(fwd[0].first, pkt::Kind::kL4);
+  EXPECT_EQ(mss_of(fwd[0].first, p), 1460);
+  test::FrameSpec reply = from_backend(p, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG);
+  std::memcpy(reply.dst_mac, kBackPortMac, 6);
+  reply.mss = 1460;
+  const auto back = on_port(reply, kBackId);
+  ASSERT_EQ(back.size(), 1u);
+  const pkt::Parsed r = parse_as(back[0].first, pkt::Kind::kL4);
+  EXPECT_EQ(mss_of(back[0].first, r), 1460);
+  EXPECT_EQ(w_.counters->mss_clamped.get(), 1u);
+}
+
+TEST_F(TwoArmedTest, BackendsDatagramTooLongForTheClientsPortIsAnsweredOnItsOwnPort) {
+  shared_.ports[0].mtu = 1000;
+  const auto syn = on_port(from_client(40000), kFrontId);
+  ASSERT_EQ(syn.size(), 1u);
+  const pkt::Parsed p = parse_as(syn[0].first, pkt::Kind::kL4);
+  test::FrameSpec big = from_backend(p, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG);
+  std::memcpy(big.dst_mac, kBackPortMac, 6);
+  big.payload = 1200;
+  big.dont_fragment = true;
+  const auto out = on_port(big, kBackId);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].second, kBackId);
+  const pkt::Parsed e = parse_as(out[0].first, pkt::Kind::kIcmp);
+  EXPECT_EQ(e.src_ip, p.src_ip) << "from the SNAT address the backend wrote to";
+  EXPECT_EQ(e.dst_ip, ip("10.9.0.21"));
+  EXPECT_EQ(0, std::memcmp(out[0].first.data() + 6, kBackPortMac, 6));
+  EXPECT_EQ(out[0].first[e.l4_offset + 6] << 8 | out[0].first[e.l4_offset + 7], 1000);
+  EXPECT_EQ(drops(abi::Drop::kTooBig), 1u);
 }
 
 }  // namespace

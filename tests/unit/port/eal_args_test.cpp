@@ -1,5 +1,6 @@
 // The EAL command line built from the [dataplane] section: lcores, with and without a CPU map.
 #include <gtest/gtest.h>
+#include <rte_mbuf.h>
 
 #include <algorithm>
 #include <string>
@@ -53,6 +54,51 @@ TEST(KernelInterface, IsTheIfaceOfDevicesThatLeaveTheNicToTheKernel) {
   EXPECT_EQ(kernel_interface("net_pcap0,iface=eth0"), "") << "net_pcap reports its own link";
   EXPECT_EQ(kernel_interface("0000:00:05.0"), "");
   EXPECT_EQ(kernel_interface("net_af_xdp0,myiface=dp0,iface="), "");
+}
+
+PortConfig port_with(const std::string& device, uint16_t mtu) {
+  PortConfig p;
+  p.name = "p";
+  p.device = device;
+  p.mtu = mtu;
+  return p;
+}
+
+TEST(PortMtu, UnsetIs1500UnlessTheKernelInterfaceCarriesLess) {
+  PortConfig ring = port_with("net_ring0", 0);
+  resolve_default_mtu(ring);
+  EXPECT_EQ(ring.mtu, 1500);
+  // Loopback's MTU (65536) is larger: 1500 still.
+  PortConfig lo = port_with("net_af_packet0,iface=lo", 0);
+  resolve_default_mtu(lo);
+  EXPECT_EQ(lo.mtu, 1500);
+  PortConfig gone = port_with("net_af_xdp0,iface=no-such-iface", 0);
+  resolve_default_mtu(gone);
+  EXPECT_EQ(gone.mtu, 1500);
+  PortConfig set = port_with("net_af_xdp0,iface=lo", 9000);
+  resolve_default_mtu(set);
+  EXPECT_EQ(set.mtu, 9000) << "a configured mtu is kept";
+  EXPECT_GT(interface_mtu("lo"), 1500);
+  EXPECT_EQ(interface_mtu("../lo"), -1);
+}
+
+TEST(PortMtu, BuffersHoldAWholeFrameOfEveryPort) {
+  DataplaneConfig cfg;
+  cfg.ports = {port_with("net_af_xdp0,iface=dp0", 1500), port_with("0000:00:05.0", 1500)};
+  EXPECT_EQ(mbuf_buffer_size(cfg), uint32_t{RTE_MBUF_DEFAULT_BUF_SIZE}) << "the default fits";
+  std::string error;
+  EXPECT_TRUE(check_mbuf_buffer_size(cfg, mbuf_buffer_size(cfg), error)) << error;
+  // net_af_xdp: the kernel's 256 bytes of headroom come out of the buffer.
+  cfg.ports = {port_with("net_af_xdp0,iface=dp0", 3000)};
+  EXPECT_GE(mbuf_buffer_size(cfg), RTE_PKTMBUF_HEADROOM + 256u + 3000 + 14);
+  EXPECT_TRUE(check_mbuf_buffer_size(cfg, mbuf_buffer_size(cfg), error)) << error;
+  // A jumbo port elsewhere makes net_af_xdp's buffers larger than a page: refused.
+  cfg.ports.push_back(port_with("0000:00:05.0", 9000));
+  EXPECT_GE(mbuf_buffer_size(cfg), RTE_PKTMBUF_HEADROOM + 9000u + 14);
+  EXPECT_FALSE(check_mbuf_buffer_size(cfg, mbuf_buffer_size(cfg), error));
+  EXPECT_NE(error.find("net_af_xdp needs every buffer within one"), std::string::npos) << error;
+  cfg.ports.erase(cfg.ports.begin());
+  EXPECT_TRUE(check_mbuf_buffer_size(cfg, mbuf_buffer_size(cfg), error)) << error;
 }
 
 }  // namespace
