@@ -155,6 +155,26 @@ void rewrite_l4(uint8_t* frame, const Parsed& p, uint32_t src_ip, uint16_t src_p
   std::memcpy(check_at, &c, sizeof(c));
 }
 
+namespace {
+
+// Lowers the MSS option at offset `at` of TCP header `tcp` to `max_mss` if it offers more,
+// updating the checksum incrementally. Returns whether it did.
+bool lower_mss_option(uint8_t* tcp, uint32_t at, uint16_t max_mss) {
+  const uint16_t mss = load<uint16_t>(tcp + at + 2);
+  if (rte_be_to_cpu_16(mss) <= max_mss) return false;
+  const uint16_t lowered = rte_cpu_to_be_16(max_mss);
+  std::memcpy(tcp + at + 2, &lowered, 2);
+  // The option sits at an even offset from the header's start only when padded so; the checksum
+  // sums 16-bit words, so a field at an odd offset is added byte-swapped.
+  uint16_t check = load<uint16_t>(tcp + offsetof(rte_tcp_hdr, cksum));
+  check = (at % 2) == 0 ? csum_replace16(check, mss, lowered)
+                        : csum_replace16(check, rte_bswap16(mss), rte_bswap16(lowered));
+  std::memcpy(tcp + offsetof(rte_tcp_hdr, cksum), &check, 2);
+  return true;
+}
+
+}  // namespace
+
 bool clamp_tcp_mss(uint8_t* frame, const Parsed& p, uint16_t max_mss) {
   uint8_t* tcp = frame + p.l4_offset;
   // parse() checked that the header, options included, lies within the datagram.
@@ -172,18 +192,7 @@ bool clamp_tcp_mss(uint8_t* frame, const Parsed& p, uint16_t max_mss) {
     if (at + 1 >= header_len) break;
     const uint8_t len = tcp[at + 1];
     if (len < 2 || at + len > header_len) break;
-    const uint16_t mss = kind == 2 && len == 4 ? load<uint16_t>(tcp + at + 2) : 0;
-    if (kind == 2 && len == 4 && rte_be_to_cpu_16(mss) > max_mss) {
-      const uint16_t lowered = rte_cpu_to_be_16(max_mss);
-      std::memcpy(tcp + at + 2, &lowered, 2);
-      // The option sits at an even offset from the header's start only when padded so; the
-      // checksum sums 16-bit words, so a field at an odd offset is added byte-swapped.
-      uint16_t check = load<uint16_t>(tcp + offsetof(rte_tcp_hdr, cksum));
-      check = (at % 2) == 0 ? csum_replace16(check, mss, lowered)
-                            : csum_replace16(check, rte_bswap16(mss), rte_bswap16(lowered));
-      std::memcpy(tcp + offsetof(rte_tcp_hdr, cksum), &check, 2);
-      lowered_any = true;
-    }
+    if (kind == 2 && len == 4 && lower_mss_option(tcp, at, max_mss)) lowered_any = true;
     at += len;
   }
   return lowered_any;

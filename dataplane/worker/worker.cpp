@@ -96,6 +96,11 @@ void send_to_backend(const WorkerContext& w, rte_mbuf* m, const Conn& c) {
   m->port = out.port_id;
 }
 
+// The port a packet of connection `c` travelling in direction `dir` leaves through.
+const PortInfo& out_port(const WorkerContext& w, const Conn& c, Dir dir) {
+  return w.shared->ports[dir == Dir::kFromClient ? backend_side(c) : client_side(c)];
+}
+
 // The port frame `m` came in on.
 const PortInfo& in_port(const WorkerContext& w, const rte_mbuf* m) {
   return w.shared->ports[port_index_of(*w.shared, m->port)];
@@ -285,8 +290,7 @@ Verdict forward_tracked(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
     release_conn(w, idx);
     return Verdict::kNewFlow;
   }
-  const uint16_t out_mtu =
-      w.shared->ports[dir == Dir::kFromClient ? backend_side(c) : client_side(c)].mtu;
+  const uint16_t out_mtu = out_port(w, c, dir).mtu;
   if (p.ip_total_len > out_mtu) {
     return too_big(w, cfg, m, p, out_mtu, now) ? Verdict::kSend : Verdict::kDrop;
   }
@@ -615,8 +619,8 @@ bool forward_icmp_error(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
   if (!w.conns.lookup(k, idx, dir)) return false;
   const Conn& c = w.conns.at(idx);
   // No error is sent about an error: one too long for the other side's port is dropped.
-  if (p.ip_total_len >
-      w.shared->ports[dir == Dir::kFromBackend ? client_side(c) : backend_side(c)].mtu) {
+  // (`dir`: the direction of the connection's packets that travel the way the error does.)
+  if (p.ip_total_len > out_port(w, c, dir).mtu) {
     w.counters->drop(abi::Drop::kTooBig);
     rte_pktmbuf_free(m);
     return true;

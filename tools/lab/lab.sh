@@ -439,7 +439,8 @@ http {
     listen ${LAB_BACKEND_IPS[$be]}:80;
     default_type text/plain;
     location / { return 200 "$be\n"; }
-    # Large responses for the tests that need them: they write the file first.
+    # For the tests that move large bodies: /blob serves the file they write there first,
+    # /upload/NAME stores a PUT (nginx's WebDAV module) for them to compare.
     location = /blob { default_type application/octet-stream; alias $dir/blob; }
     location /upload/ {
       alias $dir/upload/;
