@@ -39,7 +39,7 @@ fetch() {
 }
 # A ping of SIZE bytes of payload, not to be fragmented, from the client to ADDR is answered.
 # (Three tries: a noisy machine may lose one.)
-ping_ok() { in_ns client ping -c 3 -W 2 -M do -s "$1" "$2" >/dev/null 2>&1; }
+ping_ok() { in_ns client ping -c 3 -W 2 -M "do" -s "$1" "$2" >/dev/null 2>&1; }
 lab_check "control: the client reaches a backend directly with 8000-byte frames" \
   ping_ok 8000 "$be1_ip" || ok=0
 lab_check "control: a direct download of /blob on jumbo frames is intact" \
@@ -48,7 +48,7 @@ lab_check "control: the VIP answers a 1400-byte ping" ping_ok 1400 "$LAB_VIP" ||
 # ping exits with 1 when no reply came, 2 on any other failure.
 no_reply() {
   local rc=0
-  in_ns client ping -c 2 -W 1 -M do -s "$1" "$2" >/dev/null 2>&1 || rc=$?
+  in_ns client ping -c 2 -W 1 -M "do" -s "$1" "$2" >/dev/null 2>&1 || rc=$?
   test "$rc" -eq 1
 }
 lab_check "control: a 3000-byte ping of the VIP is lost before ilb (its link carries 1500)" \
@@ -65,20 +65,8 @@ lab_check "all $transfers downloads of 2 MiB through the VIP arrive intact" test
 # Uploads too: the client's segments towards the backends are held to the port's MTU as well.
 # nginx writes each PUT to its upload directory; the file must arrive whole on some backend.
 uploads=4
-for ((i = 0; i < uploads; i++)); do
-  in_ns client curl -sS --max-time 10 -o /dev/null -T "$blob" \
-    "http://$LAB_VIP:$LAB_VIP_PORT/upload/u$i" || true
-done
-intact=0
-for ((i = 0; i < uploads; i++)); do
-  for be in $LAB_BACKENDS; do
-    f="$LAB_RUN_DIR/nginx-$be/upload/u$i"
-    if [[ -f "$f" && "$(sha256sum <"$f" | cut -d' ' -f1)" == "$want" ]]; then
-      intact=$((intact + 1))
-      break
-    fi
-  done
-done
+# shellcheck disable=SC2086 # a list of backends
+intact="$(lab_uploads_intact "$LAB_VIP" "$uploads" "$blob" $LAB_BACKENDS)"
 lab_check "all $uploads uploads of 2 MiB through the VIP arrive intact" test "$intact" -eq "$uploads" ||
   ok=0
 

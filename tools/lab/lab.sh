@@ -54,6 +54,9 @@
 #   lab_parallel_requests NS URL N P  N requests from namespace NS to URL, P at a time, each
 #                              on a new connection; output as lab_requests
 #   lab_spread FILE            print count per backend and failures of a lab_requests output
+#   lab_uploads_intact VIP N FILE BE...  N uploads of FILE from the client to VIP:80/upload/uI
+#                              (nginx's WebDAV PUT), each on a new connection; prints how many
+#                              arrived whole on one of the backends BE...
 #   ilbctl_lab ARGS...         ilbctl --instance lab ARGS...
 #   lab_status_field JQ        jq -r JQ over `ilbctl --json status`
 #   lab_backend_field ADDR JQ  jq -r JQ over ADDR's entry in `ilbctl --json backends web`
@@ -687,6 +690,26 @@ lab_spread() {
   if ((count > 0)); then
     printf '  %-8s %5d\n' other "$count"
   fi
+}
+
+lab_uploads_intact() {
+  local vip="$1" n="$2" file="$3" want i be f intact=0
+  shift 3
+  want="$(sha256sum <"$file" | cut -d' ' -f1)"
+  for ((i = 0; i < n; i++)); do
+    in_ns client curl -sS --max-time 20 -o /dev/null -T "$file" \
+      "http://$vip:$LAB_VIP_PORT/upload/u$i" >&2 || true
+  done
+  for ((i = 0; i < n; i++)); do
+    for be in "$@"; do
+      f="$LAB_RUN_DIR/nginx-$be/upload/u$i"
+      if [[ -f "$f" && "$(sha256sum <"$f" | cut -d' ' -f1)" == "$want" ]]; then
+        intact=$((intact + 1))
+        break
+      fi
+    done
+  done
+  echo "$intact"
 }
 
 # --- one persistent connection ----------------------------------------------------------------
