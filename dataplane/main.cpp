@@ -153,29 +153,46 @@ int main(int argc, char** argv) {
     return fail("RCU QSBR initialisation failed");
   }
 
-  // Ports started so far, stopped on every way out.
+  // Ports started so far, stopped on every way out; where each worker polls and sends on them
+  // (by port, then worker), and every DPDK device behind them.
   shared->n_ports = 0;
+  std::vector<std::vector<PortQueue>> port_queues(cfg.ports.size());
+  std::vector<std::vector<uint16_t>> port_device_ids(cfg.ports.size());
   auto stop_ports = [&] {
-    for (uint32_t i = 0; i < shared->n_ports; ++i) stop_port(shared->ports[i].port_id);
+    for (uint32_t i = 0; i < shared->n_ports; ++i) {
+      for (uint16_t id : port_device_ids[i]) stop_port(id);
+    }
   };
   // With several workers, steer replies by RSS where the port tells us how it hashes; the
   // hand-over rings cover whatever still lands elsewhere.
   std::vector<std::unique_ptr<Rss>> rss;
   for (const PortConfig& pc : cfg.ports) {
-    PortInfo& pi = shared->ports[shared->n_ports];
+    const uint32_t index = shared->n_ports;
+    PortInfo& pi = shared->ports[index];
     if (!start_port(pc, static_cast<uint16_t>(workers_n), cfg.rx_desc, cfg.tx_desc, pool, pi,
-                    error)) {
+                    port_queues[index], error)) {
       stop_ports();
       return fail(error);
     }
     ++shared->n_ports;
-    if (pi.port_id >= kPortIdSlots) {
-      stop_ports();
-      return fail("port " + pc.name + ": DPDK port id " + std::to_string(pi.port_id) +
-                  " is beyond the " + std::to_string(kPortIdSlots) + " ilb handles");
+    for (const PortQueue& q : port_queues[index]) {
+      std::vector<uint16_t>& ids = port_device_ids[index];
+      if (std::find(ids.begin(), ids.end(), q.port_id) == ids.end()) ids.push_back(q.port_id);
     }
-    shared->port_index[pi.port_id] = static_cast<uint8_t>(shared->n_ports - 1);
-    if (workers_n > 1) {
+    for (uint16_t id : port_device_ids[index]) {
+      if (id >= kPortIdSlots) {
+        stop_ports();
+        return fail("port " + pc.name + ": DPDK port id " + std::to_string(id) + " is beyond the " +
+                    std::to_string(kPortIdSlots) + " ilb handles");
+      }
+      shared->port_index[id] = static_cast<uint8_t>(index);
+    }
+    if (port_device_ids[index].size() > 1) {
+      std::printf(
+          "ilb-dataplane: port %s: one %s device per worker's queue; replies are not steered by "
+          "RSS, workers hand them over\n",
+          pc.name.c_str(), device_name(pc.device).c_str());
+    } else if (workers_n > 1) {
       std::string why;
       auto r = std::make_unique<Rss>();
       if (read_rss(pi.port_id, *r, pi.rss_tcp_ports, pi.rss_udp_ports, why)) {
@@ -201,6 +218,7 @@ int main(int argc, char** argv) {
     w->lcore = cfg.worker_lcores[i];
     w->shared = shared.get();
     w->pool = pool;
+    for (uint32_t p = 0; p < shared->n_ports; ++p) w->io[p] = port_queues[p][i];
     const std::string n = std::to_string(i);
     const int wsock = static_cast<int>(rte_lcore_to_socket_id(w->lcore));
     w->to_main = rte_ring_create(("ilb_to_main" + n).c_str(), kRingSize, wsock,
@@ -290,7 +308,7 @@ int main(int argc, char** argv) {
   std::vector<StatsExport::PortSpec> exported;
   for (uint32_t i = 0; i < shared->n_ports; ++i) {
     exported.push_back(
-        {cfg.ports[i].name, shared->ports[i].port_id, kernel_interface(cfg.ports[i].device)});
+        {cfg.ports[i].name, port_device_ids[i], kernel_interface(cfg.ports[i].device)});
   }
   if (!stats.init(file.instance, workers_n, cfg.conn_capacity, exported, error)) {
     stop_ports();

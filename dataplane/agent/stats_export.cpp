@@ -143,7 +143,8 @@ void StatsExport::export_link(abi::PortStats& out, Port& port) {
       speed = port.kernel_speed_mbps;
       full_duplex = port.kernel_full_duplex;
     }
-  } else if (rte_eth_link_get_nowait(port.spec.port_id, &link) == 0) {
+  } else if (!port.spec.port_ids.empty() &&
+             rte_eth_link_get_nowait(port.spec.port_ids.front(), &link) == 0) {
     state = link.link_status == RTE_ETH_LINK_UP ? abi::Link::kUp : abi::Link::kDown;
     if (state == abi::Link::kUp) {
       speed = link.link_speed != RTE_ETH_SPEED_NUM_UNKNOWN ? link.link_speed : 0;
@@ -232,15 +233,29 @@ void StatsExport::export_counters(const std::vector<WorkerContext*>& workers,
   auto* port_stats = region_.at<abi::PortStats>(h.port_offset);
   for (size_t i = 0; i < ports_.size(); ++i) {
     abi::PortStats& out = port_stats[i];
-    rte_eth_stats st{};
-    if (rte_eth_stats_get(ports_[i].spec.port_id, &st) == 0) {
-      store(out.rx_packets, st.ipackets);
-      store(out.tx_packets, st.opackets);
-      store(out.rx_dropped, st.imissed + st.rx_nombuf);
-      store(out.tx_errors, st.oerrors);
-      store(out.rx_bytes, st.ibytes);
-      store(out.tx_bytes, st.obytes);
-      store(out.rx_errors, st.ierrors);
+    rte_eth_stats sum{};
+    bool read = false;
+    for (uint16_t id : ports_[i].spec.port_ids) {
+      rte_eth_stats st{};
+      if (rte_eth_stats_get(id, &st) != 0) continue;
+      read = true;
+      sum.ipackets += st.ipackets;
+      sum.opackets += st.opackets;
+      sum.imissed += st.imissed;
+      sum.rx_nombuf += st.rx_nombuf;
+      sum.oerrors += st.oerrors;
+      sum.ibytes += st.ibytes;
+      sum.obytes += st.obytes;
+      sum.ierrors += st.ierrors;
+    }
+    if (read) {
+      store(out.rx_packets, sum.ipackets);
+      store(out.tx_packets, sum.opackets);
+      store(out.rx_dropped, sum.imissed + sum.rx_nombuf);
+      store(out.tx_errors, sum.oerrors);
+      store(out.rx_bytes, sum.ibytes);
+      store(out.tx_bytes, sum.obytes);
+      store(out.rx_errors, sum.ierrors);
     }
     export_link(out, ports_[i]);
   }

@@ -16,11 +16,12 @@ class ActiveConfig;
 
 class StatsExport {
  public:
-  // A port to export, under the operator's `name`. With `kernel_iface` set (see
-  // kernel_interface()), its link state is the kernel interface's instead of its driver's.
+  // A port to export, under the operator's `name`: the sum of its DPDK devices' statistics
+  // (one, or one per queue: port_devices()). With `kernel_iface` set (see kernel_interface()),
+  // its link state is the kernel interface's instead of its first device's.
   struct PortSpec {
     std::string name;
-    uint16_t port_id = 0;
+    std::vector<uint16_t> port_ids;
     std::string kernel_iface;
   };
   // Creates the region; `ports` (at most abi::kMaxPorts) take its PortStats slots in order.

@@ -8,9 +8,11 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include "dataplane/port/rss.h"
 #include "dataplane/worker/worker.h"
@@ -48,12 +50,15 @@ std::vector<std::string> eal_arguments(const DataplaneConfig& cfg, const std::st
                            std::to_string(cfg.memory_mb)});
   if (cfg.no_huge) args.push_back("--no-huge");
   bool any_pci = false;
+  const auto workers = static_cast<uint32_t>(cfg.worker_lcores.size());
   for (const PortConfig& p : cfg.ports) {
     if (is_pci_address(p.device)) {
       any_pci = true;
       args.insert(args.end(), {"-a", p.device});
-    } else {
-      args.insert(args.end(), {"--vdev", p.device});
+      continue;
+    }
+    for (const std::string& device : port_devices(p, workers)) {
+      args.insert(args.end(), {"--vdev", device});
     }
   }
   if (!any_pci) args.push_back("--no-pci");
@@ -61,31 +66,64 @@ std::vector<std::string> eal_arguments(const DataplaneConfig& cfg, const std::st
   return args;
 }
 
-std::string kernel_interface(const std::string& device) {
-  const size_t comma = device.find(',');
-  const std::string_view driver = std::string_view(device).substr(0, comma);
-  if (comma == std::string::npos ||
-      !(driver.starts_with("net_af_xdp") || driver.starts_with("net_af_packet") ||
-        driver.starts_with("eth_af_packet"))) {
-    return "";
-  }
-  size_t at = comma;
+namespace {
+
+// Whether device string `device` (NAME,KEY=VALUE,...) has argument `key`; its value in `value`.
+bool device_arg(const std::string& device, std::string_view key, std::string& value) {
+  size_t at = device.find(',');
   while (at != std::string::npos) {
     const size_t next = device.find(',', at + 1);
     const std::string_view arg = std::string_view(device).substr(
         at + 1, next == std::string::npos ? std::string::npos : next - at - 1);
-    if (arg.starts_with("iface=")) return std::string(arg.substr(6));
+    if (arg.size() > key.size() && arg.starts_with(key) && arg[key.size()] == '=') {
+      value = std::string(arg.substr(key.size() + 1));
+      return true;
+    }
     at = next;
   }
-  return "";
+  return false;
 }
 
+}  // namespace
+
+std::string kernel_interface(const std::string& device) {
+  const std::string_view driver = std::string_view(device).substr(0, device.find(','));
+  if (!(driver.starts_with("net_af_xdp") || driver.starts_with("net_af_packet") ||
+        driver.starts_with("eth_af_packet"))) {
+    return "";
+  }
+  std::string iface;
+  device_arg(device, "iface", iface);
+  return iface;
+}
+
+namespace {
+
+// Whether `iface` can name a directory of /sys/class/net (and nothing outside it).
+bool plain_interface_name(const std::string& iface) {
+  return !iface.empty() && iface.find('/') == std::string::npos && !iface.starts_with(".");
+}
+
+}  // namespace
+
 int interface_mtu(const std::string& iface) {
-  if (iface.empty() || iface.find('/') != std::string::npos || iface.starts_with(".")) return -1;
+  if (!plain_interface_name(iface)) return -1;
   std::ifstream in("/sys/class/net/" + iface + "/mtu");
   int mtu = -1;
   if (!(in >> mtu) || mtu <= 0) return -1;
   return mtu;
+}
+
+int interface_rx_queues(const std::string& iface) {
+  if (!plain_interface_name(iface)) return -1;
+  std::error_code ec;
+  std::filesystem::directory_iterator it("/sys/class/net/" + iface + "/queues", ec);
+  if (ec) return -1;
+  int n = 0;
+  for (const auto& entry : it) {
+    if (entry.path().filename().string().starts_with("rx-")) ++n;
+  }
+  return n;
 }
 
 namespace {
@@ -99,6 +137,22 @@ bool is_af_xdp(const PortConfig& p) {
 }
 
 }  // namespace
+
+std::vector<std::string> port_devices(const PortConfig& p, uint32_t workers) {
+  std::string unused;
+  if (workers <= 1 || !is_af_xdp(p) || p.share_with_kernel ||
+      device_arg(p.device, "start_queue", unused) || device_arg(p.device, "queue_count", unused)) {
+    return {p.device};
+  }
+  const std::string name = device_name(p.device);
+  const std::string args = p.device.substr(name.size());
+  std::vector<std::string> devices;
+  for (uint32_t q = 0; q < workers; ++q) {
+    const std::string n = std::to_string(q);
+    devices.push_back(name + "_q" + n + args + ",start_queue=" + n + ",queue_count=1");
+  }
+  return devices;
+}
 
 void resolve_default_mtu(PortConfig& port) {
   if (port.mtu != 0) return;
@@ -142,9 +196,15 @@ bool check_mbuf_buffer_size(const DataplaneConfig& cfg, uint32_t size, std::stri
   return true;
 }
 
-bool start_port(const PortConfig& port, uint16_t queues, uint16_t rx_desc, uint16_t tx_desc,
-                rte_mempool* pool, PortInfo& out, std::string& error) {
-  const std::string name = device_name(port.device);
+namespace {
+
+// Configures and starts DPDK device `device` (one of `port`'s) with `queues` RX and TX queues;
+// its port id and MAC address (the configured one where the device keeps its own) in `id_out`
+// and `mac_out`. A device that fails is closed again.
+bool start_device(const PortConfig& port, const std::string& device, uint16_t queues,
+                  uint16_t rx_desc, uint16_t tx_desc, rte_mempool* pool, uint16_t& id_out,
+                  uint8_t* mac_out, std::string& error) {
+  const std::string name = device_name(device);
   uint16_t id = 0;
   if (rte_eth_dev_get_port_by_name(name.c_str(), &id) != 0) {
     error = "port " + port.name + ": no DPDK device named " + name + " (probe failed?)";
@@ -264,13 +324,48 @@ bool start_port(const PortConfig& port, uint16_t queues, uint16_t rx_desc, uint1
   }
   rte_ether_addr mac{};
   rte_eth_macaddr_get(id, &mac);
-  out.port_id = id;
-  std::memcpy(out.mac, mac_in_software ? port.mac.data() : mac.addr_bytes, 6);
+  id_out = id;
+  std::memcpy(mac_out, mac_in_software ? port.mac.data() : mac.addr_bytes, 6);
+  guard.armed = false;
+  return true;
+}
+
+}  // namespace
+
+bool start_port(const PortConfig& port, uint16_t queues, uint16_t rx_desc, uint16_t tx_desc,
+                rte_mempool* pool, PortInfo& out, std::vector<PortQueue>& queues_out,
+                std::string& error) {
+  const std::vector<std::string> devices = port_devices(port, queues);
+  const auto per_device = static_cast<uint16_t>(devices.size() == 1 ? queues : 1);
+  if (devices.size() > 1) {
+    // Each device binds one queue of the interface: the interface needs one per worker.
+    const std::string iface = kernel_interface(port.device);
+    const int have = interface_rx_queues(iface);
+    if (have >= 0 && have < queues) {
+      error = "port " + port.name + ": interface " + iface + " has " + std::to_string(have) +
+              " RX queue(s), " + std::to_string(queues) + " needed (one per worker): ethtool -L " +
+              iface + " combined " + std::to_string(queues) +
+              " (a veth: create it with numrxqueues " + std::to_string(queues) + " numtxqueues " +
+              std::to_string(queues) + ")";
+      return false;
+    }
+  }
+  queues_out.clear();
+  std::vector<uint16_t> started;
+  for (const std::string& device : devices) {
+    uint16_t id = 0;
+    if (!start_device(port, device, per_device, rx_desc, tx_desc, pool, id, out.mac, error)) {
+      for (uint16_t other : started) stop_port(other);
+      return false;
+    }
+    started.push_back(id);
+    for (uint16_t q = 0; q < per_device; ++q) queues_out.push_back(PortQueue{id, q});
+  }
+  out.port_id = started.front();
   out.address = port.address;
   out.netmask = port.prefix_len == 0 ? 0 : htonl(~uint32_t{0} << (32 - port.prefix_len));
   out.gateway = port.gateway;
   out.mtu = port.mtu;
-  guard.armed = false;
   return true;
 }
 

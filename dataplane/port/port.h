@@ -14,6 +14,7 @@ struct rte_mempool;
 namespace ilb::dp {
 
 struct PortInfo;
+struct PortQueue;
 class Rss;
 
 bool is_pci_address(const std::string& device);
@@ -38,13 +39,27 @@ uint32_t mbuf_buffer_size(const DataplaneConfig& cfg);
 // `error` set otherwise.
 bool check_mbuf_buffer_size(const DataplaneConfig& cfg, uint32_t size, std::string& error);
 
+// The DPDK devices of port `p` for `workers` workers, as EAL is given them: the device itself;
+// or, for net_af_xdp with several workers and neither start_queue= nor queue_count= of its own,
+// one device per queue (NAME_qI,ARGS,start_queue=I,queue_count=1: an AF_XDP socket on queue I of
+// the same interface, polled by worker I). DPDK 22.11's net_af_xdp takes queue_count only up to
+// the interface's "combined" channels, which a veth (and some virtual NICs) does not report at
+// all; single-queue devices need no such count, and work the same on a NIC that reports one.
+std::vector<std::string> port_devices(const PortConfig& p, uint32_t workers);
+
+// How many RX queues kernel interface `iface` has (/sys/class/net/IFACE/queues), or -1.
+int interface_rx_queues(const std::string& iface);
+
 // The EAL arguments (argv[0] included) for this configuration.
 std::vector<std::string> eal_arguments(const DataplaneConfig& cfg, const std::string& argv0);
 
-// Configures and starts `port` with `queues` RX and TX queues. Fills `out` (port id, MAC,
-// addresses). False with `error` set on failure.
+// Configures and starts `port`'s devices (port_devices()) with `queues` RX and TX queues in all,
+// one per worker. Fills `out` (its first device's port id, the MAC, addresses) and `queues_out`
+// (where worker I receives and sends: entry I). On failure every device of the port is closed
+// again and `error` says why.
 bool start_port(const PortConfig& port, uint16_t queues, uint16_t rx_desc, uint16_t tx_desc,
-                rte_mempool* pool, PortInfo& out, std::string& error);
+                rte_mempool* pool, PortInfo& out, std::vector<PortQueue>& queues_out,
+                std::string& error);
 
 // Reads the port's RSS key and redirection table into `out`, for choosing SNAT ports whose
 // replies the NIC delivers to a given queue. `ports_hashed_tcp` / `ports_hashed_udp` say whether

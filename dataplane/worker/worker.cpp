@@ -904,9 +904,9 @@ uint16_t process_handoffs(WorkerContext& w, const ActiveConfig& cfg, uint16_t ma
 
 namespace {
 
-// Sends `n` frames on `queue` of `port_id`; what the queue does not take is counted and freed.
-void transmit(WorkerContext& w, uint16_t port_id, uint16_t queue, rte_mbuf** frames, uint16_t n) {
-  const uint16_t sent = rte_eth_tx_burst(port_id, queue, frames, n);
+// Sends `n` frames on `out`; what its queue does not take is counted and freed.
+void transmit(WorkerContext& w, PortQueue out, rte_mbuf** frames, uint16_t n) {
+  const uint16_t sent = rte_eth_tx_burst(out.port_id, out.queue, frames, n);
   w.counters->tx_packets.add(sent);
   if (sent < n) {
     w.counters->drop(abi::Drop::kTxFull, n - sent);
@@ -920,7 +920,6 @@ int worker_main(void* arg) {
   auto& w = *static_cast<WorkerContext*>(arg);
   SharedState& s = *w.shared;
   const uint32_t n_ports = s.n_ports;
-  const auto queue = static_cast<uint16_t>(w.index);
   rte_mbuf* rx[kBurst];
   // Room for an RX burst from every port and a burst of hand-overs, each of which may add a reset
   // per packet, and the housekeeping step's probes.
@@ -945,7 +944,7 @@ int worker_main(void* arg) {
     // Until the first snapshot is applied nothing is polled: the dataplane forwards nothing.
     if (cfg != nullptr) {
       for (uint32_t i = 0; i < n_ports; ++i) {
-        const uint16_t n = rte_eth_rx_burst(s.ports[i].port_id, queue, rx, kBurst);
+        const uint16_t n = rte_eth_rx_burst(w.io[i].port_id, w.io[i].queue, rx, kBurst);
         if (n == 0) continue;
         // Which port a frame came in on decides where it is answered; not every driver says
         // (net_ring leaves the field as it was).
@@ -965,14 +964,14 @@ int worker_main(void* arg) {
     n_tx += static_cast<uint16_t>(rte_ring_sc_dequeue_burst(
         w.from_main, reinterpret_cast<void**>(tx + n_tx), kTxRoom - n_tx, nullptr));
     if (n_tx != 0 && n_ports == 1) {
-      transmit(w, s.ports[0].port_id, queue, tx, n_tx);
+      transmit(w, w.io[0], tx, n_tx);
     } else if (n_tx != 0) {
       for (uint32_t i = 0; i < n_ports; ++i) {
         uint16_t n = 0;
         for (uint16_t j = 0; j < n_tx; ++j) {
           if (port_index_of(s, tx[j]->port) == i) tx_port[n++] = tx[j];
         }
-        if (n != 0) transmit(w, s.ports[i].port_id, queue, tx_port, n);
+        if (n != 0) transmit(w, w.io[i], tx_port, n);
       }
     }
     rte_rcu_qsbr_quiescent(s.qsbr, w.index);

@@ -51,6 +51,14 @@ struct PortInfo {
   bool rss_udp_ports = false;
 };
 
+// Where a worker receives and sends one port's frames. Usually the port's device and the
+// worker's own queue of it; where the port is one device per queue (port_devices()), that
+// queue's device and its only queue.
+struct PortQueue {
+  uint16_t port_id = 0;
+  uint16_t queue = 0;
+};
+
 // DPDK port ids below this map to ilb's port index through SharedState::port_index.
 inline constexpr uint16_t kPortIdSlots = 64;
 
@@ -108,6 +116,8 @@ struct WorkerContext {
   // Per port: whether the NIC's hash of the first SYN with one agreed with the port's RSS: 0 not
   // checked yet, 1 agreed, -1 disagreed (the device does not hash the way we compute: no steering).
   std::array<int8_t, kMaxDataplanePorts> rss_agrees{};
+  // Per port (index into SharedState::ports): where this worker polls and transmits.
+  std::array<PortQueue, kMaxDataplanePorts> io{};
   // Per service index: where this worker is in the service's wrr sequence, and where its wlc
   // scan starts (so that ties rotate). Worker-private, like everything the scheduler counts.
   std::array<uint32_t, abi::kMaxServices> rr_cursor{};

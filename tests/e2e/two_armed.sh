@@ -6,10 +6,10 @@
 #
 #   ilb-lab-fc eth0 10.98.0.10 ── br1 ── dp1  "front" 10.98.0.2   ilb-lab-lb   "lan" 10.99.0.2  dp0 ── br0 ── be1..3
 #
-# With one worker (the default) the two ports use different drivers (net_af_packet for front,
-# net_af_xdp or its fallback for lan), as a machine whose NICs differ would. With
-# ILB_E2E_WORKERS=2 (the test two_armed_2workers) both are net_af_packet with two queue pairs (see
-# multi_worker.sh for why not net_af_xdp), the kernel spreading each direction's flows over them
+# The two ports use different drivers (net_af_packet for front, net_af_xdp or its fallback for
+# lan), as a machine whose NICs differ would. With ILB_E2E_WORKERS=2 (the test
+# two_armed_2workers) both have two queues (front: two queue pairs; lan: one AF_XDP device per
+# queue, see multi_worker.sh), the kernel spreading each direction's flows over them
 # independently: replies that reach the worker that does not own their connection, on the other
 # port, are handed over. Every request from the front client must succeed, reach the backends
 # from the SNAT address (full NAT across the ports), and both ports must carry traffic; the VIP
@@ -43,8 +43,7 @@ lab_files_dir
 # and the buffer pool holds the rings of 2 ports x 2 queues.
 rewrite=(-e "s/^vip = \"$LAB_VIP\"$/vip = \"$FRONT_VIP\"/")
 if ((ILB_E2E_WORKERS == 2)); then
-  rewrite+=(-e 's/^worker_lcores = \[1\]$/worker_lcores = [1, 2]\nworker_cpus = [1, 0]\nidle_sleep_us = 100\nmbuf_count = 16383/'
-    -e 's/^device = "net_af_xdp0,iface=dp0"$/device = "net_af_packet0,iface=dp0,qpairs=2"/')
+  rewrite+=(-e 's/^worker_lcores = \[1\]$/worker_lcores = [1, 2]\nworker_cpus = [1, 0]\nidle_sleep_us = 100\nmbuf_count = 16383/')
 fi
 sed "${rewrite[@]}" "$ILB_SOURCE_DIR/config/lab.toml" |
   awk -v dev="$front_device" '{ print } /^address = "10.99.0.2\/24"$/ {
@@ -55,7 +54,7 @@ sed "${rewrite[@]}" "$ILB_SOURCE_DIR/config/lab.toml" |
     print "address = \"10.98.0.2/24\""
   }' >"$LAB_CONFIG"
 if ! grep -q "^vip = \"$FRONT_VIP\"$" "$LAB_CONFIG" || ! grep -q '^name = "front"$' "$LAB_CONFIG" ||
-  { ((ILB_E2E_WORKERS == 2)) && ! grep -q 'qpairs=2"$' "$LAB_CONFIG"; }; then
+  { ((ILB_E2E_WORKERS == 2)) && ! grep -q '^worker_cpus = \[1, 0\]$' "$LAB_CONFIG"; }; then
   echo "two_armed: config/lab.toml no longer has the lines this test rewrites" >&2
   exit 1
 fi

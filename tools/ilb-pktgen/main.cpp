@@ -356,7 +356,8 @@ int run(const Options& o) {
   dp::PortInfo info;
   std::string error;
   dp::resolve_default_mtu(pc);
-  if (!dp::start_port(pc, 1, 1024, 1024, pool, info, error)) {
+  std::vector<dp::PortQueue> queues;
+  if (!dp::start_port(pc, 1, 1024, 1024, pool, info, queues, error)) {
     std::cerr << "ilb-pktgen: " << error << "\n";
     return 2;
   }

@@ -43,6 +43,51 @@ TEST(EalArguments, WorkerCpusMapLcoresOntoCpus) {
   EXPECT_EQ(after(args, "--main-lcore"), "0");
 }
 
+// Several workers on net_af_xdp without queue arguments: one single-queue device per worker,
+// each bound to its own queue of the interface (DPDK 22.11 refuses queue_count above the
+// interface's "combined" channels, which a veth does not report).
+TEST(PortDevices, SplitAnAfXdpPortIntoOneDevicePerQueue) {
+  PortConfig p{"lan", "net_af_xdp0,iface=dp0", 0, 0, 0, false, {}};
+  EXPECT_EQ(port_devices(p, 1), std::vector<std::string>{"net_af_xdp0,iface=dp0"});
+  EXPECT_EQ(port_devices(p, 3),
+            (std::vector<std::string>{"net_af_xdp0_q0,iface=dp0,start_queue=0,queue_count=1",
+                                      "net_af_xdp0_q1,iface=dp0,start_queue=1,queue_count=1",
+                                      "net_af_xdp0_q2,iface=dp0,start_queue=2,queue_count=1"}));
+  p.device = "net_af_xdp0";
+  EXPECT_EQ(port_devices(p, 2),
+            (std::vector<std::string>{"net_af_xdp0_q0,start_queue=0,queue_count=1",
+                                      "net_af_xdp0_q1,start_queue=1,queue_count=1"}));
+
+  DataplaneConfig cfg = two_workers();
+  cfg.ports[0].device = "net_af_xdp0,iface=dp0";
+  const auto args = eal_arguments(cfg, "ilb-dataplane");
+  std::vector<std::string> vdevs;
+  for (size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == "--vdev") vdevs.push_back(args[i + 1]);
+  }
+  EXPECT_EQ(vdevs, port_devices(cfg.ports[0], 2));
+}
+
+TEST(PortDevices, KeepTheDeviceWhereItSaysItsQueuesOrIsNotAfXdp) {
+  for (const std::string device :
+       {"net_af_xdp0,iface=dp0,queue_count=2", "net_af_xdp0,start_queue=4,iface=dp0",
+        "net_af_packet0,iface=dp0,qpairs=2", "net_memif0,role=server", "0000:00:05.0"}) {
+    const PortConfig p{"lan", device, 0, 0, 0, false, {}};
+    EXPECT_EQ(port_devices(p, 2), std::vector<std::string>{device}) << device;
+  }
+  // ilb's own XDP program is attached once per interface, by one device.
+  PortConfig shared{"lan", "net_af_xdp0,iface=dp0", 0, 0, 0, false, {}};
+  shared.share_with_kernel = true;
+  EXPECT_EQ(port_devices(shared, 2), std::vector<std::string>{shared.device});
+}
+
+TEST(InterfaceRxQueues, CountsTheKernelInterfacesQueues) {
+  EXPECT_GE(interface_rx_queues("lo"), 1);
+  EXPECT_EQ(interface_rx_queues("ilb-no-such-interface"), -1);
+  EXPECT_EQ(interface_rx_queues("../lo"), -1);
+  EXPECT_EQ(interface_rx_queues(""), -1);
+}
+
 TEST(KernelInterface, IsTheIfaceOfDevicesThatLeaveTheNicToTheKernel) {
   EXPECT_EQ(kernel_interface("net_af_xdp0,iface=dp0"), "dp0");
   EXPECT_EQ(kernel_interface("net_af_xdp0,start_queue=0,iface=ens5,queue_count=2"), "ens5");
