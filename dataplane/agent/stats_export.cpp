@@ -234,11 +234,14 @@ void StatsExport::export_counters(const std::vector<WorkerContext*>& workers,
   for (size_t i = 0; i < ports_.size(); ++i) {
     abi::PortStats& out = port_stats[i];
     rte_eth_stats sum{};
-    bool read = false;
+    // All of the port's devices or none: a sum missing one would make the counters go back.
+    bool read = !ports_[i].spec.port_ids.empty();
     for (uint16_t id : ports_[i].spec.port_ids) {
       rte_eth_stats st{};
-      if (rte_eth_stats_get(id, &st) != 0) continue;
-      read = true;
+      if (rte_eth_stats_get(id, &st) != 0) {
+        read = false;
+        break;
+      }
       sum.ipackets += st.ipackets;
       sum.opackets += st.opackets;
       sum.imissed += st.imissed;

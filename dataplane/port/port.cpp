@@ -114,16 +114,19 @@ int interface_mtu(const std::string& iface) {
   return mtu;
 }
 
-int interface_rx_queues(const std::string& iface) {
+int interface_queues(const std::string& iface) {
   if (!plain_interface_name(iface)) return -1;
   std::error_code ec;
   std::filesystem::directory_iterator it("/sys/class/net/" + iface + "/queues", ec);
   if (ec) return -1;
-  int n = 0;
+  int rx = 0;
+  int tx = 0;
   for (const auto& entry : it) {
-    if (entry.path().filename().string().starts_with("rx-")) ++n;
+    const std::string name = entry.path().filename().string();
+    if (name.starts_with("rx-")) ++rx;
+    if (name.starts_with("tx-")) ++tx;
   }
-  return n;
+  return std::min(rx, tx);
 }
 
 namespace {
@@ -140,8 +143,12 @@ bool is_af_xdp(const PortConfig& p) {
 
 std::vector<std::string> port_devices(const PortConfig& p, uint32_t workers) {
   std::string unused;
+  // Not split: a device that names its queues, or one whose XDP program is its own (ilb's, with
+  // share_with_kernel, or the operator's xdp_prog=): DPDK attaches that program once per device,
+  // and an interface takes one.
   if (workers <= 1 || !is_af_xdp(p) || p.share_with_kernel ||
-      device_arg(p.device, "start_queue", unused) || device_arg(p.device, "queue_count", unused)) {
+      device_arg(p.device, "start_queue", unused) || device_arg(p.device, "queue_count", unused) ||
+      device_arg(p.device, "xdp_prog", unused)) {
     return {p.device};
   }
   const std::string name = device_name(p.device);
@@ -338,15 +345,16 @@ bool start_port(const PortConfig& port, uint16_t queues, uint16_t rx_desc, uint1
   const std::vector<std::string> devices = port_devices(port, queues);
   const auto per_device = static_cast<uint16_t>(devices.size() == 1 ? queues : 1);
   if (devices.size() > 1) {
-    // Each device binds one queue of the interface: the interface needs one per worker.
+    // Each device binds one queue of the interface (an RX and a TX queue of that number): the
+    // interface needs one of each per worker.
     const std::string iface = kernel_interface(port.device);
-    const int have = interface_rx_queues(iface);
+    const int have = interface_queues(iface);
     if (have >= 0 && have < queues) {
       error = "port " + port.name + ": interface " + iface + " has " + std::to_string(have) +
-              " RX queue(s), " + std::to_string(queues) + " needed (one per worker): ethtool -L " +
-              iface + " combined " + std::to_string(queues) +
-              " (a veth: create it with numrxqueues " + std::to_string(queues) + " numtxqueues " +
-              std::to_string(queues) + ")";
+              " queue pair(s), " + std::to_string(queues) +
+              " needed (one per worker): ethtool -L " + iface + " combined " +
+              std::to_string(queues) + " (a veth: create it with numrxqueues " +
+              std::to_string(queues) + " numtxqueues " + std::to_string(queues) + ")";
       return false;
     }
   }

@@ -47,8 +47,9 @@ bool check_mbuf_buffer_size(const DataplaneConfig& cfg, uint32_t size, std::stri
 // all; single-queue devices need no such count, and work the same on a NIC that reports one.
 std::vector<std::string> port_devices(const PortConfig& p, uint32_t workers);
 
-// How many RX queues kernel interface `iface` has (/sys/class/net/IFACE/queues), or -1.
-int interface_rx_queues(const std::string& iface);
+// How many queue pairs kernel interface `iface` has (the fewer of its RX and TX queues in
+// /sys/class/net/IFACE/queues), or -1.
+int interface_queues(const std::string& iface);
 
 // The EAL arguments (argv[0] included) for this configuration.
 std::vector<std::string> eal_arguments(const DataplaneConfig& cfg, const std::string& argv0);
@@ -56,7 +57,8 @@ std::vector<std::string> eal_arguments(const DataplaneConfig& cfg, const std::st
 // Configures and starts `port`'s devices (port_devices()) with `queues` RX and TX queues in all,
 // one per worker. Fills `out` (its first device's port id, the MAC, addresses) and `queues_out`
 // (where worker I receives and sends: entry I). On failure every device of the port is closed
-// again and `error` says why.
+// again and `error` says why. A port's devices are closed together: closing one net_af_xdp
+// device removes the XDP program from the interface, which its other devices need too.
 bool start_port(const PortConfig& port, uint16_t queues, uint16_t rx_desc, uint16_t tx_desc,
                 rte_mempool* pool, PortInfo& out, std::vector<PortQueue>& queues_out,
                 std::string& error);

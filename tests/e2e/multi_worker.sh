@@ -69,9 +69,10 @@ lab_check "both workers received packets" \
 lab_check "replies that reached the other worker were handed to their owner" \
   test "$(jq '.dataplane.handoff.packets' <<<"$status")" -gt 0 || ok=0
 # The port's counters are its devices' together (with af_xdp: one device per queue), so they
-# hold about what both workers received (exported a moment apart: within 10 %).
+# hold what both workers received, no less and no more (exported a moment apart: within 10 %).
 workers_rx="$(jq '[.dataplane.lcores[] | select(.worker) | .rx_packets] | add' <<<"$status")"
 port_rx="$(jq '.dataplane.ports[0].rx_packets' <<<"$status")"
 lab_check "the port counts the frames of both queues ($port_rx received, the workers $workers_rx)" \
-  test $((port_rx * 10)) -ge $((workers_rx * 9)) || ok=0
+  test $((port_rx * 10)) -ge $((workers_rx * 9)) -a $((port_rx * 10)) -le $((workers_rx * 11)) ||
+  ok=0
 ((ok))

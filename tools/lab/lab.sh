@@ -54,7 +54,8 @@
 #   lab_parallel_requests NS URL N P  N requests from namespace NS to URL, P at a time, each
 #                              on a new connection; output as lab_requests
 #   lab_spread FILE            print count per backend and failures of a lab_requests output
-#   lab_uploads_intact VIP N FILE BE...  N uploads of FILE from the client to VIP:80/upload/uI
+#   lab_uploads_intact VIP N FILE BE...  N uploads of FILE from namespace client to
+#                              VIP:$LAB_VIP_PORT/upload/uI
 #                              (nginx's WebDAV PUT), each on a new connection; prints how many
 #                              arrived whole on one of the backends BE...
 #   ilbctl_lab ARGS...         ilbctl --instance lab ARGS...

@@ -71,7 +71,8 @@ TEST(PortDevices, SplitAnAfXdpPortIntoOneDevicePerQueue) {
 TEST(PortDevices, KeepTheDeviceWhereItSaysItsQueuesOrIsNotAfXdp) {
   for (const std::string device :
        {"net_af_xdp0,iface=dp0,queue_count=2", "net_af_xdp0,start_queue=4,iface=dp0",
-        "net_af_packet0,iface=dp0,qpairs=2", "net_memif0,role=server", "0000:00:05.0"}) {
+        "net_af_xdp0,iface=dp0,xdp_prog=/opt/prog.o", "net_af_packet0,iface=dp0,qpairs=2",
+        "net_memif0,role=server", "0000:00:05.0"}) {
     const PortConfig p{"lan", device, 0, 0, 0, false, {}};
     EXPECT_EQ(port_devices(p, 2), std::vector<std::string>{device}) << device;
   }
@@ -81,11 +82,11 @@ TEST(PortDevices, KeepTheDeviceWhereItSaysItsQueuesOrIsNotAfXdp) {
   EXPECT_EQ(port_devices(shared, 2), std::vector<std::string>{shared.device});
 }
 
-TEST(InterfaceRxQueues, CountsTheKernelInterfacesQueues) {
-  EXPECT_GE(interface_rx_queues("lo"), 1);
-  EXPECT_EQ(interface_rx_queues("ilb-no-such-interface"), -1);
-  EXPECT_EQ(interface_rx_queues("../lo"), -1);
-  EXPECT_EQ(interface_rx_queues(""), -1);
+TEST(InterfaceQueues, CountsTheKernelInterfacesQueuePairs) {
+  EXPECT_GE(interface_queues("lo"), 1);
+  EXPECT_EQ(interface_queues("ilb-no-such-interface"), -1);
+  EXPECT_EQ(interface_queues("../lo"), -1);
+  EXPECT_EQ(interface_queues(""), -1);
 }
 
 TEST(KernelInterface, IsTheIfaceOfDevicesThatLeaveTheNicToTheKernel) {
