@@ -144,6 +144,12 @@ int main(int argc, char** argv) {
   shared->idle_sleep_us = cfg.idle_sleep_us;
   shared->verify_all_l4_checksums = cfg.verify_all_l4_checksums;
   std::sort(shared->snat_addresses.begin(), shared->snat_addresses.end());
+  if (workers_n > 1) {
+    shared->icmp_round_offset = register_icmp_round_field();
+    if (shared->icmp_round_offset < 0) {
+      return fail(std::string("registering an mbuf field: ") + rte_strerror(rte_errno));
+    }
+  }
   std::string error;
   if (!shared->neighbours.init("ilb_neigh", 4096, socket, error)) return fail(error);
   const size_t qsbr_size = rte_rcu_qsbr_get_memsize(workers_n);

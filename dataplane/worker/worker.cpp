@@ -7,12 +7,14 @@
 #include <rte_ethdev.h>
 #include <rte_jhash.h>
 #include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
 #include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 #include <rte_tcp.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "dataplane/packet/packet.h"
@@ -566,18 +568,39 @@ bool hand_over(WorkerContext& w, rte_mbuf* m, const pkt::Parsed& p) {
 
 // The worker that owns the connection a client-side ICMP error quotes (ilb's datagram VIP ->
 // client): the one whose queue the client's own packets reach, where the RSS of the port the
-// error came in on is known and agrees with the NIC. Else this worker, which then translates it
-// only if it owns the flow.
-uint32_t client_side_owner(const WorkerContext& w, const rte_mbuf* m, const pkt::IcmpQuote& q) {
+// error came in on is known and agrees with the NIC. False where it is not: the owner could be
+// any worker.
+bool client_side_owner(const WorkerContext& w, const rte_mbuf* m, const pkt::IcmpQuote& q,
+                       uint32_t& owner) {
   const SharedState& s = *w.shared;
   const uint32_t in = port_index_of(s, m->port);
   const PortInfo& port = s.ports[in];
   if (s.workers <= 1 || port.rss == nullptr || w.rss_agrees[in] < 0 ||
       !(q.proto == IPPROTO_TCP ? port.rss_tcp_ports : port.rss_udp_ports)) {
-    return w.index;
+    return false;
   }
-  return reachable(
+  owner = reachable(
       w, port.rss->queue(port.rss->hash_v4_ports(q.dst_ip, q.src_ip, q.dst_port, q.src_port)));
+  return true;
+}
+
+uint8_t& icmp_round(const WorkerContext& w, rte_mbuf* m) {
+  return *RTE_MBUF_DYNFIELD(m, w.shared->icmp_round_offset, uint8_t*);
+}
+
+// A client-side ICMP error whose owner RSS cannot name, and whose connection this worker does not
+// hold: it goes round the workers, each handing it to the next, until one holds the connection
+// or every one has looked (the round's count rides in the mbuf). Returns whether `m` was taken.
+bool pass_round(WorkerContext& w, rte_mbuf* m) {
+  const SharedState& s = *w.shared;
+  if (s.workers <= 1 || s.icmp_round_offset < 0) return false;
+  // A fresh error may visit every other worker; one handed over, what its sender left it.
+  const uint32_t left = w.in_handoffs ? icmp_round(w, m) : std::min(s.workers, kMaxWorkers) - 1;
+  const uint32_t next = reachable(w, (w.index + 1) % s.workers);
+  if (left == 0 || next == w.index) return false;
+  icmp_round(w, m) = static_cast<uint8_t>(left - 1);
+  hand_to(w, m, next);
+  return true;
 }
 
 // An ICMP error about a datagram ilb sent on a tracked connection (fragmentation needed, which
@@ -599,11 +622,19 @@ bool forward_icmp_error(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
     rte_pktmbuf_free(m);
     return true;
   }
-  // A backend-side error (to a SNAT address) belongs to the owner of the quoted SNAT port.
-  const uint32_t owner = is_snat_address(w, p.dst_ip)
-                             ? reachable(w, snat_port_owner(*w.shared, q.src_port))
-                             : client_side_owner(w, m, q);
+  // A backend-side error (to a SNAT address) belongs to the owner of the quoted SNAT port; a
+  // client-side one to the worker RSS names, or to whichever worker holds its connection.
+  const bool backend_side = is_snat_address(w, p.dst_ip);
+  uint32_t owner = w.index;
+  bool owner_known = true;
+  if (backend_side) {
+    owner = reachable(w, snat_port_owner(*w.shared, q.src_port));
+  } else {
+    owner_known = client_side_owner(w, m, q, owner);
+  }
   if (owner != w.index) {
+    // Handed to the owner named: it looks no further.
+    if (!backend_side && w.shared->icmp_round_offset >= 0) icmp_round(w, m) = 0;
     hand_to(w, m, owner);
     return true;
   }
@@ -616,7 +647,7 @@ bool forward_icmp_error(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
   k.proto = q.proto;
   uint32_t idx = 0;
   Dir dir = Dir::kFromClient;
-  if (!w.conns.lookup(k, idx, dir)) return false;
+  if (!w.conns.lookup(k, idx, dir)) return !owner_known && pass_round(w, m);
   const Conn& c = w.conns.at(idx);
   // No error is sent about an error: one too long for the other side's port is dropped.
   // (`dir`: the direction of the connection's packets that travel the way the error does.)
@@ -640,6 +671,14 @@ bool forward_icmp_error(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
 }
 
 }  // namespace
+
+int register_icmp_round_field() {
+  rte_mbuf_dynfield field{};
+  std::snprintf(field.name, sizeof(field.name), "%s", "ilb_icmp_round");
+  field.size = sizeof(uint8_t);
+  field.align = alignof(uint8_t);
+  return rte_mbuf_dynfield_register(&field);
+}
 
 bool route(const SharedState& s, uint32_t ip, Route& out) {
   for (uint32_t i = 0; i < s.n_ports; ++i) {
@@ -896,7 +935,9 @@ uint16_t process_handoffs(WorkerContext& w, const ActiveConfig& cfg, uint16_t ma
         rte_ring_sc_dequeue_burst(ring, reinterpret_cast<void**>(in), want, nullptr));
     if (n == 0) continue;
     w.counters->handoff_in.add(n);
+    w.in_handoffs = true;
     process_burst(w, cfg, in, n, tx, n_tx, now);
+    w.in_handoffs = false;
     taken = static_cast<uint16_t>(taken + n);
   }
   return taken;

@@ -81,7 +81,15 @@ struct SharedState {
   uint16_t snat_port_min = 0;            // host order: the first port of every worker's share
   uint32_t idle_sleep_us = 0;            // DataplaneConfig::idle_sleep_us
   bool verify_all_l4_checksums = false;  // DataplaneConfig::verify_all_l4_checksums
+  // Offset of the mbuf dynamic field (register_icmp_round_field()) that says how many more
+  // workers a client-side ICMP error handed over may still visit looking for its connection; -1
+  // when not registered (such errors then go to no other worker unless RSS names the owner).
+  int icmp_round_offset = -1;
 };
+
+// Registers SharedState::icmp_round_offset's mbuf field (after EAL initialisation; the same
+// offset every time in a process). Returns the offset, or -1 with rte_errno set.
+int register_icmp_round_field();
 
 // The index into SharedState::ports of DPDK port `port_id` (a frame's `port` field); 0 for an
 // id that is none of ours (frames built by tests and benchmarks).
@@ -118,6 +126,8 @@ struct WorkerContext {
   std::array<int8_t, kMaxDataplanePorts> rss_agrees{};
   // Per port (index into SharedState::ports): where this worker polls and transmits.
   std::array<PortQueue, kMaxDataplanePorts> io{};
+  // Whether the frames process_burst() is working on came through hand-over rings.
+  bool in_handoffs = false;
   // Per service index: where this worker is in the service's wrr sequence, and where its wlc
   // scan starts (so that ties rotate). Worker-private, like everything the scheduler counts.
   std::array<uint32_t, abi::kMaxServices> rr_cursor{};

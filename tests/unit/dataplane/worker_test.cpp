@@ -1422,6 +1422,13 @@ class TwoWorkerTest : public WorkerTest {
     return out;
   }
 
+  // The dataplane's mbuf field for ICMP errors going round the workers.
+  static int icmp_round_field() {
+    const int offset = register_icmp_round_field();
+    EXPECT_GE(offset, 0);
+    return offset;
+  }
+
   WorkerContext w1_;
   rte_ring* ring01_ = nullptr;  // worker 0 -> worker 1
   rte_ring* ring10_ = nullptr;  // worker 1 -> worker 0
@@ -1461,6 +1468,56 @@ TEST_F(TwoWorkerTest, IcmpErrorOnTheOtherWorkersQueueIsHandedToTheOwner) {
                                                         ip("10.0.0.1"), 3, 4, 1400, SIZE_MAX)),
             ip("10.0.0.10"))
       << "to the client";
+}
+
+// Without RSS to name the owner, a client-side ICMP error (to the VIP) goes round the workers
+// until one holds its connection: worker 1 holds none and hands it on, worker 0 translates it.
+TEST_F(TwoWorkerTest, ClientSideIcmpErrorGoesRoundTheWorkersWithoutRss) {
+  shared_.icmp_round_offset = icmp_round_field();
+  const auto syn = on(w_, from_client(41000));
+  ASSERT_EQ(syn.size(), 1u);
+  const std::vector<uint8_t> to_client =
+      sent_by_worker0(from_backend(syn[0], RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG));
+  ASSERT_FALSE(to_client.empty());
+  EXPECT_EQ(icmp_error_sent_via_worker1(make_icmp_error(pool_, to_client, kClientMac,
+                                                        ip("10.0.0.1"), 3, 4, 1400, SIZE_MAX)),
+            ip("10.0.0.21"))
+      << "to the backend";
+  EXPECT_EQ(w_.counters->icmp_errors_translated.get(), 1u);
+}
+
+// An error about a connection nobody holds visits every worker once, then is dropped.
+TEST_F(TwoWorkerTest, ClientSideIcmpErrorAboutNoConnectionGoesRoundOnce) {
+  shared_.icmp_round_offset = icmp_round_field();
+  const auto syn = on(w_, from_client(41000));
+  ASSERT_EQ(syn.size(), 1u);
+  std::vector<uint8_t> to_client =
+      sent_by_worker0(from_backend(syn[0], RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG));
+  ASSERT_GT(to_client.size(), 38u);
+  to_client[37] ^= 1;  // the quoted datagram's destination (client) port: another flow
+  EXPECT_EQ(icmp_error_sent_via_worker1(make_icmp_error(pool_, to_client, kClientMac,
+                                                        ip("10.0.0.1"), 3, 4, 1400, SIZE_MAX)),
+            0u);
+  EXPECT_EQ(w_.counters->handoff_out.get(), 0u) << "worker 0 was the last to look";
+  EXPECT_EQ(drops(abi::Drop::kUnsupported), 1u);
+  EXPECT_EQ(w_.counters->icmp_errors_translated.get(), 0u);
+}
+
+// Without the round's field (a dataplane that registered none), such an error stays where it
+// landed and is dropped there unless that worker holds the connection.
+TEST_F(TwoWorkerTest, WithoutTheRoundsFieldAClientSideErrorIsNotHandedOn) {
+  const auto syn = on(w_, from_client(41000));
+  ASSERT_EQ(syn.size(), 1u);
+  const std::vector<uint8_t> to_client =
+      sent_by_worker0(from_backend(syn[0], RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG));
+  rte_mbuf* err[1] = {
+      make_icmp_error(pool_, to_client, kClientMac, ip("10.0.0.1"), 3, 4, 1400, SIZE_MAX)};
+  rte_mbuf* tx[4];
+  uint16_t n_tx = 0;
+  process_burst(w1_, *cfg_, err, 1, tx, &n_tx, 1);
+  EXPECT_EQ(n_tx, 0);
+  EXPECT_EQ(w1_.counters->handoff_out.get(), 0u);
+  EXPECT_EQ(w1_.counters->drops[static_cast<size_t>(abi::Drop::kUnsupported)].get(), 1u);
 }
 
 TEST_F(TwoWorkerTest, EachWorkerHandsTheOthersRepliesOver) {
