@@ -115,6 +115,7 @@ int main(int argc, char** argv) {
     p.device += ",xdp_prog=" + program;
   }
 
+  if (std::string why; !check_port_devices(cfg, why)) return fail(why);
   std::vector<std::string> eal_args = eal_arguments(cfg, argv[0]);
   std::vector<char*> eal_argv;
   for (std::string& a : eal_args) eal_argv.push_back(a.data());

@@ -161,6 +161,30 @@ std::vector<std::string> port_devices(const PortConfig& p, uint32_t workers) {
   return devices;
 }
 
+bool check_port_devices(const DataplaneConfig& cfg, std::string& error) {
+  const auto workers = static_cast<uint32_t>(cfg.worker_lcores.size());
+  std::vector<std::pair<std::string, std::string>> seen;  // device name, port
+  for (const PortConfig& p : cfg.ports) {
+    for (const std::string& device : port_devices(p, workers)) {
+      const std::string name = device_name(device);
+      if (name.size() >= RTE_DEV_NAME_MAX_LEN) {
+        error = "port " + p.name + ": device name " + name + " is longer than DPDK takes (" +
+                std::to_string(RTE_DEV_NAME_MAX_LEN - 1) + " characters)";
+        return false;
+      }
+      for (const auto& [other, port] : seen) {
+        if (other == name) {
+          error = "port " + p.name + ": device name " + name + " is also port " + port +
+                  "'s (with several workers a net_af_xdp port NAME uses NAME_q0, NAME_q1, ...)";
+          return false;
+        }
+      }
+      seen.emplace_back(name, p.name);
+    }
+  }
+  return true;
+}
+
 void resolve_default_mtu(PortConfig& port) {
   if (port.mtu != 0) return;
   port.mtu = 1500;

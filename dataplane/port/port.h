@@ -47,6 +47,11 @@ bool check_mbuf_buffer_size(const DataplaneConfig& cfg, uint32_t size, std::stri
 // all; single-queue devices need no such count, and work the same on a NIC that reports one.
 std::vector<std::string> port_devices(const PortConfig& p, uint32_t workers);
 
+// Whether the DPDK device names of all ports (port_devices() with the configured workers) are
+// distinct and short enough for DPDK (RTE_DEV_NAME_MAX_LEN); false with `error` naming the
+// port otherwise. The configuration's own check sees only the names as written.
+bool check_port_devices(const DataplaneConfig& cfg, std::string& error);
+
 // How many queue pairs kernel interface `iface` has (the fewer of its RX and TX queues in
 // /sys/class/net/IFACE/queues), or -1.
 int interface_queues(const std::string& iface);

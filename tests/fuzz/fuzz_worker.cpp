@@ -226,6 +226,9 @@ void init_world() {
   sh.tsc_hz = kHz;
   sh.workers = kWorkers;
   sh.snat_port_min = kSnatPortMin;
+  // Client-side ICMP errors go round the workers where RSS is off, as in the dataplane.
+  sh.icmp_round_offset = dp::register_icmp_round_field();
+  ILB_FUZZ_CHECK(sh.icmp_round_offset >= 0, "the round's mbuf field registered");
   std::string err;
   ILB_FUZZ_CHECK(sh.neighbours.init("fw_neigh", 64, SOCKET_ID_ANY, err), "neighbours init");
   std::vector<uint16_t> reta(128);

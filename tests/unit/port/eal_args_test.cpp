@@ -82,6 +82,26 @@ TEST(PortDevices, KeepTheDeviceWhereItSaysItsQueuesOrIsNotAfXdp) {
   EXPECT_EQ(port_devices(shared, 2), std::vector<std::string>{shared.device});
 }
 
+TEST(PortDevices, NamesMustBeDistinctAndShortEnoughForDpdk) {
+  DataplaneConfig cfg = two_workers();
+  cfg.ports[0].device = "net_af_xdp0,iface=dp0";
+  std::string error;
+  EXPECT_TRUE(check_port_devices(cfg, error)) << error;
+  // A second port written with a name the first one's split takes.
+  cfg.ports.push_back(
+      PortConfig{"front", "net_af_xdp0_q1,iface=dp1,queue_count=2", 0, 0, 0, false, {}});
+  EXPECT_FALSE(check_port_devices(cfg, error));
+  EXPECT_EQ(error,
+            "port front: device name net_af_xdp0_q1 is also port lan's (with several workers a "
+            "net_af_xdp port NAME uses NAME_q0, NAME_q1, ...)");
+  cfg.ports.pop_back();
+  cfg.ports[0].device = "net_af_xdp_" + std::string(49, 'x') + ",iface=dp0";
+  EXPECT_TRUE(check_port_devices(cfg, error)) << "60 characters, 63 with _q1: " << error;
+  cfg.ports[0].device = "net_af_xdp_" + std::string(52, 'x') + ",iface=dp0";
+  EXPECT_FALSE(check_port_devices(cfg, error)) << "63 characters fit, but not with _q0";
+  EXPECT_NE(error.find("longer than DPDK takes (63 characters)"), std::string::npos) << error;
+}
+
 TEST(InterfaceQueues, CountsTheKernelInterfacesQueuePairs) {
   EXPECT_GE(interface_queues("lo"), 1);
   EXPECT_EQ(interface_queues("ilb-no-such-interface"), -1);
