@@ -584,6 +584,8 @@ bool client_side_owner(const WorkerContext& w, const rte_mbuf* m, const pkt::Icm
   return true;
 }
 
+static_assert(kMaxWorkers - 1 <= UINT8_MAX, "the round's count fits its one-byte field");
+
 uint8_t& icmp_round(const WorkerContext& w, rte_mbuf* m) {
   return *RTE_MBUF_DYNFIELD(m, w.shared->icmp_round_offset, uint8_t*);
 }
@@ -629,6 +631,12 @@ bool forward_icmp_error(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m,
   bool owner_known = true;
   if (backend_side) {
     owner = reachable(w, snat_port_owner(*w.shared, q.src_port));
+  } else if (w.in_handoffs && w.shared->icmp_round_offset >= 0) {
+    // Its sender chose this worker (the owner RSS named, or the next in a round): this worker
+    // looks in its own table, and the round's count alone says whether another one may look.
+    // (Its own view of RSS may differ: a worker learns that the NIC hashes otherwise only from
+    // the packets it gets.)
+    owner_known = false;
   } else {
     owner_known = client_side_owner(w, m, q, owner);
   }

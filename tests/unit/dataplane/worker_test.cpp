@@ -1616,6 +1616,29 @@ TEST_F(SteeredTwoWorkerTest, ClientSideIcmpErrorIsHandedToTheClientsQueue) {
       << "to the backend";
 }
 
+// A worker that has seen the NIC hash otherwise than our Toeplitz starts a round; the worker it
+// hands the error to looks in its own table, whatever its own (not yet corrected) view of RSS
+// says, instead of sending it to the queue RSS names.
+TEST_F(SteeredTwoWorkerTest, ErrorHandedOnInARoundIsLookedUpWhereverRssPointsElsewhere) {
+  shared_.icmp_round_offset = icmp_round_field();
+  uint16_t sport = 44000;  // a client port RSS puts on queue 1, whose SYN reached worker 0
+  while (rss_.queue(
+             rss_.hash_v4_ports(ip("10.0.0.10"), ip("10.0.0.100"), htons(sport), htons(80))) != 1) {
+    ++sport;
+  }
+  const auto syn = on(w_, from_client(sport));
+  ASSERT_EQ(syn.size(), 1u);
+  const std::vector<uint8_t> to_client =
+      sent_by_worker0(from_backend(syn[0], RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG));
+  ASSERT_FALSE(to_client.empty());
+  w1_.rss_agrees[0] = -1;
+  EXPECT_EQ(icmp_error_sent_via_worker1(make_icmp_error(pool_, to_client, kClientMac,
+                                                        ip("10.0.0.1"), 3, 4, 1400, SIZE_MAX)),
+            ip("10.0.0.21"))
+      << "to the backend, by worker 0";
+  EXPECT_EQ(w_.counters->handoff_out.get(), 0u) << "not sent back to the queue RSS names";
+}
+
 // A NIC whose hash differs from our Toeplitz (another algorithm, another key) is noticed on the
 // first packet that carries its hash, and steering stops: replies are handed over instead.
 TEST_F(SteeredTwoWorkerTest, NicHashThatDisagreesTurnsSteeringOff) {
