@@ -1394,6 +1394,14 @@ class TwoWorkerTest : public WorkerTest {
     rte_pktmbuf_free_bulk(tx, n_tx);
     return out;
   }
+  // Opens a connection from client port `client_port` on worker 0; returns the backend's
+  // SYN-ACK as worker 0 sent it on to the client (empty if it did not).
+  std::vector<uint8_t> syn_ack_to_client_via_worker0(uint16_t client_port) {
+    const auto syn = on(w_, from_client(client_port));
+    EXPECT_EQ(syn.size(), 1u);
+    if (syn.empty()) return {};
+    return sent_by_worker0(from_backend(syn[0], RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG));
+  }
   // Gives the ICMP error `err` to worker 1, which must hand it over, then lets worker 0 process
   // its hand-overs; returns where worker 0 sent the error (0 if it sent nothing).
   uint32_t icmp_error_sent_via_worker1(rte_mbuf* err) {
@@ -1474,10 +1482,7 @@ TEST_F(TwoWorkerTest, IcmpErrorOnTheOtherWorkersQueueIsHandedToTheOwner) {
 // until one holds its connection: worker 1 holds none and hands it on, worker 0 translates it.
 TEST_F(TwoWorkerTest, ClientSideIcmpErrorGoesRoundTheWorkersWithoutRss) {
   shared_.icmp_round_offset = icmp_round_field();
-  const auto syn = on(w_, from_client(41000));
-  ASSERT_EQ(syn.size(), 1u);
-  const std::vector<uint8_t> to_client =
-      sent_by_worker0(from_backend(syn[0], RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG));
+  const std::vector<uint8_t> to_client = syn_ack_to_client_via_worker0(41000);
   ASSERT_FALSE(to_client.empty());
   EXPECT_EQ(icmp_error_sent_via_worker1(make_icmp_error(pool_, to_client, kClientMac,
                                                         ip("10.0.0.1"), 3, 4, 1400, SIZE_MAX)),
@@ -1489,10 +1494,7 @@ TEST_F(TwoWorkerTest, ClientSideIcmpErrorGoesRoundTheWorkersWithoutRss) {
 // An error about a connection nobody holds visits every worker once, then is dropped.
 TEST_F(TwoWorkerTest, ClientSideIcmpErrorAboutNoConnectionGoesRoundOnce) {
   shared_.icmp_round_offset = icmp_round_field();
-  const auto syn = on(w_, from_client(41000));
-  ASSERT_EQ(syn.size(), 1u);
-  std::vector<uint8_t> to_client =
-      sent_by_worker0(from_backend(syn[0], RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG));
+  std::vector<uint8_t> to_client = syn_ack_to_client_via_worker0(41000);
   ASSERT_GT(to_client.size(), 38u);
   to_client[37] ^= 1;  // the quoted datagram's destination (client) port: another flow
   EXPECT_EQ(icmp_error_sent_via_worker1(make_icmp_error(pool_, to_client, kClientMac,
@@ -1506,10 +1508,7 @@ TEST_F(TwoWorkerTest, ClientSideIcmpErrorAboutNoConnectionGoesRoundOnce) {
 // Without the round's field (a dataplane that registered none), such an error stays where it
 // landed and is dropped there unless that worker holds the connection.
 TEST_F(TwoWorkerTest, WithoutTheRoundsFieldAClientSideErrorIsNotHandedOn) {
-  const auto syn = on(w_, from_client(41000));
-  ASSERT_EQ(syn.size(), 1u);
-  const std::vector<uint8_t> to_client =
-      sent_by_worker0(from_backend(syn[0], RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG));
+  const std::vector<uint8_t> to_client = syn_ack_to_client_via_worker0(41000);
   rte_mbuf* err[1] = {
       make_icmp_error(pool_, to_client, kClientMac, ip("10.0.0.1"), 3, 4, 1400, SIZE_MAX)};
   rte_mbuf* tx[4];
@@ -1573,6 +1572,16 @@ class SteeredTwoWorkerTest : public TwoWorkerTest {
     shared_.ports[0].rss_tcp_ports = true;
   }
 
+  // A client port (from 44000 up) whose packets to the VIP RSS sends to `queue`.
+  uint16_t client_port_on_queue(uint16_t queue) const {
+    uint16_t port = 44000;
+    while (rss_.queue(rss_.hash_v4_ports(ip("10.0.0.10"), ip("10.0.0.100"), htons(port),
+                                         htons(80))) != queue) {
+      ++port;
+    }
+    return port;
+  }
+
   uint16_t reply_queue(const pkt::Parsed& to_backend) const {
     return rss_.queue(rss_.hash_v4_ports(to_backend.dst_ip, to_backend.src_ip, to_backend.dst_port,
                                          to_backend.src_port));
@@ -1600,15 +1609,7 @@ TEST_F(SteeredTwoWorkerTest, NewConnectionsGetPortsWhoseRepliesReachTheirOwnQueu
 // A client-side ICMP error (to the VIP) that RSS puts on the wrong worker's queue goes to the
 // worker whose queue the client's own packets reach: the owner of the connection.
 TEST_F(SteeredTwoWorkerTest, ClientSideIcmpErrorIsHandedToTheClientsQueue) {
-  uint16_t sport = 44000;  // a client port whose packets RSS sends to queue 0
-  while (rss_.queue(
-             rss_.hash_v4_ports(ip("10.0.0.10"), ip("10.0.0.100"), htons(sport), htons(80))) != 0) {
-    ++sport;
-  }
-  const auto syn = on(w_, from_client(sport));
-  ASSERT_EQ(syn.size(), 1u);
-  const std::vector<uint8_t> to_client =
-      sent_by_worker0(from_backend(syn[0], RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG));
+  const std::vector<uint8_t> to_client = syn_ack_to_client_via_worker0(client_port_on_queue(0));
   ASSERT_FALSE(to_client.empty());
   EXPECT_EQ(icmp_error_sent_via_worker1(
                 make_icmp_error(pool_, to_client, kClientMac, ip("10.0.0.1"), 3, 1, 0, SIZE_MAX)),
@@ -1621,15 +1622,8 @@ TEST_F(SteeredTwoWorkerTest, ClientSideIcmpErrorIsHandedToTheClientsQueue) {
 // says, instead of sending it to the queue RSS names.
 TEST_F(SteeredTwoWorkerTest, ErrorHandedOnInARoundIsLookedUpWhereverRssPointsElsewhere) {
   shared_.icmp_round_offset = icmp_round_field();
-  uint16_t sport = 44000;  // a client port RSS puts on queue 1, whose SYN reached worker 0
-  while (rss_.queue(
-             rss_.hash_v4_ports(ip("10.0.0.10"), ip("10.0.0.100"), htons(sport), htons(80))) != 1) {
-    ++sport;
-  }
-  const auto syn = on(w_, from_client(sport));
-  ASSERT_EQ(syn.size(), 1u);
-  const std::vector<uint8_t> to_client =
-      sent_by_worker0(from_backend(syn[0], RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG));
+  // A client RSS puts on queue 1, whose SYN reached worker 0.
+  const std::vector<uint8_t> to_client = syn_ack_to_client_via_worker0(client_port_on_queue(1));
   ASSERT_FALSE(to_client.empty());
   w1_.rss_agrees[0] = -1;
   EXPECT_EQ(icmp_error_sent_via_worker1(make_icmp_error(pool_, to_client, kClientMac,
