@@ -6,6 +6,7 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
+#include <initializer_list>
 #include <memory>
 
 #include "dataplane/agent/active_config.h"
@@ -1331,7 +1332,7 @@ class TwoWorkerTest : public WorkerTest {
     WorkerTest::SetUp();
     static int serial = 0;
     const std::string n = std::to_string(serial++);
-    shared_.workers = 2;
+    shared_.workers = workers_;
     shared_.snat_port_min = 1024;
     w1_.index = 1;
     w1_.shared = &shared_;
@@ -1346,7 +1347,7 @@ class TwoWorkerTest : public WorkerTest {
     ASSERT_TRUE(w1_.conns.init("tw_conn" + n, 1024, shared_.snat_addresses, SOCKET_ID_ANY, err))
         << err;
     // Worker 0's share is the even ports from 1024, worker 1's the odd ones.
-    ASSERT_TRUE(w1_.snat.init(shared_.snat_addresses, 1024, 1100, 1, 2, SOCKET_ID_ANY, err));
+    ASSERT_TRUE(w1_.snat.init(shared_.snat_addresses, 1024, 1100, 1, workers_, SOCKET_ID_ANY, err));
     w_.handoff_to[1] = ring01_;
     w1_.handoff_from[0] = ring01_;
     w1_.handoff_to[0] = ring10_;
@@ -1354,15 +1355,20 @@ class TwoWorkerTest : public WorkerTest {
   }
 
   void TearDown() override {
-    for (rte_ring* r : {w1_.to_main, w1_.resolve, w1_.from_main, ring01_, ring10_}) {
+    free_rings({w1_.to_main, w1_.resolve, w1_.from_main, ring01_, ring10_});
+    rte_free(w1_.counters);
+    WorkerTest::TearDown();
+  }
+
+  // Frees `rings` and the frames left in them.
+  static void free_rings(std::initializer_list<rte_ring*> rings) {
+    for (rte_ring* r : rings) {
       rte_mbuf* m = nullptr;
       while (r != nullptr && rte_ring_dequeue(r, reinterpret_cast<void**>(&m)) == 0) {
         rte_pktmbuf_free(m);
       }
       rte_ring_free(r);
     }
-    rte_free(w1_.counters);
-    WorkerTest::TearDown();
   }
 
   // Runs one frame through worker `w`; returns what it transmitted (checksums verified).
@@ -1380,12 +1386,12 @@ class TwoWorkerTest : public WorkerTest {
     process_handoffs(w, *cfg_, 2, tx, &n_tx, 1);
     return collect(tx, n_tx);
   }
-  // Runs one frame through worker 0; returns the bytes of the one frame it transmitted.
-  std::vector<uint8_t> sent_by_worker0(const test::FrameSpec& f) {
+  // Runs one frame through worker `w`; returns the bytes of the one frame it transmitted.
+  std::vector<uint8_t> sent_by(WorkerContext& w, const test::FrameSpec& f) {
     rte_mbuf* in[1] = {test::make_frame(pool_, f)};
     rte_mbuf* tx[4];
     uint16_t n_tx = 0;
-    process_burst(w_, *cfg_, in, 1, tx, &n_tx, 1);
+    process_burst(w, *cfg_, in, 1, tx, &n_tx, 1);
     std::vector<uint8_t> out;
     if (n_tx == 1) {
       const auto* data = rte_pktmbuf_mtod(tx[0], const uint8_t*);
@@ -1394,13 +1400,24 @@ class TwoWorkerTest : public WorkerTest {
     rte_pktmbuf_free_bulk(tx, n_tx);
     return out;
   }
-  // Opens a connection from client port `client_port` on worker 0; returns the backend's
-  // SYN-ACK as worker 0 sent it on to the client (empty if it did not).
-  std::vector<uint8_t> syn_ack_to_client_via_worker0(uint16_t client_port) {
-    const auto syn = on(w_, from_client(client_port));
+  // Worker `w`, which holds no such connection, gets a router's "fragmentation needed" about
+  // `to_client` from the client's side; it sends nothing itself.
+  void client_side_error_arrives_at(WorkerContext& w, const std::vector<uint8_t>& to_client) {
+    rte_mbuf* err[1] = {
+        make_icmp_error(pool_, to_client, kClientMac, ip("10.0.0.1"), 3, 4, 1400, SIZE_MAX)};
+    rte_mbuf* tx[4];
+    uint16_t n_tx = 0;
+    process_burst(w, *cfg_, err, 1, tx, &n_tx, 1);
+    EXPECT_EQ(n_tx, 0);
+    rte_pktmbuf_free_bulk(tx, n_tx);
+  }
+  // Opens a connection from client port `client_port` on worker `w`; returns the backend's
+  // SYN-ACK as `w` sent it on to the client (empty if it did not).
+  std::vector<uint8_t> syn_ack_to_client_via(WorkerContext& w, uint16_t client_port) {
+    const auto syn = on(w, from_client(client_port));
     EXPECT_EQ(syn.size(), 1u);
     if (syn.empty()) return {};
-    return sent_by_worker0(from_backend(syn[0], RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG));
+    return sent_by(w, from_backend(syn[0], RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG));
   }
   // Gives the ICMP error `err` to worker 1, which must hand it over, then lets worker 0 process
   // its hand-overs; returns where worker 0 sent the error (0 if it sent nothing).
@@ -1470,7 +1487,7 @@ TEST_F(TwoWorkerTest, ReplyOnTheOtherWorkersQueueIsHandedToTheOwner) {
 
 // An ICMP error about worker 0's flow that lands on worker 1's queue is handed over like a reply.
 TEST_F(TwoWorkerTest, IcmpErrorOnTheOtherWorkersQueueIsHandedToTheOwner) {
-  const std::vector<uint8_t> to_backend = sent_by_worker0(from_client(41000));
+  const std::vector<uint8_t> to_backend = sent_by(w_, from_client(41000));
   ASSERT_FALSE(to_backend.empty());
   EXPECT_EQ(icmp_error_sent_via_worker1(make_icmp_error(pool_, to_backend, kBackendMac,
                                                         ip("10.0.0.1"), 3, 4, 1400, SIZE_MAX)),
@@ -1482,7 +1499,7 @@ TEST_F(TwoWorkerTest, IcmpErrorOnTheOtherWorkersQueueIsHandedToTheOwner) {
 // until one holds its connection: worker 1 holds none and hands it on, worker 0 translates it.
 TEST_F(TwoWorkerTest, ClientSideIcmpErrorGoesRoundTheWorkersWithoutRss) {
   shared_.icmp_round_offset = icmp_round_field();
-  const std::vector<uint8_t> to_client = syn_ack_to_client_via_worker0(41000);
+  const std::vector<uint8_t> to_client = syn_ack_to_client_via(w_, 41000);
   ASSERT_FALSE(to_client.empty());
   EXPECT_EQ(icmp_error_sent_via_worker1(make_icmp_error(pool_, to_client, kClientMac,
                                                         ip("10.0.0.1"), 3, 4, 1400, SIZE_MAX)),
@@ -1494,7 +1511,7 @@ TEST_F(TwoWorkerTest, ClientSideIcmpErrorGoesRoundTheWorkersWithoutRss) {
 // An error about a connection nobody holds visits every worker once, then is dropped.
 TEST_F(TwoWorkerTest, ClientSideIcmpErrorAboutNoConnectionGoesRoundOnce) {
   shared_.icmp_round_offset = icmp_round_field();
-  std::vector<uint8_t> to_client = syn_ack_to_client_via_worker0(41000);
+  std::vector<uint8_t> to_client = syn_ack_to_client_via(w_, 41000);
   ASSERT_GT(to_client.size(), 38u);
   to_client[37] ^= 1;  // the quoted datagram's destination (client) port: another flow
   EXPECT_EQ(icmp_error_sent_via_worker1(make_icmp_error(pool_, to_client, kClientMac,
@@ -1508,13 +1525,8 @@ TEST_F(TwoWorkerTest, ClientSideIcmpErrorAboutNoConnectionGoesRoundOnce) {
 // Without the round's field (a dataplane that registered none), such an error stays where it
 // landed and is dropped there unless that worker holds the connection.
 TEST_F(TwoWorkerTest, WithoutTheRoundsFieldAClientSideErrorIsNotHandedOn) {
-  const std::vector<uint8_t> to_client = syn_ack_to_client_via_worker0(41000);
-  rte_mbuf* err[1] = {
-      make_icmp_error(pool_, to_client, kClientMac, ip("10.0.0.1"), 3, 4, 1400, SIZE_MAX)};
-  rte_mbuf* tx[4];
-  uint16_t n_tx = 0;
-  process_burst(w1_, *cfg_, err, 1, tx, &n_tx, 1);
-  EXPECT_EQ(n_tx, 0);
+  const std::vector<uint8_t> to_client = syn_ack_to_client_via(w_, 41000);
+  client_side_error_arrives_at(w1_, to_client);
   EXPECT_EQ(w1_.counters->handoff_out.get(), 0u);
   EXPECT_EQ(w1_.counters->drops[static_cast<size_t>(abi::Drop::kUnsupported)].get(), 1u);
 }
@@ -1554,6 +1566,98 @@ TEST_F(TwoWorkerTest, FullHandOverRingDropsAndCounts) {
   }
   EXPECT_EQ(w1_.counters->handoff_out.get(), room);
   EXPECT_EQ(w1_.counters->handoff_drops.get(), 1u);
+}
+
+// Three workers, for the order of a round: worker 2 hands on to worker 0, worker 0 to worker 1.
+class ThreeWorkerTest : public TwoWorkerTest {
+ protected:
+  ThreeWorkerTest() { workers_ = 3; }
+
+  void SetUp() override {
+    TwoWorkerTest::SetUp();
+    shared_.icmp_round_offset = icmp_round_field();
+    static int serial = 0;
+    const std::string n = std::to_string(serial++);
+    w2_.index = 2;
+    w2_.shared = &shared_;
+    w2_.pool = pool_;
+    w2_.counters = static_cast<WorkerCounters*>(rte_zmalloc("th_ctr", sizeof(WorkerCounters), 64));
+    std::string err;
+    ASSERT_TRUE(w2_.conns.init("th_conn" + n, 1024, shared_.snat_addresses, SOCKET_ID_ANY, err))
+        << err;
+    ASSERT_TRUE(w2_.snat.init(shared_.snat_addresses, 1024, 1100, 2, 3, SOCKET_ID_ANY, err));
+    // Rings between worker 2 and workers 0 and 1, both ways.
+    WorkerContext* other[2] = {&w_, &w1_};
+    for (uint32_t j = 0; j < 2; ++j) {
+      for (rte_ring** r : {&to_[j], &from_[j]}) {
+        *r = rte_ring_create(("th_r" + n + "_" + std::to_string(rings_++)).c_str(), 64,
+                             SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+        ASSERT_NE(*r, nullptr);
+      }
+      w2_.handoff_to[j] = to_[j];
+      other[j]->handoff_from[2] = to_[j];
+      other[j]->handoff_to[2] = from_[j];
+      w2_.handoff_from[j] = from_[j];
+    }
+  }
+
+  void TearDown() override {
+    free_rings({to_[0], to_[1], from_[0], from_[1]});
+    rte_free(w2_.counters);
+    TwoWorkerTest::TearDown();
+  }
+
+  // Worker `w` takes what was handed to it; returns the ICMP errors it sent (their destination).
+  std::vector<uint32_t> errors_sent_after_handoffs(WorkerContext& w) {
+    rte_mbuf* tx[8];
+    uint16_t n_tx = 0;
+    process_handoffs(w, *cfg_, 8, tx, &n_tx, 1);
+    std::vector<uint32_t> out;
+    for (uint16_t i = 0; i < n_tx; ++i) {
+      pkt::Parsed p;
+      if (pkt::parse(rte_pktmbuf_mtod(tx[i], const uint8_t*), rte_pktmbuf_data_len(tx[i]), p) ==
+          pkt::Kind::kIcmp) {
+        out.push_back(p.dst_ip);
+      }
+    }
+    rte_pktmbuf_free_bulk(tx, n_tx);
+    return out;
+  }
+
+  WorkerContext w2_;
+  rte_ring* to_[2] = {};    // worker 2 -> worker j
+  rte_ring* from_[2] = {};  // worker j -> worker 2
+};
+
+TEST_F(ThreeWorkerTest, ClientSideErrorGoesRoundInOrderUntilItsOwner) {
+  const std::vector<uint8_t> to_client = syn_ack_to_client_via(w1_, 41000);
+  ASSERT_FALSE(to_client.empty());
+  client_side_error_arrives_at(w2_, to_client);
+  EXPECT_EQ(w2_.counters->handoff_out.get(), 1u);
+  EXPECT_TRUE(errors_sent_after_handoffs(w1_).empty()) << "nothing for worker 1 yet";
+  EXPECT_TRUE(errors_sent_after_handoffs(w_).empty()) << "worker 0 holds nothing";
+  EXPECT_EQ(w_.counters->handoff_out.get(), 1u) << "and hands it to worker 1";
+  EXPECT_EQ(errors_sent_after_handoffs(w1_), std::vector<uint32_t>{ip("10.0.0.21")})
+      << "worker 1 translates it, to the backend";
+}
+
+TEST_F(ThreeWorkerTest, ErrorNobodyHoldsIsLookedUpByEachWorkerOnceThenDropped) {
+  std::vector<uint8_t> to_client = syn_ack_to_client_via(w1_, 41000);
+  ASSERT_GT(to_client.size(), 38u);
+  to_client[37] ^= 1;  // the quoted datagram's destination (client) port: another flow
+  client_side_error_arrives_at(w2_, to_client);
+  EXPECT_TRUE(errors_sent_after_handoffs(w_).empty());
+  EXPECT_TRUE(errors_sent_after_handoffs(w1_).empty());
+  EXPECT_TRUE(errors_sent_after_handoffs(w2_).empty());
+  EXPECT_EQ(w2_.counters->handoff_out.get() + w_.counters->handoff_out.get() +
+                w1_.counters->handoff_out.get(),
+            2u)
+      << "two hand-overs: worker 2 to 0, 0 to 1";
+  EXPECT_EQ(w1_.counters->drops[static_cast<size_t>(abi::Drop::kUnsupported)].get(), 1u)
+      << "worker 1, the last, drops it";
+  EXPECT_EQ(rte_ring_count(from_[0]) + rte_ring_count(from_[1]) + rte_ring_count(to_[0]) +
+                rte_ring_count(to_[1]) + rte_ring_count(ring01_) + rte_ring_count(ring10_),
+            0u);
 }
 
 // With the port's RSS known, a worker picks SNAT ports whose replies the NIC hashes to its own
@@ -1609,7 +1713,7 @@ TEST_F(SteeredTwoWorkerTest, NewConnectionsGetPortsWhoseRepliesReachTheirOwnQueu
 // A client-side ICMP error (to the VIP) that RSS puts on the wrong worker's queue goes to the
 // worker whose queue the client's own packets reach: the owner of the connection.
 TEST_F(SteeredTwoWorkerTest, ClientSideIcmpErrorIsHandedToTheClientsQueue) {
-  const std::vector<uint8_t> to_client = syn_ack_to_client_via_worker0(client_port_on_queue(0));
+  const std::vector<uint8_t> to_client = syn_ack_to_client_via(w_, client_port_on_queue(0));
   ASSERT_FALSE(to_client.empty());
   EXPECT_EQ(icmp_error_sent_via_worker1(
                 make_icmp_error(pool_, to_client, kClientMac, ip("10.0.0.1"), 3, 1, 0, SIZE_MAX)),
@@ -1623,7 +1727,7 @@ TEST_F(SteeredTwoWorkerTest, ClientSideIcmpErrorIsHandedToTheClientsQueue) {
 TEST_F(SteeredTwoWorkerTest, ErrorHandedOnInARoundIsLookedUpWhereverRssPointsElsewhere) {
   shared_.icmp_round_offset = icmp_round_field();
   // A client RSS puts on queue 1, whose SYN reached worker 0.
-  const std::vector<uint8_t> to_client = syn_ack_to_client_via_worker0(client_port_on_queue(1));
+  const std::vector<uint8_t> to_client = syn_ack_to_client_via(w_, client_port_on_queue(1));
   ASSERT_FALSE(to_client.empty());
   w1_.rss_agrees[0] = -1;
   EXPECT_EQ(icmp_error_sent_via_worker1(make_icmp_error(pool_, to_client, kClientMac,
