@@ -3,7 +3,7 @@
 #include <rte_byteorder.h>
 #include <rte_errno.h>
 #include <rte_hash.h>
-#include <rte_jhash.h>
+#include <rte_hash_crc.h>
 #include <rte_malloc.h>
 
 #include <algorithm>
@@ -21,6 +21,12 @@ struct ServiceKey {
   uint8_t pad;
 };
 static_assert(sizeof(ServiceKey) == 8);
+
+// The service table's hash: CRC32-C, computed inline by find_service() (every new connection
+// looks its service up) instead of through rte_hash's function pointer.
+uint32_t service_hash(const ServiceKey& key) {
+  return rte_hash_crc(&key, sizeof(key), 0);
+}
 
 bool in_bounds(uint64_t offset, uint64_t count, uint64_t size, uint64_t limit) {
   if (count != 0 && size > (UINT64_MAX - offset) / count) return false;
@@ -123,7 +129,7 @@ ActiveConfig* ActiveConfig::build(const uint8_t* slot, uint64_t slot_len, uint64
   params.name = hash_name.c_str();
   params.entries = std::max<uint32_t>(64, h.service_count * 2);
   params.key_len = sizeof(ServiceKey);
-  params.hash_func = rte_jhash;
+  params.hash_func = rte_hash_crc;  // service_hash()
   params.socket_id = SOCKET_ID_ANY;
   cfg->service_hash_ = rte_hash_create(&params);
   if (cfg->service_hash_ == nullptr) {
@@ -207,7 +213,7 @@ ActiveConfig* ActiveConfig::build(const uint8_t* slot, uint64_t slot_len, uint64
 int32_t ActiveConfig::find_service(uint32_t vip, uint16_t port, uint8_t protocol) const {
   const ServiceKey key{vip, port, protocol, 0};
   void* data = nullptr;
-  if (rte_hash_lookup_data(service_hash_, &key, &data) < 0) return -1;
+  if (rte_hash_lookup_with_hash_data(service_hash_, &key, service_hash(key), &data) < 0) return -1;
   return static_cast<int32_t>(reinterpret_cast<uintptr_t>(data));
 }
 

@@ -41,8 +41,12 @@ bool NeighbourTable::init(const std::string& name, uint32_t entries, int socket,
 }
 
 bool NeighbourTable::lookup(uint32_t ip, uint8_t mac[6]) const {
+  // The hash computed inline, as the table's hash_func would (a worker looks up the next hop of
+  // every new connection).
   void* data = nullptr;
-  if (rte_hash_lookup_data(hash_, &ip, &data) < 0) return false;
+  if (rte_hash_lookup_with_hash_data(hash_, &ip, rte_hash_crc_4byte(ip, 0), &data) < 0) {
+    return false;
+  }
   const auto v = reinterpret_cast<uintptr_t>(data);
   if ((v & kValid) == 0) return false;
   std::memcpy(mac, &v, 6);

@@ -47,7 +47,7 @@ bool ConnTable::init(const std::string& name, uint32_t capacity,
   // a full table is: counted, and established flows are left alone.
   params.entries = capacity;
   params.key_len = sizeof(FlowKey);
-  params.hash_func = rte_hash_crc;
+  params.hash_func = rte_hash_crc;  // what hash() computes, for the calls that take no hash
   params.socket_id = socket;
   hash_ = rte_hash_create(&params);
   if (hash_ == nullptr) {
@@ -89,13 +89,18 @@ bool ConnTable::lookup_reply(const FlowKey& key, uint32_t& idx) const {
   return slot != nullptr && reply_in_slot(*slot, key, idx);
 }
 
-uint64_t ConnTable::lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t* idx,
-                                Dir* dir) const {
+uint32_t ConnTable::hash(const FlowKey& key) {
+  return rte_hash_crc(&key, sizeof(key), 0);
+}
+
+uint64_t ConnTable::lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t* idx, Dir* dir,
+                                uint32_t* hashes) const {
   // Replies are found through the port map, the rest in one bulk hash lookup. With millions of
   // connections every step is a cache miss, so the steps are staged across the burst: prefetch
   // the replies' port-map entries, do the hash lookup meanwhile, prefetch the records they name,
   // and only then compare tuples.
   const FlowKey* client_keys[RTE_HASH_LOOKUP_BULK_MAX];
+  hash_sig_t client_hashes[RTE_HASH_LOOKUP_BULK_MAX];
   uint8_t client_pos[RTE_HASH_LOOKUP_BULK_MAX];
   const uint32_t* slots[RTE_HASH_LOOKUP_BULK_MAX];
   uint8_t reply_pos[RTE_HASH_LOOKUP_BULK_MAX];
@@ -106,23 +111,26 @@ uint64_t ConnTable::lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t
       rte_prefetch0(slot);
       slots[n_reply] = slot;
       reply_pos[n_reply++] = static_cast<uint8_t>(i);
+      dir[i] = Dir::kFromBackend;
     } else {
+      hashes[i] = hash(*keys[i]);
       client_pos[n_client] = static_cast<uint8_t>(i);
+      client_hashes[n_client] = hashes[i];
       client_keys[n_client++] = keys[i];
+      dir[i] = Dir::kFromClient;
     }
   }
   uint64_t hits = 0;
   if (n_client != 0) {
     void* data[RTE_HASH_LOOKUP_BULK_MAX];
     uint64_t client_hits = 0;
-    rte_hash_lookup_bulk_data(hash_, reinterpret_cast<const void**>(client_keys), n_client,
-                              &client_hits, data);
+    rte_hash_lookup_with_hash_bulk_data(hash_, reinterpret_cast<const void**>(client_keys),
+                                        client_hashes, n_client, &client_hits, data);
     for (uint64_t m = client_hits; m != 0; m &= m - 1) {
       const uint32_t k = static_cast<uint32_t>(__builtin_ctzll(m));
       const uint32_t i = client_pos[k];
       idx[i] = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data[k]));
       rte_prefetch0(&conns_[idx[i]]);
-      dir[i] = Dir::kFromClient;
       hits |= uint64_t{1} << i;
     }
   }
@@ -131,9 +139,7 @@ uint64_t ConnTable::lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t
   }
   for (uint32_t k = 0; k < n_reply; ++k) {
     const uint32_t i = reply_pos[k];
-    if (!reply_in_slot(*slots[k], *keys[i], idx[i])) continue;
-    dir[i] = Dir::kFromBackend;
-    hits |= uint64_t{1} << i;
+    if (reply_in_slot(*slots[k], *keys[i], idx[i])) hits |= uint64_t{1} << i;
   }
   return hits;
 }
@@ -145,7 +151,7 @@ bool ConnTable::lookup(const FlowKey& key, uint32_t& idx, Dir& dir) const {
     return true;
   }
   void* data = nullptr;
-  if (rte_hash_lookup_data(hash_, &key, &data) < 0) return false;
+  if (rte_hash_lookup_with_hash_data(hash_, &key, hash(key), &data) < 0) return false;
   idx = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data));
   dir = Dir::kFromClient;
   return true;
@@ -156,13 +162,14 @@ void ConnTable::prefetch_free(uint32_t n) const {
   for (uint32_t k = 1; k <= n; ++k) rte_prefetch0_write(&conns_[free_[free_top_ - k]]);
 }
 
-int64_t ConnTable::insert(const FlowKey& from_client, const FlowKey& from_backend,
-                          const Conn& conn) {
+int64_t ConnTable::insert(const FlowKey& from_client, uint32_t client_hash,
+                          const FlowKey& from_backend, const Conn& conn) {
   if (free_top_ == 0) return -1;
   uint32_t* slot = port_slot(from_backend.dst_ip, from_backend.dst_port);
   if (slot == nullptr || *slot != 0) return -1;
   const uint32_t idx = free_[free_top_ - 1];
-  if (rte_hash_add_key_data(hash_, &from_client, reinterpret_cast<void*>(uintptr_t{idx})) != 0) {
+  if (rte_hash_add_key_with_hash_data(hash_, &from_client, client_hash,
+                                      reinterpret_cast<void*>(uintptr_t{idx})) != 0) {
     return -1;
   }
   *slot = idx + 1;
@@ -176,7 +183,7 @@ void ConnTable::remove(uint32_t idx) {
   Conn& c = conns_[idx];
   if (c.deadline_tsc == 0) return;
   const FlowKey ck = client_key(c);
-  rte_hash_del_key(hash_, &ck);
+  rte_hash_del_key_with_hash(hash_, &ck, hash(ck));
   if (uint32_t* slot = port_slot(c.snat_ip, c.snat_port); slot != nullptr && *slot == idx + 1) {
     *slot = 0;
   }

@@ -101,9 +101,13 @@ class ConnTable {
   // has changed: the record may be free, or hold a newer connection.
   uint64_t removals() const { return removals_; }
 
-  // Looks up `n` (<= 64) keys. For each hit i, bit i of the returned mask is set and `idx[i]`,
-  // `dir[i]` name the connection and the direction the key belongs to.
-  uint64_t lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t* idx, Dir* dir) const;
+  // Looks up `n` (<= 64) keys. For each hit i, bit i of the returned mask is set and `idx[i]`
+  // names the connection. For every key, hit or not, `dir[i]` says which side it was looked up
+  // as: kFromBackend for a key to one of the table's SNAT addresses (found through the port map),
+  // else kFromClient, and then `hashes[i]` is hash(*keys[i]), so that a miss that opens a
+  // connection is not hashed twice.
+  uint64_t lookup_bulk(const FlowKey* const* keys, uint32_t n, uint32_t* idx, Dir* dir,
+                       uint32_t* hashes) const;
   bool lookup(const FlowKey& key, uint32_t& idx, Dir& dir) const;
   // lookup() for a backend-side key only: no hash lookup, just the port map and a compare.
   bool lookup_reply(const FlowKey& key, uint32_t& idx) const;
@@ -113,7 +117,15 @@ class ConnTable {
 
   // Adds a connection under both keys. Returns its index, or -1 when the table is full (or the
   // backend key's SNAT address:port is taken or not one of the table's addresses).
-  int64_t insert(const FlowKey& from_client, const FlowKey& from_backend, const Conn& conn);
+  // `client_hash` must be hash(from_client).
+  int64_t insert(const FlowKey& from_client, uint32_t client_hash, const FlowKey& from_backend,
+                 const Conn& conn);
+  int64_t insert(const FlowKey& from_client, const FlowKey& from_backend, const Conn& conn) {
+    return insert(from_client, hash(from_client), from_backend, conn);
+  }
+
+  // The hash of a client-side key, as the table's rte_hash computes it (CRC32-C).
+  static uint32_t hash(const FlowKey& key);
 
   Conn& at(uint32_t idx) { return conns_[idx]; }
   const Conn& at(uint32_t idx) const { return conns_[idx]; }

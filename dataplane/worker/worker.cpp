@@ -438,7 +438,7 @@ enum class Opened {
 // Creates a connection for the first packet of a flow to a service and sets `idx` to it, or
 // refuses the packet (with the reason counted).
 Opened new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, const pkt::Parsed& p,
-                      uint64_t now, uint32_t& idx) {
+                      const uint32_t* key_hash, uint64_t now, uint32_t& idx) {
   // An untracked TCP segment: answered with a reset where its service asks for one (a
   // backend's segment to a SNAT port: where the backend's service does).
   auto untracked = [&](bool reset) {
@@ -521,7 +521,10 @@ Opened new_connection(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf* m, co
   c.fin_timeout_s = svc.tcp_fin_timeout_s;
   c.est_timeout_s = p.proto == IPPROTO_TCP ? svc.tcp_est_timeout_s : svc.udp_timeout_s;
   c.deadline_tsc = now + timeout_of(c) * w.shared->tsc_hz;
-  const int64_t inserted = w.conns.insert(client_key(c), backend_key(c), c);
+  // The packet's key is the connection's client key: the lookup's hash of it, where it made one.
+  const FlowKey key = client_key(c);
+  const int64_t inserted = w.conns.insert(
+      key, key_hash != nullptr ? *key_hash : ConnTable::hash(key), backend_key(c), c);
   if (inserted < 0) {
     w.snat.release(snat_index, c.snat_port);
     w.counters->drop(abi::Drop::kConnTableFull);
@@ -804,7 +807,8 @@ void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, u
 
   uint32_t idx[kBurst];
   Dir dir[kBurst];
-  const uint64_t hits = w.conns.lookup_bulk(key_ptrs, n_l4, idx, dir);
+  uint32_t hashes[kBurst];
+  const uint64_t hits = w.conns.lookup_bulk(key_ptrs, n_l4, idx, dir, hashes);
   const uint64_t removals = w.conns.removals();
   // The records the burst's new connections will take: their first write would otherwise wait
   // for memory, one after another.
@@ -850,7 +854,8 @@ void process_burst(WorkerContext& w, const ActiveConfig& cfg, rte_mbuf** pkts, u
     }
     bool ok = v == Verdict::kSend;
     if (v == Verdict::kNewFlow) {
-      const Opened opened = new_connection(w, cfg, m, p, now, idx[j]);
+      const Opened opened = new_connection(
+          w, cfg, m, p, dir[j] == Dir::kFromClient ? &hashes[j] : nullptr, now, idx[j]);
       ok = opened != Opened::kDropped;
       if (opened == Opened::kCreated) created[n_created++] = static_cast<uint8_t>(j);
     }

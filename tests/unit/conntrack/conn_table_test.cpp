@@ -67,13 +67,52 @@ TEST(ConnTable, BulkLookupReportsHitsAndMisses) {
   for (uint32_t i = 0; i < 32; ++i) ptrs[i] = &keys[i];
   uint32_t idx[32];
   Dir dir[32];
-  const uint64_t hits = t.lookup_bulk(ptrs, 32, idx, dir);
+  uint32_t hashes[32];
+  const uint64_t hits = t.lookup_bulk(ptrs, 32, idx, dir, hashes);
   for (uint32_t i = 0; i < 32; ++i) {
     EXPECT_EQ(((hits >> i) & 1) != 0, i % 2 == 0) << i;
+    // Hit or not, each key says how it was looked up, and a client key brings its hash.
+    EXPECT_EQ(dir[i], i % 4 == 0 ? Dir::kFromBackend : Dir::kFromClient) << i;
+    if (dir[i] == Dir::kFromClient) {
+      EXPECT_EQ(hashes[i], ConnTable::hash(keys[i])) << i;
+    }
     if (i % 2 == 0) {
-      EXPECT_EQ(dir[i], i % 4 == 0 ? Dir::kFromBackend : Dir::kFromClient) << i;
       EXPECT_EQ(t.at(idx[i]).client_ip, make_conn(i, 0).client_ip);
     }
+  }
+}
+
+// The worker inserts a new connection under the hash its missed lookup computed: such keys must
+// be found by every later lookup and leave nothing behind when removed, round after round.
+TEST(ConnTable, KeysInsertedUnderTheLookupsHashAreFoundAndRemoved) {
+  ConnTable t;
+  std::string err;
+  ASSERT_TRUE(t.init("ct_hashed", 1024, {kSnat}, SOCKET_ID_ANY, err)) << err;
+  for (uint32_t round = 0; round < 3; ++round) {
+    std::vector<FlowKey> keys;
+    for (uint32_t i = 0; i < 1024; ++i) keys.push_back(client_key(make_conn(round * 1024 + i, 1)));
+    for (uint32_t base = 0; base < 1024; base += 32) {
+      const FlowKey* ptrs[32];
+      for (uint32_t i = 0; i < 32; ++i) ptrs[i] = &keys[base + i];
+      uint32_t idx[32];
+      Dir dir[32];
+      uint32_t hashes[32];
+      ASSERT_EQ(t.lookup_bulk(ptrs, 32, idx, dir, hashes), 0u);
+      for (uint32_t i = 0; i < 32; ++i) {
+        const Conn c = make_conn(round * 1024 + base + i, 1);
+        ASSERT_GE(t.insert(keys[base + i], hashes[i], backend_key(c), c), 0) << base + i;
+      }
+      ASSERT_EQ(t.lookup_bulk(ptrs, 32, idx, dir, hashes), 0xffffffffu) << base;
+    }
+    EXPECT_EQ(t.size(), 1024u);
+    for (uint32_t i = 0; i < 1024; ++i) {
+      uint32_t idx = 0;
+      Dir dir{};
+      ASSERT_TRUE(t.lookup(keys[i], idx, dir)) << i;
+      t.remove(idx);
+      ASSERT_FALSE(t.lookup(keys[i], idx, dir)) << i;
+    }
+    EXPECT_EQ(t.size(), 0u);
   }
 }
 
@@ -152,7 +191,8 @@ TEST(ConnTable, ReplyMustMatchTheWholeBackendTuple) {
   EXPECT_FALSE(t.lookup(other, idx, dir));
   const FlowKey* ptrs[1] = {&other};
   Dir dirs[1];
-  EXPECT_EQ(t.lookup_bulk(ptrs, 1, &idx, dirs), 0u);
+  uint32_t hash = 0;
+  EXPECT_EQ(t.lookup_bulk(ptrs, 1, &idx, dirs, &hash), 0u);
 }
 
 TEST(ConnTable, ASnatPortBelongsToOneConnectionAtATime) {
