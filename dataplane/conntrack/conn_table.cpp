@@ -69,10 +69,19 @@ bool ConnTable::init(const std::string& name, uint32_t capacity,
 }
 
 uint32_t* ConnTable::port_slot(uint32_t snat_ip, uint16_t snat_port_be) const {
-  // Usually a handful of addresses, but a table of 10 M connections needs 160: binary search.
-  const auto it = std::lower_bound(snat_addresses_.begin(), snat_addresses_.end(), snat_ip);
-  if (it == snat_addresses_.end() || *it != snat_ip) return nullptr;
-  const auto row = static_cast<size_t>(it - snat_addresses_.begin());
+  // Usually a handful of addresses, but a table of 10 M connections needs 160: binary search,
+  // without branches (conditional moves): the replies of a burst come to the addresses in random
+  // order, and a branching search would mispredict about every other step for each of them.
+  // `base` ends at the last address <= snat_ip (or the first address, when all are greater).
+  if (snat_addresses_.empty()) return nullptr;
+  const uint32_t* base = snat_addresses_.data();
+  for (size_t n = snat_addresses_.size(); n > 1;) {
+    const size_t half = n / 2;
+    base = base[half] <= snat_ip ? base + half : base;
+    n -= half;
+  }
+  if (*base != snat_ip) return nullptr;
+  const auto row = static_cast<size_t>(base - snat_addresses_.data());
   return port_map_ + row * kPorts + rte_be_to_cpu_16(snat_port_be);
 }
 

@@ -5,6 +5,7 @@
 #include <rte_byteorder.h>
 #include <rte_memory.h>
 
+#include <algorithm>
 #include <random>
 #include <set>
 #include <string>
@@ -245,6 +246,43 @@ TEST(ConnTable, SamePortOnTwoSnatAddressesNamesTwoConnections) {
   EXPECT_EQ(t.at(got).client_ip, b.client_ip);
   ASSERT_TRUE(t.lookup(backend_key(a), got, dir));
   EXPECT_EQ(t.at(got).client_ip, a.client_ip);
+}
+
+// The port map's row is found by a binary search over the sorted addresses: with any number of
+// them, every address finds its own row, and an address below, between or above them none.
+TEST(ConnTable, EachOfManySnatAddressesHasItsOwnRow) {
+  std::mt19937_64 rng(7);
+  for (const uint32_t count : {1u, 2u, 3u, 7u, 8u, 9u, 160u, 255u}) {
+    std::set<uint32_t> picked;
+    while (picked.size() < count) picked.insert(static_cast<uint32_t>(rng() % 100000) * 2 + 10);
+    std::vector<uint32_t> addresses;  // every other value, in random order, so gaps lie between
+    for (uint32_t a : picked) addresses.push_back(a);
+    std::shuffle(addresses.begin(), addresses.end(), rng);
+    ConnTable t;
+    std::string err;
+    ASSERT_TRUE(t.init("ct_rows" + std::to_string(count), 1024, addresses, SOCKET_ID_ANY, err))
+        << err;
+    for (uint32_t i = 0; i < count; ++i) {
+      Conn c = make_conn(i, 100);
+      c.snat_ip = addresses[i];
+      ASSERT_GE(t.insert(client_key(c), backend_key(c), c), 0) << count << " " << i;
+    }
+    for (uint32_t i = 0; i < count; ++i) {
+      Conn c = make_conn(i, 100);
+      c.snat_ip = addresses[i];
+      uint32_t got = 0;
+      ASSERT_TRUE(t.lookup_reply(backend_key(c), got)) << count << " " << i;
+      EXPECT_EQ(t.at(got).snat_ip, addresses[i]);
+      EXPECT_EQ(t.at(got).client_ip, c.client_ip);
+    }
+    for (const uint32_t other : {*picked.begin() - 1, *picked.rbegin() + 1, *picked.begin() + 1,
+                                 uint32_t{0}, UINT32_MAX}) {
+      Conn c = make_conn(5000, 100);
+      c.snat_ip = other;
+      EXPECT_LT(t.insert(client_key(c), backend_key(c), c), 0) << count << " " << other;
+    }
+    EXPECT_EQ(t.size(), count);
+  }
 }
 
 // Random client tuples, each with its own SNAT port: `n` of them need n / 64,512 + 1 addresses.
