@@ -7,7 +7,10 @@ stay open, TCP flows that open, carry three echoes and close over and over, and 
 run passes only if every frame came back correctly rewritten (checksums, addresses, ports,
 payload), nothing was lost and every TCP flow was closed at the end. Then the dataplane's own
 counters must agree: no drop at all, no TCP connection still counted as active after the TCP
-runs, and every UDP flow tracked after the UDP run.
+runs, and every UDP flow tracked after the UDP run. A last run repeats the churning TCP run with
+two workers on two memif queue pairs: the generator spreads its frames over them by a hash of
+their tuples, as a NIC's RSS would, so both workers own connections and the replies that arrive
+at the other worker reach the owner through the hand-over ring (counted, none dropped).
 
 The dataplane is stopped before the generator lets go of the wire (ilb-pktgen --hold): DPDK
 22.11's memif PMD unmaps a departed peer's rings in its control thread while the worker may be
@@ -40,7 +43,7 @@ UDP_FLOWS = 100
 GEN_MAC = "02:00:00:00:00:77"
 
 
-def config_text(instance, tmp):
+def config_text(instance, tmp, workers=1):
     backends = "\n".join(f'[[service.backend]]\naddress = "{b}"\nport = 8080\n' for b in BACKENDS)
     neighbours = ", ".join(f'{{ address = "{b}", mac = "{GEN_MAC}" }}'
                            for b in BACKENDS + [UDP_BACKEND])
@@ -52,7 +55,7 @@ state_file = "{tmp}/ilb.state"
 
 [dataplane]
 main_lcore = 0
-worker_lcores = [1]
+{worker_lines(workers)}
 no_huge = true
 memory_mb = 512
 file_prefix = "{instance}"
@@ -94,6 +97,16 @@ port = 5300
 """
 
 
+def worker_lines(workers):
+    if workers == 1:
+        return "worker_lcores = [1]"
+    # More workers than spare CPUs: all on CPU 1, sleeping when idle, so the run fits 2 CPUs.
+    lcores = ", ".join(str(i + 1) for i in range(workers))
+    return (f"worker_lcores = [{lcores}]\nworker_cpus = [{', '.join(['1'] * workers)}]\n"
+            "idle_sleep_us = 100")
+
+
+# (name, generator arguments, dataplane workers)
 RUNS = [
     ("tcp, flows stay open",
      ["--proto", "tcp", "--vport", "80", "--backend-port", "8080", "--flows", "200",
@@ -104,11 +117,37 @@ RUNS = [
     ("udp",
      ["--proto", "udp", "--vport", "53", "--backend-port", "5300", "--flows", str(UDP_FLOWS),
       "--rate", "5000", "--duration", "1s"]),
+    ("tcp, 3 echoes per connection, two workers",
+     ["--proto", "tcp", "--vport", "80", "--backend-port", "8080", "--flows", "200",
+      "--packets-per-flow", "3", "--rate", "10000", "--duration", "2s", "--size", "200",
+      "--queues", "2"], 2),
 ]
 
 
 def port(dp):
     return dp["ports"][0]
+
+
+def workers_of(dp):
+    return [lc for lc in dp.get("lcores", []) if lc.get("worker")]
+
+
+def several_workers(d, workers, run):
+    """What must hold after a run with several workers: each received frames and opened
+    connections, replies were handed to their owners, and no hand-over was lost."""
+    errors = []
+    ws = workers_of(d)
+    if d.get("workers") != workers or len(ws) != workers:
+        return [f"{run}: the dataplane runs {d.get('workers')} workers, expected {workers}"]
+    for k, w in enumerate(ws):
+        if w["rx_packets"] == 0:
+            errors.append(f"{run}: worker {k} received nothing")
+    if d["handoff"]["packets"] == 0:
+        errors.append(f"{run}: no reply was handed to its owner (the generator's queue spread "
+                      "should send about half of them to the other worker)")
+    if d["handoff"]["drops"] != 0:
+        errors.append(f"{run}: {d['handoff']['drops']} hand-overs dropped")
+    return errors
 
 
 def main():
@@ -162,14 +201,21 @@ def main():
                   "--snat", SNAT, "--check"]
         # The memif client sets the ring sizes: 4096 entries leave room for a sanitized
         # generator's pauses at the test's rate.
-        for i, (name, run_args) in enumerate(RUNS):
+        for i, (name, run_args, *rest) in enumerate(RUNS):
+            workers = rest[0] if rest else 1
+            dp_cfg = cfg
+            if workers != 1:
+                # The same instance and services; only the dataplane's workers differ.
+                dp_cfg = os.path.join(tmp, f"ilb-{workers}workers.toml")
+                with open(dp_cfg, "w") as f:
+                    f.write(config_text(instance, tmp, workers))
             out = os.path.join(tmp, f"run{i}.json")
             gen_out, gen_err = os.path.join(tmp, f"run{i}.out"), os.path.join(tmp, f"run{i}.err")
             log(f"run {i}: {name}")
             # A fresh dataplane each run, on a fresh listening socket.
             if os.path.exists(memif_sock):
                 os.unlink(memif_sock)
-            dp = subprocess.Popen([bins["dataplane"], "--config", cfg, "--no-huge"],
+            dp = subprocess.Popen([bins["dataplane"], "--config", dp_cfg, "--no-huge"],
                                   stdout=dp_log, stderr=subprocess.STDOUT)
             procs = [("ilb-controlplane", cp), ("ilb-dataplane", dp)]
             wait_for("the dataplane to apply a snapshot", STARTUP_DEADLINE_S,
@@ -195,14 +241,18 @@ def main():
                     errors.append(f"run {i} ({name}): link changes {port(d)['link_changes']}, "
                                   "expected 1 (down, then up)")
                 drops = {k: v for k, v in d["drops"].items() if v}
-                log(f"after run {i}: dataplane drops {drops}, worker {worker(d)}")
+                log(f"after run {i}: dataplane drops {drops}, workers {workers_of(d)}, "
+                    f"hand-over {d['handoff']}")
                 if drops:
                     errors.append(f"run {i} ({name}): the dataplane dropped frames: {drops}")
+                if workers != 1:
+                    errors += several_workers(d, workers, f"run {i} ({name})")
                 if name.startswith("tcp"):
                     # Every TCP connection of the run has been closed: none may still count as
                     # active (closed ones stay tracked in TIME_WAIT, uncounted).
                     wait_for("no active TCP connection in the dataplane", 30,
-                             lambda: worker(status.get()["dataplane"])["active_conns"] == 0,
+                             lambda: sum(w["active_conns"]
+                                         for w in workers_of(status.get()["dataplane"])) == 0,
                              procs)
                 elif worker(d)["active_conns"] != UDP_FLOWS:
                     errors.append(f"the dataplane tracks {worker(d)['active_conns']} active "

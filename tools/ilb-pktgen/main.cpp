@@ -4,9 +4,12 @@
 // addresses ilb forwards them to, and reports what came back: packets and bits per second each
 // way, new connections per second, losses and latency percentiles, as a table and as JSON.
 //
-// One lcore does everything (receive, reflect, generate, transmit) on one queue: what is measured
-// is ilb, and a generator that only writes headers and a reflector that only swaps them cost far
-// less per packet than a balancer that looks each one up. Every frame is checked where it
+// One lcore does everything (receive, reflect, generate, transmit): what is measured is ilb, and
+// a generator that only writes headers and a reflector that only swaps them cost far less per
+// packet than a balancer that looks each one up. With --queues N it polls N queue pairs and sends
+// each frame on the queue a hash of its addresses and ports names (queue_for()), as a NIC's RSS
+// would spread them over N workers of the balancer; its replies, whose tuples differ, mostly
+// arrive at another worker than the one that owns their connection. Every frame is checked where it
 // arrives (checksums, addresses, ports, payload), so a run is also a correctness test: --check
 // makes the exit status say whether anything was wrong or lost.
 //
@@ -25,6 +28,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cmath>
 #include <csignal>
@@ -53,6 +57,7 @@ constexpr uint32_t kRxBursts = 8;
 constexpr uint32_t kTxCapacity = 4 * kBurst;
 constexpr uint32_t kFcs = 4;
 constexpr uint64_t kQuietMs = 50;  // the wire counts as quiet after this long without a frame
+constexpr uint16_t kMaxQueues = 16;
 
 volatile std::sig_atomic_t g_signal = 0;
 void on_signal(int sig) {
@@ -62,6 +67,7 @@ void on_signal(int sig) {
 struct Options {
   std::string device;
   unsigned lcore = 0;
+  uint16_t queues = 1;
   bool no_huge = false;
   unsigned memory_mb = 512;
   std::string file_prefix;
@@ -113,6 +119,15 @@ uint32_t parse_ip_or_throw(const std::string& text, const char* what) {
   return ntohl(n);
 }
 
+// The devices behind `queues` (one, or one per queue where the port was split), each once.
+std::vector<uint16_t> device_ids(const std::vector<dp::PortQueue>& queues) {
+  std::vector<uint16_t> ids;
+  for (const dp::PortQueue& q : queues) {
+    if (std::find(ids.begin(), ids.end(), q.port_id) == ids.end()) ids.push_back(q.port_id);
+  }
+  return ids;
+}
+
 // A token bucket without a bucket: how many more events `rate` per second allows at `now`,
 // given `done` since `start`, at most `cap` (rate 0: `cap`).
 uint32_t allowance(double rate, uint64_t start, uint64_t now, uint64_t hz, uint64_t done,
@@ -134,8 +149,12 @@ struct WireCounters {
 
 class Generator {
  public:
-  Generator(uint16_t port, rte_mempool* pool, Traffic& traffic)
-      : port_(port), pool_(pool), traffic_(traffic) {}
+  // `io`: the queues to poll and send on (several devices when the port was split per queue).
+  Generator(std::vector<dp::PortQueue> io, rte_mempool* pool, Traffic& traffic)
+      : io_(std::move(io)),
+        queues_(static_cast<uint16_t>(io_.size())),
+        pool_(pool),
+        traffic_(traffic) {}
 
   // One pass of the loop: receive and answer what has arrived (up to kRxBursts bursts), then,
   // only if the receive queue ran dry, generate up to `gen_budget` frames (opening at most
@@ -146,7 +165,7 @@ class Generator {
             uint32_t& opened) {
     generated = opened = 0;
     bool drained = false;
-    for (uint32_t i = 0; i < kRxBursts && pending_ + kBurst <= kTxCapacity; ++i) {
+    for (uint32_t i = 0; i < kRxBursts && most_pending() + kBurst <= kTxCapacity; ++i) {
       const bool full = receive(now) == kBurst;
       flush();
       if (!full) {
@@ -154,7 +173,7 @@ class Generator {
         break;
       }
     }
-    if (drained && pending_ < kBurst && gen_budget > 0) {
+    if (drained && most_pending() < kBurst && gen_budget > 0) {
       generate(now, gen_budget, open_budget, generated, opened);
     }
     flush();
@@ -177,13 +196,22 @@ class Generator {
   const WireCounters& wire() const { return wire_; }
 
   ~Generator() {
-    for (uint32_t i = 0; i < pending_; ++i) rte_pktmbuf_free(tx_[i]);
+    for (uint16_t q = 0; q < queues_; ++q) {
+      for (uint32_t i = 0; i < pending_[q]; ++i) rte_pktmbuf_free(tx_[q][i]);
+    }
   }
 
  private:
+  // Receives a burst from every queue; returns the largest burst (kBurst: more may be waiting).
   uint16_t receive(uint64_t now) {
+    uint16_t most = 0;
+    for (uint16_t q = 0; q < queues_; ++q) most = std::max(most, receive(q, now));
+    return most;
+  }
+
+  uint16_t receive(uint16_t q, uint64_t now) {
     rte_mbuf* rx[kBurst];
-    const uint16_t n = rte_eth_rx_burst(port_, 0, rx, kBurst);
+    const uint16_t n = rte_eth_rx_burst(io_[q].port_id, io_[q].queue, rx, kBurst);
     for (uint16_t i = 0; i < n; ++i) {
       rte_mbuf* m = rx[i];
       ++wire_.rx_packets;
@@ -225,26 +253,40 @@ class Generator {
     if (used < want) rte_pktmbuf_free_bulk(ms + used, want - used);
   }
 
-  void queue(rte_mbuf* m) { tx_[pending_++] = m; }
+  void queue(rte_mbuf* m) {
+    const uint16_t q =
+        ilb::pktgen::queue_for(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len, queues_);
+    tx_[q][pending_[q]++] = m;
+  }
+
+  uint32_t most_pending() const {
+    return *std::max_element(pending_.begin(), pending_.begin() + queues_);
+  }
 
   // Transmits what is queued; what the port does not take stays queued, in order, for the next
   // pass (the generator waits rather than dropping its own frames).
   void flush() {
-    if (pending_ == 0) return;
-    const uint16_t sent = rte_eth_tx_burst(port_, 0, tx_, static_cast<uint16_t>(pending_));
-    for (uint16_t i = 0; i < sent; ++i) {
-      ++wire_.tx_packets;
-      wire_.tx_bytes += tx_[i]->pkt_len + kFcs;
+    for (uint16_t q = 0; q < queues_; ++q) {
+      if (pending_[q] == 0) continue;
+      rte_mbuf** tx = tx_[q].data();
+      const uint16_t sent =
+          rte_eth_tx_burst(io_[q].port_id, io_[q].queue, tx, static_cast<uint16_t>(pending_[q]));
+      for (uint16_t i = 0; i < sent; ++i) {
+        ++wire_.tx_packets;
+        wire_.tx_bytes += tx[i]->pkt_len + kFcs;
+      }
+      std::memmove(tx, tx + sent, (pending_[q] - sent) * sizeof(rte_mbuf*));
+      pending_[q] -= sent;
     }
-    std::memmove(tx_, tx_ + sent, (pending_ - sent) * sizeof(rte_mbuf*));
-    pending_ -= sent;
   }
 
-  uint16_t port_;
+  std::vector<dp::PortQueue> io_;
+  uint16_t queues_;
   rte_mempool* pool_;
   Traffic& traffic_;
-  rte_mbuf* tx_[kTxCapacity + kBurst];
-  uint32_t pending_ = 0;
+  // Per queue: a pass adds at most kBurst frames to a queue that had room for them.
+  std::array<std::array<rte_mbuf*, kTxCapacity + kBurst>, kMaxQueues> tx_;
+  std::array<uint32_t, kMaxQueues> pending_{};
   WireCounters wire_;
 };
 
@@ -357,7 +399,7 @@ int run(const Options& o) {
   std::string error;
   dp::resolve_default_mtu(pc);
   std::vector<dp::PortQueue> queues;
-  if (!dp::start_port(pc, 1, 1024, 1024, pool, info, queues, error)) {
+  if (!dp::start_port(pc, o.queues, 1024, 1024, pool, info, queues, error)) {
     std::cerr << "ilb-pktgen: " << error << "\n";
     return 2;
   }
@@ -368,7 +410,7 @@ int run(const Options& o) {
   int status = 0;
   {
     Traffic traffic(tc);
-    Generator gen(info.port_id, pool, traffic);
+    Generator gen(queues, pool, traffic);
     uint32_t generated = 0;
     uint32_t opened = 0;
 
@@ -590,7 +632,7 @@ int run(const Options& o) {
     std::cerr << "ilb-pktgen: holding the port until standard input ends" << std::endl;
     hold_until_stdin_ends();
   }
-  dp::stop_port(info.port_id);
+  for (uint16_t id : device_ids(queues)) dp::stop_port(id);
   rte_eal_cleanup();
   return status;
 }
@@ -602,6 +644,10 @@ int main(int argc, char** argv) {
   CLI::App app{"ilb-pktgen: traffic generator and backend reflector for ilb"};
   app.add_option("--device", o.device, "DPDK port: vdev string or PCI address")->required();
   app.add_option("--lcore", o.lcore, "EAL lcore (and CPU) to run on");
+  app.add_option("--queues", o.queues,
+                 "queue pairs to poll and spread frames over by their tuples' hash (as RSS "
+                 "would), one per worker of the balancer")
+      ->check(CLI::Range(uint16_t{1}, kMaxQueues));
   app.add_flag("--no-huge", o.no_huge, "run the EAL without hugepages");
   app.add_option("--memory", o.memory_mb, "EAL memory in MB");
   app.add_option("--file-prefix", o.file_prefix, "EAL file prefix (default ilb-pktgen-PID)");

@@ -40,6 +40,10 @@ uint32_t mix32(uint32_t x) {
   return x;
 }
 
+uint32_t load_be32(const uint8_t* b) {
+  return uint32_t{b[0]} << 24 | uint32_t{b[1]} << 16 | uint32_t{b[2]} << 8 | b[3];
+}
+
 rte_ipv4_hdr* ip_of(uint8_t* frame) {
   return reinterpret_cast<rte_ipv4_hdr*>(frame + pkt::kEtherHdrLen);
 }
@@ -84,6 +88,23 @@ uint32_t l4_payload(const uint8_t* frame, const pkt::Parsed& p) {
 }
 
 }  // namespace
+
+uint16_t queue_for(const uint8_t* frame, uint32_t len, uint16_t queues) {
+  if (queues <= 1 || len < pkt::kEtherHdrLen + kIpLen) return 0;
+  const uint8_t* ip = frame + pkt::kEtherHdrLen;
+  if (frame[12] != 0x08 || frame[13] != 0x00 || (ip[0] >> 4) != 4) return 0;
+  const uint32_t ihl = (ip[0] & 0x0f) * 4u;
+  const uint8_t proto = ip[9];
+  if ((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || ihl < kIpLen ||
+      len < pkt::kEtherHdrLen + ihl + 4) {
+    return 0;
+  }
+  const uint8_t* l4 = ip + ihl;
+  uint32_t h = mix32(load_be32(ip + 12));
+  h = mix32(h ^ load_be32(ip + 16));
+  h = mix32(h ^ load_be32(l4));  // both ports
+  return static_cast<uint16_t>(h % queues);
+}
 
 Traffic::Traffic(TrafficConfig cfg) : cfg_(std::move(cfg)) {
   const uint32_t l4 = cfg_.proto == Proto::kTcp ? kTcpLen : kUdpLen;

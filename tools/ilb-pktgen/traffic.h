@@ -26,6 +26,13 @@ namespace ilb::pktgen {
 
 enum class Proto : uint8_t { kTcp, kUdp };
 
+// The transmit queue, of `queues`, for a frame of `len` bytes: what a NIC's receive-side scaling
+// does for the other end, which the generator plays on wires that have none (net_memif). An
+// IPv4 TCP or UDP frame's queue is a hash of its addresses and ports, so every frame of one
+// direction of a flow takes the same queue, and the two directions of a flow through a full-NAT
+// balancer (different tuples) usually different ones; anything else takes queue 0.
+uint16_t queue_for(const uint8_t* frame, uint32_t len, uint16_t queues);
+
 // Every address is IPv4 in host byte order; ports in host order.
 struct TrafficConfig {
   Proto proto = Proto::kTcp;

@@ -382,6 +382,46 @@ TEST_F(TrafficTest, ArpForOurAddressesIsAnsweredAndTheVipsReplyIsLearned) {
   EXPECT_EQ(0, std::memcmp(buf, kLbMac.data(), 6)) << "frames go to the balancer's MAC";
 }
 
+// The generator's stand-in for RSS on a wire that has none: a flow's direction always takes one
+// queue, flows spread over every queue, and what is not IPv4 TCP/UDP takes queue 0.
+TEST(QueueForTest, SpreadsFlowsByTheirTupleAndKeepsEachOnOneQueue) {
+  auto tcp = [](uint32_t client, uint16_t sport, uint8_t flags, size_t payload) {
+    test::IpSpec ip;
+    ip.src = {10, 1, static_cast<uint8_t>(client >> 8), static_cast<uint8_t>(client)};
+    test::TcpSpec t;
+    t.sport = sport;
+    t.flags = flags;
+    t.payload.assign(payload, 0x5a);
+    return test::ipv4_frame(ip, IPPROTO_TCP, test::tcp_segment(t));
+  };
+  constexpr uint16_t kQueues = 4;
+  std::map<uint16_t, uint32_t> per_queue;
+  for (uint32_t flow = 0; flow < 4000; ++flow) {
+    const auto sport = static_cast<uint16_t>(1024 + flow * 7);
+    const Bytes syn = tcp(flow % 300, sport, test::kSyn, 0);
+    const Bytes data = tcp(flow % 300, sport, test::kAck, 100);
+    const uint16_t q = queue_for(syn.data(), static_cast<uint32_t>(syn.size()), kQueues);
+    ASSERT_LT(q, kQueues);
+    EXPECT_EQ(queue_for(data.data(), static_cast<uint32_t>(data.size()), kQueues), q) << flow;
+    EXPECT_EQ(queue_for(syn.data(), static_cast<uint32_t>(syn.size()), 1), 0);
+    ++per_queue[q];
+  }
+  ASSERT_EQ(per_queue.size(), kQueues);
+  for (const auto& [q, n] : per_queue) {
+    EXPECT_GT(n, 800u) << "queue " << q;  // 1,000 each on average
+    EXPECT_LT(n, 1200u) << "queue " << q;
+  }
+
+  uint8_t arp[pkt::kMinFrameLen] = {};
+  pkt::build_arp_request(arp, kLbMac.data(), htonl(kSnat), htonl(kVip));
+  EXPECT_EQ(queue_for(arp, sizeof(arp), kQueues), 0);
+  const Bytes udp = test::ipv4_frame({}, IPPROTO_UDP, test::udp_datagram(5000, 53, Bytes(8, 1)));
+  const Bytes ping = test::ipv4_frame({}, IPPROTO_ICMP, test::icmp_echo(8, 1, 1, Bytes(8, 1)));
+  EXPECT_LT(queue_for(udp.data(), static_cast<uint32_t>(udp.size()), kQueues), kQueues);
+  EXPECT_EQ(queue_for(ping.data(), static_cast<uint32_t>(ping.size()), kQueues), 0);
+  EXPECT_EQ(queue_for(udp.data(), 30, kQueues), 0) << "a truncated frame";
+}
+
 TEST(TrafficConfigTest, ImpossibleConfigurationsAreRefused) {
   TrafficConfig c = config(Proto::kTcp, 1, 0);
   c.frame_len = 59;
