@@ -284,8 +284,9 @@ class Generator {
   uint16_t queues_;
   rte_mempool* pool_;
   Traffic& traffic_;
-  // Per queue: a pass adds at most kBurst frames to a queue that had room for them.
-  std::array<std::array<rte_mbuf*, kTxCapacity + kBurst>, kMaxQueues> tx_;
+  // Per queue: a receive pass starts only while every queue has room for kBurst more, and then
+  // takes up to kBurst frames from each of the queues, whose replies may all go to one queue.
+  std::array<std::array<rte_mbuf*, kTxCapacity + kMaxQueues * kBurst>, kMaxQueues> tx_;
   std::array<uint32_t, kMaxQueues> pending_{};
   WireCounters wire_;
 };
