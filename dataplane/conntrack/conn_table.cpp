@@ -47,7 +47,7 @@ bool ConnTable::init(const std::string& name, uint32_t capacity,
   // a full table is: counted, and established flows are left alone.
   params.entries = capacity;
   params.key_len = sizeof(FlowKey);
-  params.hash_func = rte_hash_crc;  // what hash() computes, for the calls that take no hash
+  params.hash_func = rte_hash_crc;  // what hash() computes: every call here passes its value
   params.socket_id = socket;
   hash_ = rte_hash_create(&params);
   if (hash_ == nullptr) {
