@@ -11,6 +11,8 @@
 #include <cstring>
 #include <new>
 
+#include "dataplane/config/dp_config.h"
+
 namespace ilb::dp {
 namespace {
 
@@ -26,6 +28,18 @@ static_assert(sizeof(ServiceKey) == 8);
 // looks its service up) instead of through rte_hash's function pointer.
 uint32_t service_hash(const ServiceKey& key) {
   return rte_hash_crc(&key, sizeof(key), 0);
+}
+
+// What of the dataplane's own has `address` ("a SNAT address of the dataplane", "the address of
+// port 0"), or "" when nothing does.
+std::string owner_of(const OwnAddresses& own, uint32_t address) {
+  if (std::find(own.snat.begin(), own.snat.end(), address) != own.snat.end()) {
+    return "a SNAT address of the dataplane";
+  }
+  for (size_t i = 0; i < own.ports.size(); ++i) {
+    if (own.ports[i] == address) return "the address of port " + std::to_string(i);
+  }
+  return "";
 }
 
 bool in_bounds(uint64_t offset, uint64_t count, uint64_t size, uint64_t limit) {
@@ -49,7 +63,7 @@ void ActiveConfig::destroy(ActiveConfig* cfg) {
 }
 
 ActiveConfig* ActiveConfig::build(const uint8_t* slot, uint64_t slot_len, uint64_t generation,
-                                  std::string& error) {
+                                  std::string& error, const OwnAddresses& own) {
   auto fail = [&error](std::string why) -> ActiveConfig* {
     error = std::move(why);
     return nullptr;
@@ -110,6 +124,9 @@ ActiveConfig* ActiveConfig::build(const uint8_t* slot, uint64_t slot_len, uint64
     if (cfg->backends_[b.id].admin != 0) return reject(where + "duplicate id");
     if (b.service_index >= h.service_count) return reject(where + "service_index out of range");
     if (b.address == 0 || b.port == 0) return reject(where + "address or port is zero");
+    if (const std::string owner = owner_of(own, b.address); !owner.empty()) {
+      return reject(where + "address " + format_ipv4(b.address) + " is " + owner);
+    }
     if (b.admin < 1 || b.admin > 3) return reject(where + "bad admin state");
     if (b.health > 2) return reject(where + "bad health state");
     if ((b.flags & ~abi::kBackendResetFlows) != 0) return reject(where + "unknown flag bits");
@@ -141,6 +158,9 @@ ActiveConfig* ActiveConfig::build(const uint8_t* slot, uint64_t slot_len, uint64
     std::memcpy(&s, slot + h.services_offset + i * sizeof(s), sizeof(s));
     const std::string where = "service record " + std::to_string(i) + ": ";
     if (s.vip == 0 || s.port == 0) return reject(where + "vip or port is zero");
+    if (const std::string owner = owner_of(own, s.vip); !owner.empty()) {
+      return reject(where + "VIP " + format_ipv4(s.vip) + " is " + owner);
+    }
     if (s.protocol != static_cast<uint8_t>(abi::Protocol::kTcp) &&
         s.protocol != static_cast<uint8_t>(abi::Protocol::kUdp)) {
       return reject(where + "bad protocol");
@@ -199,6 +219,13 @@ ActiveConfig* ActiveConfig::build(const uint8_t* slot, uint64_t slot_len, uint64
   }
   std::sort(cfg->vips_.begin(), cfg->vips_.end());
   cfg->vips_.erase(std::unique(cfg->vips_.begin(), cfg->vips_.end()), cfg->vips_.end());
+  for (uint32_t id = 1; id < abi::kMaxBackends; ++id) {
+    const BackendEntry& b = cfg->backends_[id];
+    if (b.admin != 0 && cfg->is_vip(b.address)) {
+      return reject("backend " + std::to_string(id) + ": address " + format_ipv4(b.address) +
+                    " is a VIP");
+    }
+  }
   for (uint32_t id = 1; id < abi::kMaxBackends; ++id) {
     const BackendEntry& b = cfg->backends_[id];
     if (b.admin != 0 &&

@@ -39,12 +39,23 @@ struct BackendEntry {
   uint8_t flags = 0;  // abi::BackendFlag bits
 };
 
+// The addresses the dataplane itself owns, from its own configuration (network order). A
+// snapshot may name none of them as a VIP or a backend: replies to a VIP that is a SNAT address
+// would be taken for a connection's replies, and the dataplane drops packets that claim to come
+// from its own addresses. The control plane refuses such a file, but the dataplane may run on
+// another file (or another version of it), so it checks again.
+struct OwnAddresses {
+  std::vector<uint32_t> snat;   // [dataplane] snat_addresses
+  std::vector<uint32_t> ports;  // the ports' addresses
+};
+
 class ActiveConfig {
  public:
   // Validates the snapshot copied out of a ctl slot (`slot` holds `slot_len` bytes starting with
-  // the SlotHeader) and builds the config. Returns nullptr with `error` set on any invalid field.
+  // the SlotHeader) and builds the config. Returns nullptr with `error` set on any invalid field,
+  // including a VIP or backend at one of `own` or a backend at one of the snapshot's VIPs.
   static ActiveConfig* build(const uint8_t* slot, uint64_t slot_len, uint64_t generation,
-                             std::string& error);
+                             std::string& error, const OwnAddresses& own = {});
   static void destroy(ActiveConfig* cfg);
 
   uint64_t generation() const { return generation_; }

@@ -125,7 +125,10 @@ bool ConfigAgent::poll() {
   std::atomic_thread_fence(std::memory_order_acquire);
   if (slot_hdr.generation.load(std::memory_order_relaxed) != gen) return false;
   std::string error;
-  ActiveConfig* cfg = ActiveConfig::build(copy_.data(), copy_.size(), gen, error);
+  OwnAddresses own;
+  own.snat = shared_.snat_addresses;
+  for (uint32_t i = 0; i < shared_.n_ports; ++i) own.ports.push_back(shared_.ports[i].address);
+  ActiveConfig* cfg = ActiveConfig::build(copy_.data(), copy_.size(), gen, error, own);
   if (cfg == nullptr) {
     reject(gen, error);
     return false;

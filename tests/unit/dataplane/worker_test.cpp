@@ -1197,9 +1197,10 @@ TEST_F(IcmpErrorTest, ErrorsAboutNoTrackedFlowAreDropped) {
 
 class ActiveConfigTest : public testing::Test {
  protected:
-  std::string build_error(std::vector<uint8_t> slot, uint64_t gen = 1) {
+  std::string build_error(std::vector<uint8_t> slot, uint64_t gen = 1,
+                          const OwnAddresses& own = {}) {
     std::string err;
-    ActiveConfig* c = ActiveConfig::build(slot.data(), slot.size(), gen, err);
+    ActiveConfig* c = ActiveConfig::build(slot.data(), slot.size(), gen, err, own);
     ActiveConfig::destroy(c);
     return c == nullptr ? err : "";
   }
@@ -1270,6 +1271,26 @@ TEST_F(ActiveConfigTest, RejectsBadEnumsAndUnterminatedNames) {
   s[0].flags = abi::kServiceResetUntracked;
   test::reseal(slot);
   EXPECT_NE(build_error(slot).find("on a UDP service"), std::string::npos);
+}
+
+TEST_F(ActiveConfigTest, RejectsVipsAndBackendsAtTheDataplanesOwnAddresses) {
+  const OwnAddresses own{{ip("10.0.0.101"), ip("10.0.0.102")}, {ip("10.0.0.2")}};
+  EXPECT_EQ(build_error(test::encode(two_backends(), 1), 1, own), "");
+
+  cp::Snapshot s = two_backends();
+  s.services[0].vip = ip("10.0.0.102");
+  EXPECT_EQ(build_error(test::encode(s, 1), 1, own),
+            "service record 0: VIP 10.0.0.102 is a SNAT address of the dataplane");
+  s.services[0].vip = ip("10.0.0.2");
+  EXPECT_EQ(build_error(test::encode(s, 1), 1, own),
+            "service record 0: VIP 10.0.0.2 is the address of port 0");
+
+  s = two_backends();
+  s.backends[1].address = ip("10.0.0.101");
+  EXPECT_EQ(build_error(test::encode(s, 1), 1, own),
+            "backend record 1: address 10.0.0.101 is a SNAT address of the dataplane");
+  s.backends[1].address = ip("10.0.0.100");  // the service's own VIP
+  EXPECT_EQ(build_error(test::encode(s, 1), 1, own), "backend 2: address 10.0.0.100 is a VIP");
 }
 
 TEST_F(ActiveConfigTest, RandomCorruptionNeverCrashesTheValidator) {
