@@ -58,6 +58,10 @@ constexpr uint32_t kTxCapacity = 4 * kBurst;
 constexpr uint32_t kFcs = 4;
 constexpr uint64_t kQuietMs = 50;  // the wire counts as quiet after this long without a frame
 constexpr uint16_t kMaxQueues = 16;
+// A transmit queue that takes no frame for this long is given up on: its frames are freed and
+// counted (tx_abandoned), so that the other queues keep receiving and sending. It happens when
+// the peer polls fewer queues than --queues.
+constexpr uint64_t kStuckMs = 1000;
 
 volatile std::sig_atomic_t g_signal = 0;
 void on_signal(int sig) {
@@ -144,7 +148,8 @@ struct WireCounters {
   uint64_t tx_bytes = 0;  // with FCS
   uint64_t rx_packets = 0;
   uint64_t rx_bytes = 0;
-  uint64_t rx_too_big = 0;  // multi-segment or larger than a frame we can answer in place
+  uint64_t rx_too_big = 0;    // multi-segment or larger than a frame we can answer in place
+  uint64_t tx_abandoned = 0;  // freed unsent: their queue took nothing for kStuckMs
 };
 
 class Generator {
@@ -154,7 +159,8 @@ class Generator {
       : io_(std::move(io)),
         queues_(static_cast<uint16_t>(io_.size())),
         pool_(pool),
-        traffic_(traffic) {}
+        traffic_(traffic),
+        stuck_ticks_(kStuckMs * rte_get_tsc_hz() / 1000) {}
 
   // One pass of the loop: receive and answer what has arrived (up to kRxBursts bursts), then,
   // only if the receive queue ran dry, generate up to `gen_budget` frames (opening at most
@@ -264,7 +270,8 @@ class Generator {
   }
 
   // Transmits what is queued; what the port does not take stays queued, in order, for the next
-  // pass (the generator waits rather than dropping its own frames).
+  // pass (the generator waits rather than dropping its own frames) — unless the queue has taken
+  // nothing for kStuckMs: nobody drains it, and waiting would stop every queue.
   void flush() {
     for (uint16_t q = 0; q < queues_; ++q) {
       if (pending_[q] == 0) continue;
@@ -277,7 +284,27 @@ class Generator {
       }
       std::memmove(tx, tx + sent, (pending_[q] - sent) * sizeof(rte_mbuf*));
       pending_[q] -= sent;
+      if (sent != 0 || pending_[q] == 0) {
+        stuck_since_[q] = 0;
+      } else if (stuck_since_[q] == 0) {
+        stuck_since_[q] = rte_rdtsc();
+      } else if (rte_rdtsc() - stuck_since_[q] > stuck_ticks_) {
+        abandon(q);
+      }
     }
+  }
+
+  void abandon(uint16_t q) {
+    if (!warned_[q]) {
+      warned_[q] = true;
+      std::cerr << "ilb-pktgen: queue " << q << " took no frame for " << kStuckMs
+                << " ms; its frames are dropped from now on (does the peer poll " << queues_
+                << " queues? give it as many as --queues)" << std::endl;
+    }
+    rte_pktmbuf_free_bulk(tx_[q].data(), pending_[q]);
+    wire_.tx_abandoned += pending_[q];
+    pending_[q] = 0;
+    stuck_since_[q] = 0;
   }
 
   std::vector<dp::PortQueue> io_;
@@ -288,6 +315,9 @@ class Generator {
   // takes up to kBurst frames from each of the queues, whose replies may all go to one queue.
   std::array<std::array<rte_mbuf*, kTxCapacity + kMaxQueues * kBurst>, kMaxQueues> tx_;
   std::array<uint32_t, kMaxQueues> pending_{};
+  std::array<uint64_t, kMaxQueues> stuck_since_{};  // TSC of the first pass that sent nothing
+  std::array<bool, kMaxQueues> warned_{};
+  uint64_t stuck_ticks_;
   WireCounters wire_;
 };
 
@@ -423,7 +453,11 @@ int run(const Options& o) {
            link.link_status != RTE_ETH_LINK_UP) {
       if (rte_rdtsc() - link_start > arp_ms * hz / 1000) {
         std::cerr << "ilb-pktgen: the link of " << o.device << " is still down after "
-                  << o.arp_timeout << "\n";
+                  << o.arp_timeout;
+        // Measured with DPDK 22.11: a memif client that asks for more ring pairs than the
+        // server has queues never sees its link come up.
+        if (o.queues > 1) std::cerr << " (does the peer have " << o.queues << " queues?)";
+        std::cerr << "\n";
         status = 2;
         break;
       }
@@ -572,6 +606,7 @@ int run(const Options& o) {
               fixed(static_cast<double>(traffic.latency().quantile(0.999)) * us_per_tick, 1) +
               " us"},
          {"lost data packets (whole run)", std::to_string(lost)},
+         {"frames abandoned (a queue nobody drained)", std::to_string(gen.wire().tx_abandoned)},
          {"errors (bad frames, rewrites, resets)", std::to_string(c.errors())},
          {"SYN/FIN retransmissions", std::to_string(c.retransmits)},
          {"closed cleanly at the end", drained ? "yes" : "NO (drain time ran out)"},
@@ -610,7 +645,8 @@ int run(const Options& o) {
                        {"wire",
                         {{"tx_packets", gen.wire().tx_packets},
                          {"rx_packets", gen.wire().rx_packets},
-                         {"rx_too_big", gen.wire().rx_too_big}}},
+                         {"rx_too_big", gen.wire().rx_too_big},
+                         {"tx_abandoned", gen.wire().tx_abandoned}}},
                        {"lost_data_packets", lost},
                        {"drained", drained},
                        {"errors", c.errors()}};
@@ -623,6 +659,10 @@ int run(const Options& o) {
       if (c.connect_timeouts + c.close_timeouts != 0) problems.push_back("timeouts");
       if (c.data_echoed == 0) problems.push_back("no data came back");
       if (gen.wire().rx_too_big != 0) problems.push_back("oversized frames received");
+      if (gen.wire().tx_abandoned != 0) {
+        problems.push_back(std::to_string(gen.wire().tx_abandoned) +
+                           " frames abandoned on a queue the wire did not drain");
+      }
       if (!drained) problems.push_back("flows still open or packets in flight after --drain");
       for (const std::string& p : problems) std::cerr << "ilb-pktgen: check failed: " << p << "\n";
       if (!problems.empty()) status = 1;
